@@ -1,0 +1,49 @@
+/**
+ * SDK clients built once from the connection settings. With an endpoint (an emulator on loopback) every
+ * client gets it explicitly: SQS queue URLs of emulators name hosts that do not resolve, so the SQS client
+ * must not take its endpoint from the queue URL.
+ */
+import http from "node:http";
+import https from "node:https";
+import { SNSClient } from "@aws-sdk/client-sns";
+import { SQSClient } from "@aws-sdk/client-sqs";
+
+export interface AwsConnection {
+  readonly region: string;
+  /** An AWS-compatible endpoint (e.g. `http://127.0.0.1:4566`); unset for AWS itself. */
+  readonly endpoint?: string | undefined;
+  /** Sockets per client: enough for every concurrent request of the program. */
+  readonly maxSockets: number;
+}
+
+export interface AwsClients {
+  readonly sqs: SQSClient;
+  readonly sns: SNSClient;
+  destroy(): void;
+}
+
+export function makeClients(conn: AwsConnection): AwsClients {
+  const agentOptions = { keepAlive: true, maxSockets: conn.maxSockets };
+  const common = {
+    region: conn.region,
+    maxAttempts: 5,
+    requestHandler: { httpAgent: new http.Agent(agentOptions), httpsAgent: new https.Agent(agentOptions) },
+    ...(conn.endpoint
+      ? {
+          endpoint: conn.endpoint,
+          // Emulators accept any credentials; real ones come from the default chain (instance role, profile).
+          credentials: { accessKeyId: "local", secretAccessKey: "local" },
+        }
+      : {}),
+  };
+  const sqs = new SQSClient({ ...common, ...(conn.endpoint ? { useQueueUrlAsEndpoint: false } : {}) });
+  const sns = new SNSClient(common);
+  return {
+    sqs,
+    sns,
+    destroy() {
+      sqs.destroy();
+      sns.destroy();
+    },
+  };
+}

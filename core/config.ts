@@ -1,0 +1,414 @@
+/**
+ * One typed configuration per program, parsed once at the edge. Each setting is declared once, with its flag,
+ * its environment variable, its schema and its default; the CLI builds its options from the same table.
+ * Precedence: flag, then environment variable, then default.
+ */
+import os from "node:os";
+import { z } from "zod";
+import { ENV, type EnvName } from "./env-names.ts";
+import { ConfigError } from "./errors.ts";
+
+export interface Setting<T> {
+  readonly flag: string;
+  readonly env?: EnvName;
+  readonly describe: string;
+  readonly type: "string" | "number" | "boolean";
+  readonly schema: z.ZodType<T>;
+  /** Applied when neither flag nor variable is given; a function for computed defaults. */
+  readonly default?: T | ((env: Readonly<Record<string, string | undefined>>) => T);
+  /** What to show as the default in help, when it is computed. */
+  readonly defaultText?: string;
+}
+
+type Table = Record<string, Setting<unknown>>;
+export type ConfigOf<T extends Table> = {
+  readonly [K in keyof T]: T[K] extends Setting<infer V> ? V : never;
+};
+
+const setting = <T>(s: Setting<T>): Setting<T> => s;
+
+const int = (min: number, max: number) =>
+  z.coerce
+    .number({ error: `expected an integer from ${min} to ${max}` })
+    .int(`expected an integer from ${min} to ${max}`)
+    .min(min, `expected an integer from ${min} to ${max}`)
+    .max(max, `expected an integer from ${min} to ${max}`);
+const bool = z.preprocess(
+  (v) =>
+    typeof v === "string" ? ({ true: true, false: false, "1": true, "0": false }[v.toLowerCase()] ?? v) : v,
+  z.boolean({ error: "expected true or false" }),
+);
+const url = z.url({ error: "expected a URL such as http://127.0.0.1:4566" });
+const nonEmpty = (what: string) => z.string({ error: `expected ${what}` }).min(1, `expected ${what}`);
+const queueUrl = z
+  .string({ error: "expected an SQS queue URL" })
+  .regex(
+    /^https?:\/\/\S+\/\d+\/[\w-]{1,80}$/,
+    "expected an SQS queue URL (https://sqs.REGION.amazonaws.com/ACCOUNT/NAME)",
+  );
+const topicArn = z
+  .string({ error: "expected an SNS topic ARN" })
+  .regex(
+    /^arn:aws[\w-]*:sns:[\w-]+:\d{12}:[\w-]{1,256}$/,
+    "expected an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME)",
+  );
+const runId = z
+  .string()
+  .regex(
+    /^[A-Za-z0-9][\w.-]{0,63}$/,
+    "expected 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit",
+  );
+
+// ---- settings shared by the programs ----
+
+const connection = {
+  region: setting({
+    flag: "region",
+    env: ENV.region,
+    type: "string",
+    describe: "AWS region",
+    schema: nonEmpty("a region such as us-east-1"),
+    default: "us-east-1",
+  }),
+  endpointUrl: setting<string | undefined>({
+    flag: "endpoint-url",
+    env: ENV.endpointUrl,
+    type: "string",
+    describe: "an AWS-compatible endpoint (an emulator); unset for AWS",
+    schema: url.optional(),
+  }),
+};
+
+const channels = {
+  topicArn: setting({
+    flag: "topic-arn",
+    env: ENV.topicArn,
+    type: "string",
+    describe: "the control topic (SNS)",
+    schema: topicArn,
+  }),
+  tocQueueUrl: setting({
+    flag: "toc-queue-url",
+    env: ENV.tocQueueUrl,
+    type: "string",
+    describe: "the TOC queue (SQS)",
+    schema: queueUrl,
+  }),
+  reportQueueUrl: setting({
+    flag: "report-queue-url",
+    env: ENV.reportQueueUrl,
+    type: "string",
+    describe: "the queue workers report to (SQS)",
+    schema: queueUrl,
+  }),
+};
+
+const logFormat = setting<"text" | "json">({
+  flag: "log-format",
+  env: ENV.logFormat,
+  type: "string",
+  describe: "log lines as text or JSON",
+  schema: z.enum(["text", "json"], { error: "expected text or json" }),
+  default: "text",
+});
+
+const source = setting({
+  flag: "source",
+  env: ENV.source,
+  type: "string",
+  describe: "the source root directory",
+  schema: nonEmpty("a directory"),
+});
+
+export const workerSettings = {
+  ...connection,
+  ...channels,
+  source,
+  target: setting({
+    flag: "target",
+    env: ENV.target,
+    type: "string",
+    describe: "the target root directory (a yas3fs mount or any file system)",
+    schema: nonEmpty("a directory"),
+  }),
+  runId: setting<string | undefined>({
+    flag: "run-id",
+    env: ENV.runId,
+    type: "string",
+    describe: "join only this run (default: the first run whose master is heard)",
+    schema: runId.optional(),
+  }),
+  workerId: setting({
+    flag: "worker-id",
+    env: ENV.workerId,
+    type: "string",
+    describe: "this worker's id",
+    schema: z.string().regex(/^[\w-]{1,40}$/, "expected 1-40 letters, digits, '_' or '-'"),
+    default: () =>
+      `${
+        os
+          .hostname()
+          .split(".")[0]
+          ?.replace(/[^\w-]/g, "") || "worker"
+      }-${process.pid}`.slice(0, 40),
+    defaultText: "HOST-PID",
+  }),
+  concurrency: setting({
+    flag: "concurrency",
+    env: ENV.concurrency,
+    type: "number",
+    describe: "entries copied at once by this worker",
+    schema: int(1, 1024),
+    default: 16,
+  }),
+  copier: setting<"fs" | "rsync">({
+    flag: "copier",
+    env: ENV.copier,
+    type: "string",
+    describe: "fs: copy with Node's file system calls; rsync: one rsync --inplace per batch",
+    schema: z.enum(["fs", "rsync"], { error: "expected fs or rsync" }),
+    default: "fs",
+  }),
+  validate: setting<"size" | "attrs">({
+    flag: "validate",
+    type: "string",
+    describe: "size: existence, kind and size; attrs: also mode, owner (as root) and mtime",
+    schema: z.enum(["size", "attrs"], { error: "expected size or attrs" }),
+    default: "attrs",
+  }),
+  controlQueuePrefix: setting({
+    flag: "control-queue-prefix",
+    env: ENV.controlQueuePrefix,
+    type: "string",
+    describe: "name prefix of this worker's own control queue",
+    schema: z.string().regex(/^[\w-]{1,30}$/, "expected 1-30 letters, digits, '_' or '-'"),
+    default: "s3bl",
+  }),
+  reportMs: setting({
+    flag: "report-ms",
+    type: "number",
+    describe: "how often finished batches are reported (and then deleted)",
+    schema: int(50, 60_000),
+    default: 500,
+  }),
+  heartbeatMs: setting({
+    flag: "heartbeat-ms",
+    type: "number",
+    describe: "how often a summary is sent when nothing finished",
+    schema: int(100, 600_000),
+    default: 5_000,
+  }),
+  logFormat,
+};
+
+export const masterSettings = {
+  ...connection,
+  ...channels,
+  deadLetterQueueUrl: setting<string | undefined>({
+    flag: "dead-letter-queue-url",
+    env: ENV.deadLetterQueueUrl,
+    type: "string",
+    describe: "the TOC queue's dead-letter queue: its batches are reported as failed",
+    schema: queueUrl.optional(),
+  }),
+  source,
+  workers: setting({
+    flag: "workers",
+    type: "number",
+    describe: "workers to wait for before WRITE starts",
+    schema: int(1, 10_000),
+    default: 1,
+  }),
+  runId: setting({
+    flag: "run-id",
+    env: ENV.runId,
+    type: "string",
+    describe: "this run's id",
+    schema: runId,
+    default: () => newRunId(),
+    defaultText: "a new id",
+  }),
+  failfast: setting({
+    flag: "failfast",
+    type: "boolean",
+    describe: "stop copying at the first failure and report",
+    schema: bool,
+    default: false,
+  }),
+  report: setting<string | undefined>({
+    flag: "report",
+    type: "string",
+    describe: "write the final report as JSON to this file",
+    schema: nonEmpty("a file path").optional(),
+  }),
+  stateDir: setting({
+    flag: "state-dir",
+    type: "string",
+    describe: "where the run's TOC files are kept",
+    schema: nonEmpty("a directory"),
+    default: (env) => defaultStateDir(env),
+    defaultText: "$XDG_STATE_HOME/s3-bucket-loader or ~/.local/state/s3-bucket-loader",
+  }),
+  batchEntries: setting({
+    flag: "batch-entries",
+    type: "number",
+    describe: "most entries in one TOC message",
+    schema: int(1, 5_000),
+    default: 500,
+  }),
+  batchBytes: setting({
+    flag: "batch-bytes",
+    type: "number",
+    describe: "most file bytes in one TOC message (a larger file travels alone)",
+    schema: int(1, Number.MAX_SAFE_INTEGER),
+    default: 256 * 1024 * 1024,
+  }),
+  beaconMs: setting({
+    flag: "beacon-ms",
+    type: "number",
+    describe: "how often the master rebroadcasts its mode",
+    schema: int(100, 600_000),
+    default: 3_000,
+  }),
+  initTimeoutSec: setting({
+    flag: "init-timeout-sec",
+    type: "number",
+    describe: "longest wait for the expected workers to announce themselves",
+    schema: int(1, 86_400),
+    default: 600,
+  }),
+  workerTimeoutSec: setting({
+    flag: "worker-timeout-sec",
+    type: "number",
+    describe: "a worker silent this long is declared lost",
+    schema: int(1, 86_400),
+    default: 60,
+  }),
+  noWorkersTimeoutSec: setting({
+    flag: "no-workers-timeout-sec",
+    type: "number",
+    describe: "with work left and no live worker this long, the run fails",
+    schema: int(1, 86_400),
+    default: 900,
+  }),
+  progressMs: setting({
+    flag: "progress-ms",
+    type: "number",
+    describe: "how often the live summary is printed",
+    schema: int(100, 600_000),
+    default: 2_000,
+  }),
+  logFormat,
+};
+
+export type WorkerConfig = ConfigOf<typeof workerSettings>;
+export type MasterConfig = ConfigOf<typeof masterSettings>;
+
+/** Reads flags, then environment, then defaults, and validates; every problem is named in one ConfigError. */
+export function parseConfig<T extends Table>(
+  table: T,
+  flags: Readonly<Record<string, unknown>>,
+  env: Readonly<Record<string, string | undefined>>,
+): ConfigOf<T> {
+  const out: Record<string, unknown> = {};
+  const problems: string[] = [];
+  for (const [key, s] of Object.entries(table)) {
+    const fromFlag = flags[s.flag] ?? flags[key];
+    const fromEnv = s.env ? env[s.env] : undefined;
+    const raw =
+      fromFlag !== undefined && fromFlag !== ""
+        ? fromFlag
+        : fromEnv !== undefined && fromEnv !== ""
+          ? fromEnv
+          : typeof s.default === "function"
+            ? (s.default as (e: typeof env) => unknown)(env)
+            : s.default;
+    const parsed = s.schema.safeParse(raw);
+    if (parsed.success) {
+      out[key] = parsed.data;
+    } else {
+      const where = s.env ? `--${s.flag} (or ${s.env})` : `--${s.flag}`;
+      const got = raw === undefined ? "nothing" : JSON.stringify(raw);
+      problems.push(`${where}: got ${got}; ${parsed.error.issues[0]?.message ?? "invalid"}`);
+    }
+  }
+  if (problems.length > 0) throw new ConfigError(`invalid settings:\n  ${problems.join("\n  ")}`);
+  return out as ConfigOf<T>;
+}
+
+export function newRunId(now = new Date()): string {
+  const stamp = now.toISOString().replace(/[-:]/g, "").replace(/\..*$/, "");
+  return `${stamp}-${Math.random().toString(16).slice(2, 6)}`;
+}
+
+function defaultStateDir(env: Readonly<Record<string, string | undefined>>): string {
+  const base = env.XDG_STATE_HOME || `${os.homedir()}/.local/state`;
+  return `${base}/s3-bucket-loader`;
+}
+
+export const localSettings = {
+  endpointUrl: connection.endpointUrl,
+  region: connection.region,
+  source: setting<string | undefined>({
+    flag: "source",
+    env: ENV.source,
+    type: "string",
+    describe: "the source root directory (default: a generated sample tree)",
+    schema: nonEmpty("a directory").optional(),
+  }),
+  target: setting<string | undefined>({
+    flag: "target",
+    env: ENV.target,
+    type: "string",
+    describe: "the target root directory (default: a new temporary directory)",
+    schema: nonEmpty("a directory").optional(),
+  }),
+  workers: setting({
+    flag: "workers",
+    type: "number",
+    describe: "worker processes to start",
+    schema: int(1, 64),
+    default: 3,
+  }),
+  concurrency: workerSettings.concurrency,
+  copier: workerSettings.copier,
+  validate: workerSettings.validate,
+  sampleFiles: setting({
+    flag: "sample-files",
+    type: "number",
+    describe: "files in the generated sample tree",
+    schema: int(1, 10_000_000),
+    default: 5_000,
+  }),
+  report: masterSettings.report,
+  failfast: masterSettings.failfast,
+  runId: masterSettings.runId,
+  stateDir: masterSettings.stateDir,
+  batchEntries: masterSettings.batchEntries,
+  batchBytes: masterSettings.batchBytes,
+  progressMs: masterSettings.progressMs,
+  workerTimeoutSec: setting({
+    flag: "worker-timeout-sec",
+    type: "number",
+    describe: "a worker silent this long is declared lost",
+    schema: int(1, 86_400),
+    default: 20,
+  }),
+  visibilityTimeoutSec: setting({
+    flag: "visibility-timeout-sec",
+    type: "number",
+    describe: "TOC queue visibility timeout: how soon a dead worker's batch is handed out again",
+    schema: int(2, 43_200),
+    default: 30,
+  }),
+  namePrefix: setting({
+    flag: "name-prefix",
+    type: "string",
+    describe: "name prefix of the topic and queues",
+    schema: z.string().regex(/^[\w-]{1,40}$/, "expected 1-40 letters, digits, '_' or '-'"),
+    default: "s3bl-local",
+  }),
+  logFormat,
+};
+
+export type LocalConfig = ConfigOf<typeof localSettings>;

@@ -1,0 +1,23 @@
+/**
+ * The names of the environment variables that configure the programs: the single seam between the
+ * infrastructure (`lib/` writes them into the workers' user data) and the runtime (the config parsers read
+ * them). Flags override them.
+ */
+export const ENV = {
+  region: "AWS_REGION",
+  endpointUrl: "AWS_ENDPOINT_URL",
+  topicArn: "S3BL_TOPIC_ARN",
+  tocQueueUrl: "S3BL_TOC_QUEUE_URL",
+  reportQueueUrl: "S3BL_REPORT_QUEUE_URL",
+  deadLetterQueueUrl: "S3BL_DEAD_LETTER_QUEUE_URL",
+  source: "S3BL_SOURCE",
+  target: "S3BL_TARGET",
+  runId: "S3BL_RUN_ID",
+  workerId: "S3BL_WORKER_ID",
+  concurrency: "S3BL_CONCURRENCY",
+  copier: "S3BL_COPIER",
+  controlQueuePrefix: "S3BL_CONTROL_QUEUE_PREFIX",
+  logFormat: "S3BL_LOG_FORMAT",
+} as const;
+
+export type EnvName = (typeof ENV)[keyof typeof ENV];

@@ -1,0 +1,247 @@
+/**
+ * The one codec for every message of a run: control messages (master → SNS topic → each worker's queue),
+ * reports (worker → report queue → master) and TOC batches (master → TOC queue → workers).
+ *
+ * Every message is JSON with a `type` tag, the protocol version `v` and the `run` id. `decodeMessage` validates
+ * the shape and never throws: an undecodable body is a typed `ProtocolError` that the caller counts and reports.
+ */
+import { z } from "zod";
+
+export const PROTOCOL_VERSION = 1;
+
+/** SQS and SNS refuse bodies over 256 KiB; we stay under it with room for SNS envelopes. */
+export const MAX_MESSAGE_BYTES = 240 * 1024;
+
+export const PHASES = ["INITIALIZING", "WRITE", "VALIDATE", "ERROR_REPORT", "SHUTDOWN"] as const;
+export type Phase = (typeof PHASES)[number];
+
+/** Work phases: the ones that send TOC batches. */
+export type WorkPhase = "WRITE" | "VALIDATE";
+
+/**
+ * Within WRITE, files and symlinks go first, directories last: a directory's mode and mtime are set only
+ * after every child has been written, so that writing a child cannot change them afterwards.
+ */
+export type Stage = "content" | "dirs";
+
+export const ENTRY_KINDS = ["file", "dir", "symlink"] as const;
+export type EntryKind = (typeof ENTRY_KINDS)[number];
+
+const kindCode = { file: "f", dir: "d", symlink: "l" } as const;
+const codeKind = { f: "file", d: "dir", l: "symlink" } as const;
+
+/** One TOC entry: a path relative to the source root, as the crawl saw it. */
+export interface TocEntry {
+  readonly path: string;
+  readonly kind: EntryKind;
+  readonly size: number;
+  /** Modification time in nanoseconds since the epoch, as a decimal string (exact; a double cannot hold it). */
+  readonly mtimeNs: string;
+}
+
+/** Compact wire form of an entry: `[path, kind code, size, mtimeNs]`. */
+const WireEntry = z.tuple([z.string(), z.enum(["f", "d", "l"]), z.number().int().nonnegative(), z.string()]);
+type WireEntry = z.infer<typeof WireEntry>;
+
+export function entryToWire(e: TocEntry): WireEntry {
+  return [e.path, kindCode[e.kind], e.size, e.mtimeNs];
+}
+export function entryFromWire(w: WireEntry): TocEntry {
+  return { path: w[0], kind: codeKind[w[1]], size: w[2], mtimeNs: w[3] };
+}
+
+const runId = z.string().min(1).max(64);
+const workerId = z.string().min(1).max(80);
+const phase = z.enum(PHASES);
+const workPhase = z.enum(["WRITE", "VALIDATE"]);
+const count = z.number().int().nonnegative();
+
+const Tally = z.object({ ok: count, failed: count, skipped: count, bytes: count });
+export type Tally = z.infer<typeof Tally>;
+export const emptyTally = (): Tally => ({ ok: 0, failed: 0, skipped: 0, bytes: 0 });
+
+const PathIssue = z.object({ path: z.string(), reason: z.string() });
+export type PathIssue = z.infer<typeof PathIssue>;
+
+/** The outcome of one TOC batch on one worker. */
+const BatchResult = z.object({
+  batch: count,
+  phase: workPhase,
+  ok: count,
+  failed: count,
+  skipped: count,
+  bytes: count,
+  /** How often SQS had handed this batch out when this worker got it (more than 1: a redelivery). */
+  receiveCount: count,
+  errors: z.array(PathIssue),
+  skips: z.array(PathIssue),
+});
+export type BatchResult = z.infer<typeof BatchResult>;
+
+const base = { v: z.literal(PROTOCOL_VERSION), run: runId };
+
+const ModeMessage = z.object({
+  ...base,
+  type: z.literal("MODE"),
+  phase,
+  /** Workers the master has seen announce themselves; a worker re-announces until it is listed. */
+  known: z.array(workerId),
+  failfast: z.boolean(),
+  sentAtMs: count,
+});
+
+const ShutdownMessage = z.object({ ...base, type: z.literal("SHUTDOWN"), reason: z.string() });
+
+const WorkerStateMessage = z.object({
+  ...base,
+  type: z.literal("WORKER_STATE"),
+  worker: workerId,
+  state: z.enum(["INITIALIZED", "IDLE", "STOPPED"]),
+  host: z.string(),
+  pid: count,
+  concurrency: count,
+  /** The worker's own control queue and subscription, so the master can remove them if the worker dies. */
+  controlQueueUrl: z.string(),
+  subscriptionArn: z.string(),
+});
+
+const SummaryMessage = z.object({
+  ...base,
+  type: z.literal("SUMMARY"),
+  worker: workerId,
+  /** CURRENT: periodic, also the heartbeat. FINAL: the worker's totals when the master left that phase. */
+  kind: z.enum(["CURRENT", "FINAL"]),
+  phase,
+  /** Cumulative per phase since the worker started. */
+  totals: z.object({ WRITE: Tally, VALIDATE: Tally }),
+  /** Batches finished since the previous summary; sent before their TOC messages are deleted. */
+  batches: z.array(BatchResult),
+  inFlight: count,
+  rssBytes: count,
+  protocolErrors: count,
+});
+
+const ErrorReportMessage = z.object({
+  ...base,
+  type: z.literal("ERROR_REPORT"),
+  worker: workerId,
+  /** How many per-entry errors this worker has sent in SUMMARY messages: the master checks it holds as many. */
+  errorsSent: count,
+  protocolErrors: count,
+  notes: z.array(z.string()),
+});
+
+const TocBatchMessage = z.object({
+  ...base,
+  type: z.literal("TOC_BATCH"),
+  phase: workPhase,
+  stage: z.enum(["content", "dirs"]),
+  batch: count,
+  entries: z.array(WireEntry).min(1),
+});
+
+const Message = z.discriminatedUnion("type", [
+  ModeMessage,
+  ShutdownMessage,
+  WorkerStateMessage,
+  SummaryMessage,
+  ErrorReportMessage,
+  TocBatchMessage,
+]);
+
+export type Message = z.infer<typeof Message>;
+export type ModeMessage = z.infer<typeof ModeMessage>;
+export type ShutdownMessage = z.infer<typeof ShutdownMessage>;
+export type WorkerStateMessage = z.infer<typeof WorkerStateMessage>;
+export type SummaryMessage = z.infer<typeof SummaryMessage>;
+export type ErrorReportMessage = z.infer<typeof ErrorReportMessage>;
+export type TocBatchMessage = z.infer<typeof TocBatchMessage>;
+export type MessageType = Message["type"];
+
+/** Distributive Omit, so that each member of the union keeps its own fields. */
+export type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+export type MessageBody = DistributiveOmit<Message, "v" | "run">;
+
+export class ProtocolError extends Error {
+  override readonly name = "ProtocolError";
+  constructor(
+    readonly kind: "malformed-json" | "wrong-shape" | "foreign-run" | "unexpected-type" | "too-large",
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export type Decoded = { ok: true; message: Message } | { ok: false; error: ProtocolError };
+
+/** Encodes a message for the given run; throws if it would not fit in one SQS/SNS message. */
+export function encodeMessage(run: string, body: MessageBody): string {
+  // ASCII only: SQS refuses some characters (and emulators more), and names may contain anything.
+  const text = JSON.stringify({ v: PROTOCOL_VERSION, run, ...body }).replace(
+    /[\u007f-\uffff]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
+  );
+  const bytes = Buffer.byteLength(text);
+  if (bytes > MAX_MESSAGE_BYTES) {
+    throw new ProtocolError("too-large", `${body.type} message is ${bytes} bytes, over ${MAX_MESSAGE_BYTES}`);
+  }
+  return text;
+}
+
+/**
+ * Decodes and validates a body. `expectRun` (when known) refuses messages of another run; `accept` lists the
+ * types this receiver handles (a worker never takes a SUMMARY, the master never takes a TOC_BATCH).
+ */
+export function decodeMessage(
+  body: string,
+  opts: { expectRun?: string | undefined; accept: readonly MessageType[] },
+): Decoded {
+  if (Buffer.byteLength(body) > MAX_MESSAGE_BYTES * 2) {
+    return {
+      ok: false,
+      error: new ProtocolError("too-large", `message of ${Buffer.byteLength(body)} bytes`),
+    };
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(body);
+  } catch {
+    return { ok: false, error: new ProtocolError("malformed-json", `not JSON: ${preview(body)}`) };
+  }
+  const parsed = Message.safeParse(json);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const where = issue?.path.join(".") || "(message)";
+    return {
+      ok: false,
+      error: new ProtocolError("wrong-shape", `${where}: ${issue?.message ?? "invalid"} in ${preview(body)}`),
+    };
+  }
+  const message = parsed.data;
+  if (opts.expectRun !== undefined && message.run !== opts.expectRun) {
+    return {
+      ok: false,
+      error: new ProtocolError(
+        "foreign-run",
+        `${message.type} of run ${message.run}, expected ${opts.expectRun}`,
+      ),
+    };
+  }
+  if (!opts.accept.includes(message.type)) {
+    return { ok: false, error: new ProtocolError("unexpected-type", `${message.type} is not accepted here`) };
+  }
+  return { ok: true, message };
+}
+
+function preview(body: string): string {
+  const s = body.length > 80 ? `${body.slice(0, 80)}…` : body;
+  return JSON.stringify(s);
+}
+
+/** Bytes one entry adds to a TOC_BATCH body (its JSON plus the separating comma). */
+export function wireEntryBytes(e: TocEntry): number {
+  const json = JSON.stringify(entryToWire(e));
+  let extra = 0;
+  for (let i = 0; i < json.length; i++) if (json.charCodeAt(i) > 0x7e) extra += 5; // escaped as \uXXXX
+  return json.length + extra + 1;
+}

@@ -1,0 +1,49 @@
+/**
+ * The small interfaces through which the programs reach AWS. Only `core/aws/` implements them with the SDK;
+ * the master, the workers and their tests see nothing else.
+ */
+
+export interface ReceivedMessage {
+  readonly id: string;
+  readonly body: string;
+  readonly receipt: string;
+  /** How many times SQS has handed this message out, this time included. */
+  readonly receiveCount: number;
+}
+
+/** An SQS queue: the TOC queue, the report queue, a worker's control queue, the dead-letter queue. */
+export interface MessageQueue {
+  readonly url: string;
+  /** Sends bodies in batches of up to 10; entries the service refuses are retried, then thrown. */
+  send(bodies: readonly string[], signal?: AbortSignal): Promise<void>;
+  receive(opts: ReceiveOptions, signal?: AbortSignal): Promise<ReceivedMessage[]>;
+  delete(receipts: readonly string[], signal?: AbortSignal): Promise<void>;
+  /** Keeps messages hidden for `visibilitySec` more seconds (a worker still working on them). */
+  extend(receipts: readonly string[], visibilitySec: number, signal?: AbortSignal): Promise<void>;
+  purge(signal?: AbortSignal): Promise<void>;
+  visibilityTimeoutSec(signal?: AbortSignal): Promise<number>;
+  /** SQS requests made through this queue so far (every kind). */
+  readonly requests: number;
+}
+
+export interface ReceiveOptions {
+  readonly max: number;
+  readonly waitSec: number;
+}
+
+/** The SNS control topic. */
+export interface Topic {
+  publish(body: string, signal?: AbortSignal): Promise<void>;
+}
+
+/** A worker's own control queue, subscribed to the topic while the worker lives. */
+export interface ControlSubscription {
+  readonly queue: MessageQueue;
+  readonly subscriptionArn: string;
+}
+
+export interface Subscriptions {
+  open(queueName: string, signal?: AbortSignal): Promise<ControlSubscription>;
+  /** Unsubscribes and deletes the queue; a queue or subscription already gone is not an error. */
+  close(queueUrl: string, subscriptionArn: string, signal?: AbortSignal): Promise<void>;
+}

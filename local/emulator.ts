@@ -1,0 +1,67 @@
+/**
+ * Starts the embedded emulator in a child process (so its work does not compete with the master's event loop)
+ * and returns its URL. The child exits when we stop it or when this process goes away.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { existsSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+
+export interface Emulator {
+  readonly url: string;
+  stop(): Promise<void>;
+}
+
+export function needsSqliteStub(version = process.versions.node): boolean {
+  const [major = 0, minor = 0] = version.split(".").map(Number);
+  return major < 22 || (major === 22 && minor < 5);
+}
+
+export async function startEmulator(opts: { port?: number; timeoutMs?: number } = {}): Promise<Emulator> {
+  const server = locate("emulator-server.mjs");
+  const args = needsSqliteStub() ? ["--import", locate("sqlite-stub.mjs"), server] : [server];
+  const child = spawn(process.execPath, [...args, String(opts.port ?? 0)], {
+    stdio: ["pipe", "pipe", "pipe"],
+    env: { ...process.env, NODE_OPTIONS: "" },
+  });
+  const url = await new Promise<string>((resolve, reject) => {
+    let out = "";
+    let err = "";
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(new Error(`the emulator did not start within ${opts.timeoutMs ?? 15_000} ms: ${err.trim()}`));
+    }, opts.timeoutMs ?? 15_000);
+    child.stdout?.setEncoding("utf8").on("data", (d: string) => {
+      out += d;
+      const m = /EMULATOR_URL=(\S+)/.exec(out);
+      if (m?.[1]) {
+        clearTimeout(timer);
+        resolve(m[1]);
+      }
+    });
+    child.stderr?.setEncoding("utf8").on("data", (d: string) => {
+      err += d;
+    });
+    child.on("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`the emulator exited with ${code}: ${err.trim()}`));
+    });
+  });
+  child.removeAllListeners("exit");
+  return { url, stop: () => stopChild(child) };
+}
+
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((r) => child.once("exit", () => r()));
+  child.kill("SIGTERM");
+  const timer = setTimeout(() => child.kill("SIGKILL"), 3_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+/** Beside this module in the sources, or beside the bundle in dist/. */
+function locate(name: string): string {
+  const here = fileURLToPath(new URL(`./${name}`, import.meta.url));
+  if (existsSync(here)) return here;
+  return fileURLToPath(new URL(`../local/${name}`, import.meta.url));
+}

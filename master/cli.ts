@@ -1,0 +1,86 @@
+/**
+ * `s3-bucket-loader master`: signals, config, adapters, `runMaster`, report, exit code.
+ */
+import type { CommandModule } from "yargs";
+import type { AwsClients } from "../core/aws/clients.ts";
+import { makeClients } from "../core/aws/clients.ts";
+import { SnsTopic, SqsTopicSubscriptions } from "../core/aws/sns-topic.ts";
+import { SqsQueue } from "../core/aws/sqs-queue.ts";
+import { yargsOptions } from "../core/cli-options.ts";
+import { type MasterConfig, masterSettings, parseConfig } from "../core/config.ts";
+import { createLogger, type Logger } from "../core/log.ts";
+import { createShutdown, type Shutdown } from "../core/shutdown.ts";
+import { printProgress, printSummary, writeReport } from "./output.ts";
+import { exitCodeOf } from "./report.ts";
+import { type MasterOptions, type MasterPorts, runMaster } from "./run-master.ts";
+
+export const masterCommand: CommandModule = {
+  command: "master",
+  describe: "run the master of a load against existing resources (topic, queues)",
+  builder: (y) => y.options(yargsOptions(masterSettings)),
+  handler: async (argv) => {
+    process.exitCode = await masterMain(argv, process.env);
+  },
+};
+
+async function masterMain(flags: Record<string, unknown>, env: NodeJS.ProcessEnv): Promise<number> {
+  const config = parseConfig(masterSettings, flags, env);
+  const log = createLogger(config.logFormat, { component: "master" });
+  const shutdown = createShutdown({ proc: process });
+  const clients = makeClients({ region: config.region, endpoint: config.endpointUrl, maxSockets: 32 });
+  try {
+    const report = await runMaster(
+      masterPorts(clients, config),
+      masterOptions(config, "(the workers' target)", log, shutdown),
+    );
+    if (config.report) await writeReport(config.report, report);
+    printSummary(report, log, config.report);
+    return exitCodeOf(report.outcome);
+  } finally {
+    shutdown.dispose();
+    clients.destroy();
+  }
+}
+
+export function masterPorts(
+  clients: AwsClients,
+  c: Pick<MasterConfig, "topicArn" | "tocQueueUrl" | "reportQueueUrl" | "deadLetterQueueUrl">,
+): MasterPorts {
+  return {
+    topic: new SnsTopic(clients.sns, c.topicArn),
+    tocQueue: new SqsQueue(clients.sqs, c.tocQueueUrl),
+    reportQueue: new SqsQueue(clients.sqs, c.reportQueueUrl),
+    deadLetterQueue: c.deadLetterQueueUrl ? new SqsQueue(clients.sqs, c.deadLetterQueueUrl) : undefined,
+    subscriptions: new SqsTopicSubscriptions(clients.sqs, clients.sns, c.topicArn),
+  };
+}
+
+export function masterOptions(
+  config: MasterConfig,
+  target: string,
+  log: Logger,
+  shutdown: Shutdown,
+): MasterOptions {
+  return {
+    runId: config.runId,
+    source: config.source,
+    target,
+    stateDir: config.stateDir,
+    settings: {
+      expectedWorkers: config.workers,
+      failfast: config.failfast,
+      beaconMs: config.beaconMs,
+      initTimeoutMs: config.initTimeoutSec * 1000,
+      workerTimeoutMs: config.workerTimeoutSec * 1000,
+      noWorkersTimeoutMs: config.noWorkersTimeoutSec * 1000,
+      errorReportTimeoutMs: 30_000,
+      shutdownTimeoutMs: 15_000,
+    },
+    batchEntries: config.batchEntries,
+    batchBytes: config.batchBytes,
+    progressMs: config.progressMs,
+    log,
+    shutdown,
+    onProgress: (p) => printProgress(p, log, config.logFormat),
+  };
+}

@@ -1,0 +1,133 @@
+/**
+ * Walks the source tree as a stream: one directory open at a time per walker, entries yielded as they are
+ * found, nothing of the tree kept in memory but the directories still to visit. Symlinks are entries of their
+ * own and never followed. What cannot become an entry (special files, names that are not UTF-8, directories
+ * that cannot be listed) is yielded as an issue with a reason, never skipped silently.
+ */
+import fs from "node:fs/promises";
+import path from "node:path";
+import type { EntryKind, PathIssue, TocEntry } from "../core/messages.ts";
+
+export type CrawlItem =
+  | { readonly type: "entry"; readonly entry: TocEntry }
+  | {
+      readonly type: "issue";
+      readonly issue: PathIssue;
+      readonly outcome: "failed" | "skipped";
+      readonly isEntry: boolean;
+    };
+
+/** Yields every entry under `root` (the root itself excluded), depth first. */
+export async function* crawl(root: string, signal?: AbortSignal): AsyncGenerator<CrawlItem> {
+  const rootStat = await fs.stat(root).catch((err: NodeJS.ErrnoException) => {
+    throw new Error(`source root ${root} cannot be read: ${err.code ?? err.message}`, { cause: err });
+  });
+  if (!rootStat.isDirectory()) throw new Error(`source root ${root} is not a directory`);
+  const pending: string[] = [""];
+  while (pending.length > 0) {
+    signal?.throwIfAborted();
+    const rel = pending.pop() as string;
+    const abs = rel === "" ? root : path.join(root, rel);
+    let dir: import("node:fs").Dir;
+    try {
+      dir = await fs.opendir(abs, { encoding: "buffer" as BufferEncoding, bufferSize: 256 });
+    } catch (err) {
+      yield {
+        type: "issue",
+        issue: {
+          path: rel || ".",
+          reason: `cannot list directory (${errCode(err)}): its contents were not copied`,
+        },
+        outcome: "failed",
+        isEntry: false,
+      };
+      continue;
+    }
+    const subdirs: string[] = [];
+    try {
+      for await (const dirent of dir) {
+        const raw = dirent.name as unknown as Buffer;
+        const name = raw.toString("utf8");
+        const childRel = rel === "" ? name : `${rel}/${name}`;
+        if (!Buffer.from(name, "utf8").equals(raw)) {
+          yield {
+            type: "issue",
+            issue: {
+              path: `${rel === "" ? "" : `${rel}/`}${escapeBytes(raw)}`,
+              reason: "name is not valid UTF-8 and cannot become an S3 key; rename it to copy it",
+            },
+            outcome: "failed",
+            isEntry: true,
+          };
+          continue;
+        }
+        let st: import("node:fs").BigIntStats;
+        try {
+          st = await fs.lstat(path.join(abs, name), { bigint: true });
+        } catch (err) {
+          yield {
+            type: "issue",
+            issue: { path: childRel, reason: `cannot stat (${errCode(err)}) during the crawl` },
+            outcome: "failed",
+            isEntry: true,
+          };
+          continue;
+        }
+        const kind = kindOf(st);
+        if (typeof kind !== "string") {
+          yield {
+            type: "issue",
+            issue: { path: childRel, reason: `special file (${kind.special}): not copied` },
+            outcome: "skipped",
+            isEntry: true,
+          };
+          continue;
+        }
+        if (kind === "dir") subdirs.push(childRel);
+        yield {
+          type: "entry",
+          entry: {
+            path: childRel,
+            kind,
+            size: kind === "dir" ? 0 : Number(st.size),
+            mtimeNs: st.mtimeNs.toString(),
+          },
+        };
+      }
+    } catch (err) {
+      yield {
+        type: "issue",
+        issue: { path: rel || ".", reason: `listing the directory failed part way (${errCode(err)})` },
+        outcome: "failed",
+        isEntry: false,
+      };
+    }
+    // Visit subdirectories in name order (reversed onto the stack) so that runs are reproducible.
+    subdirs.sort().reverse();
+    pending.push(...subdirs);
+  }
+}
+
+function kindOf(st: import("node:fs").BigIntStats): EntryKind | { special: string } {
+  if (st.isFile()) return "file";
+  if (st.isDirectory()) return "dir";
+  if (st.isSymbolicLink()) return "symlink";
+  if (st.isFIFO()) return { special: "fifo" };
+  if (st.isSocket()) return { special: "socket" };
+  if (st.isCharacterDevice()) return { special: "character device" };
+  if (st.isBlockDevice()) return { special: "block device" };
+  return { special: "unknown type" };
+}
+
+function errCode(err: unknown): string {
+  return (err as NodeJS.ErrnoException)?.code ?? String(err);
+}
+
+/** Shows a name that is not UTF-8 with its bad bytes as \xNN, so the report can name it. */
+function escapeBytes(raw: Buffer): string {
+  let out = "";
+  for (const b of raw)
+    out +=
+      b >= 0x20 && b < 0x7f && b !== 0x5c ? String.fromCharCode(b) : `\\x${b.toString(16).padStart(2, "0")}`;
+  return out;
+}

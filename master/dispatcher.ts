@@ -1,0 +1,103 @@
+/**
+ * Sends one stage of the TOC: entries from the crawl (WRITE, files and symlinks) or from the run's TOC files
+ * (WRITE directories, VALIDATE), packed into batches, numbered from `firstBatch`, sent in groups with
+ * SendMessageBatch. A partial batch leaves after `lingerMs`, so workers start while the crawl still runs.
+ */
+import { clearTimeout, setTimeout } from "node:timers";
+import { encodeMessage, entryToWire, type Stage, type TocEntry, type WorkPhase } from "../core/messages.ts";
+import type { MessageQueue } from "../core/ports.ts";
+import type { MachineEvent } from "./phase-machine.ts";
+import { type BatchLimits, TocBatcher } from "./toc-batcher.ts";
+
+export interface DispatchOptions {
+  readonly runId: string;
+  readonly phase: WorkPhase;
+  readonly stage: Stage;
+  readonly firstBatch: number;
+  readonly entries: AsyncIterable<TocEntry>;
+  readonly queue: MessageQueue;
+  readonly limits: BatchLimits;
+  readonly lingerMs: number;
+  readonly emit: (event: MachineEvent) => void;
+  readonly now: () => number;
+  readonly signal: AbortSignal;
+  /** Directory entries counted by the source (WRITE content stage), reported with completion. */
+  readonly dirs?: () => number;
+}
+
+const TIMEOUT = Symbol("timeout");
+
+export async function dispatchStage(o: DispatchOptions): Promise<void> {
+  const batcher = new TocBatcher(o.limits);
+  let nextBatch = o.firstBatch;
+  let sentEntries = 0;
+  let outbox: TocEntry[][] = [];
+  const inFlight = new Set<Promise<void>>();
+  let sendError: unknown = null;
+
+  const sendOutbox = async () => {
+    if (outbox.length === 0) return;
+    const batches = outbox;
+    outbox = [];
+    const bodies = batches.map((entries) =>
+      encodeMessage(o.runId, {
+        type: "TOC_BATCH",
+        phase: o.phase,
+        stage: o.stage,
+        batch: nextBatch++,
+        entries: entries.map(entryToWire),
+      }),
+    );
+    const entryCount = batches.reduce((n, b) => n + b.length, 0);
+    const p = o.queue.send(bodies, o.signal).then(() => {
+      sentEntries += entryCount;
+      o.emit({ type: "batches-sent", at: o.now(), batches: batches.length, entries: entryCount });
+    });
+    inFlight.add(p);
+    p.catch((err) => {
+      sendError ??= err;
+    }).finally(() => inFlight.delete(p));
+    // Back-pressure: at most 4 SendMessageBatch calls at once.
+    if (inFlight.size >= 4) await Promise.race(inFlight);
+  };
+
+  const it = o.entries[Symbol.asyncIterator]();
+  let next = it.next();
+  for (;;) {
+    o.signal.throwIfAborted();
+    if (sendError) throw sendError;
+    let timer: NodeJS.Timeout | undefined;
+    const r =
+      batcher.pending > 0 || outbox.length > 0
+        ? await Promise.race([
+            next,
+            new Promise<typeof TIMEOUT>((resolve) => {
+              timer = setTimeout(() => resolve(TIMEOUT), o.lingerMs);
+            }),
+          ])
+        : await next;
+    if (timer) clearTimeout(timer);
+    if (r === TIMEOUT) {
+      const b = batcher.flush();
+      if (b) outbox.push(b);
+      await sendOutbox();
+      continue;
+    }
+    if (r.done) break;
+    next = it.next();
+    outbox.push(...batcher.add(r.value));
+    if (outbox.length >= 10) await sendOutbox();
+  }
+  const last = batcher.flush();
+  if (last) outbox.push(last);
+  await sendOutbox();
+  await Promise.allSettled(inFlight);
+  if (sendError) throw sendError;
+  o.emit({
+    type: "dispatch-complete",
+    at: o.now(),
+    batches: nextBatch - o.firstBatch,
+    entries: sentEntries,
+    dirs: o.dirs?.() ?? 0,
+  });
+}

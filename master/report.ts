@@ -1,0 +1,130 @@
+/**
+ * The final (or partial) report, built from the machine's state: what happened to every TOC entry, per-worker
+ * figures, phase timings and rates. Pure.
+ */
+import type { Tally } from "../core/messages.ts";
+import type { MachineState, Outcome, RunIssue } from "./phase-machine.ts";
+
+export interface WorkerFigures {
+  readonly id: string;
+  readonly host: string;
+  readonly pid: number;
+  readonly concurrency: number;
+  readonly state: string;
+  readonly firstSeen: string;
+  readonly lastSeen: string;
+  readonly lostAt: string | null;
+  readonly write: Tally;
+  readonly validate: Tally;
+  readonly peakRssBytes: number;
+}
+
+export interface RunReport {
+  readonly runId: string;
+  readonly outcome: Outcome;
+  readonly failureReason: string | null;
+  readonly source: string;
+  readonly target: string;
+  readonly startedAt: string;
+  readonly endedAt: string;
+  readonly durationSec: number;
+  /** Every entry the crawl found. */
+  readonly entries: number;
+  /** Bytes of the files written. */
+  readonly bytes: number;
+  readonly write: { readonly ok: number; readonly failed: number; readonly skipped: number };
+  readonly validate: { readonly ok: number; readonly failed: number };
+  /** Entries never attempted because the run stopped early (failfast, interrupt, failure). */
+  readonly notAttempted: number;
+  readonly errors: readonly RunIssue[];
+  readonly skipped: readonly RunIssue[];
+  readonly workers: readonly WorkerFigures[];
+  readonly phases: Readonly<
+    Record<string, { start: string; end: string | null; durationSec: number | null }>
+  >;
+  readonly rates: { readonly writeFilesPerSec: number; readonly writeMBPerSec: number };
+  readonly delivery: {
+    readonly duplicates: number;
+    readonly redelivered: number;
+    readonly deadLettered: number;
+    readonly protocolErrors: number;
+    readonly sqsRequests: number;
+    readonly sqsRequestsPerEntry: number;
+  };
+  readonly master: { readonly peakRssBytes: number };
+  readonly notes: readonly string[];
+}
+
+export function buildReport(
+  s: MachineState,
+  ctx: { source: string; target: string; endedAtMs: number; sqsRequests: number; masterPeakRssBytes: number },
+): RunReport {
+  const iso = (ms: number) => new Date(ms).toISOString();
+  const phases: Record<string, { start: string; end: string | null; durationSec: number | null }> = {};
+  for (const [name, t] of Object.entries(s.phaseTimes)) {
+    if (!t) continue;
+    phases[name] = {
+      start: iso(t.startMs),
+      end: t.endMs === undefined ? null : iso(t.endMs),
+      durationSec: t.endMs === undefined ? null : round((t.endMs - t.startMs) / 1000),
+    };
+  }
+  const writeTime = s.phaseTimes.WRITE;
+  const writeSec = writeTime ? ((writeTime.endMs ?? ctx.endedAtMs) - writeTime.startMs) / 1000 : 0;
+  const accounted = s.write.ok + s.write.failed + s.write.skipped;
+  return {
+    runId: s.runId,
+    outcome: s.outcome ?? "failed",
+    failureReason: s.failureReason,
+    source: ctx.source,
+    target: ctx.target,
+    startedAt: iso(s.startedAtMs),
+    endedAt: iso(ctx.endedAtMs),
+    durationSec: round((ctx.endedAtMs - s.startedAtMs) / 1000),
+    entries: s.entries,
+    bytes: s.write.bytes,
+    write: { ok: s.write.ok, failed: s.write.failed, skipped: s.write.skipped },
+    validate: { ok: s.validate.ok, failed: s.validate.failed },
+    notAttempted: Math.max(0, s.entries - accounted),
+    errors: s.errors,
+    skipped: s.skipped,
+    workers: Object.values(s.workers).map((w) => ({
+      id: w.id,
+      host: w.host,
+      pid: w.pid,
+      concurrency: w.concurrency,
+      state: w.state,
+      firstSeen: iso(w.firstSeenMs),
+      lastSeen: iso(w.lastSeenMs),
+      lostAt: w.lostAtMs === undefined ? null : iso(w.lostAtMs),
+      write: w.totals.WRITE,
+      validate: w.totals.VALIDATE,
+      peakRssBytes: w.peakRssBytes,
+    })),
+    phases,
+    rates: {
+      writeFilesPerSec: writeSec > 0 ? round(accounted / writeSec) : 0,
+      writeMBPerSec: writeSec > 0 ? round(s.write.bytes / 1e6 / writeSec) : 0,
+    },
+    delivery: {
+      duplicates: s.duplicates,
+      redelivered: s.redelivered,
+      deadLettered: s.deadLettered,
+      protocolErrors: s.protocolErrors,
+      sqsRequests: ctx.sqsRequests,
+      sqsRequestsPerEntry: s.entries > 0 ? round(ctx.sqsRequests / s.entries, 4) : 0,
+    },
+    master: { peakRssBytes: ctx.masterPeakRssBytes },
+    notes: s.notes,
+  };
+}
+
+/** Exit code of a run: 0 all verified, 1 entries failed, 130 interrupted. */
+export function exitCodeOf(outcome: Outcome): number {
+  return outcome === "succeeded" ? 0 : outcome === "interrupted" ? 130 : 1;
+}
+
+function round(n: number, digits = 2): number {
+  const f = 10 ** digits;
+  return Math.round(n * f) / f;
+}

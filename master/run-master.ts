@@ -1,0 +1,381 @@
+/**
+ * The master's run loop: feeds events (worker reports, dispatcher progress, ticks, signals) to the phase
+ * machine one at a time and performs the commands it returns through the ports. Reads top to bottom:
+ * start the sources of events, loop until the machine says finish, stop the sources, build the report.
+ */
+import fs from "node:fs/promises";
+import path from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { describe, isAbort } from "../core/errors.ts";
+import type { Logger } from "../core/log.ts";
+import { decodeMessage, encodeMessage, type TocEntry } from "../core/messages.ts";
+import type { MessageQueue, Subscriptions, Topic } from "../core/ports.ts";
+import type { Shutdown } from "../core/shutdown.ts";
+import { type CrawlItem, crawl } from "./crawl.ts";
+import { dispatchStage } from "./dispatcher.ts";
+import {
+  type Command,
+  initialState,
+  type MachineEvent,
+  type MachineSettings,
+  type MachineState,
+  start,
+  step,
+} from "./phase-machine.ts";
+import { buildReport, type RunReport } from "./report.ts";
+import { defaultLimits } from "./toc-batcher.ts";
+import { readTocFile, TocFileWriter } from "./toc-file.ts";
+
+export interface MasterPorts {
+  readonly topic: Topic;
+  readonly tocQueue: MessageQueue;
+  readonly reportQueue: MessageQueue;
+  readonly deadLetterQueue?: MessageQueue | undefined;
+  readonly subscriptions: Subscriptions;
+}
+
+export interface MasterOptions {
+  readonly runId: string;
+  readonly source: string;
+  /** Shown in the report only: the workers write to their own target. */
+  readonly target: string;
+  readonly stateDir: string;
+  readonly settings: MachineSettings;
+  readonly batchEntries: number;
+  readonly batchBytes: number;
+  readonly lingerMs?: number;
+  readonly tickMs?: number;
+  readonly progressMs: number;
+  readonly log: Logger;
+  readonly shutdown: Shutdown;
+  /** Called with the live figures every `progressMs`. */
+  readonly onProgress?: (p: Progress) => void;
+  readonly now?: () => number;
+}
+
+export interface Progress {
+  readonly phase: string;
+  readonly stage: string | null;
+  readonly entriesSent: number;
+  readonly batchesSent: number;
+  readonly batchesDone: number;
+  readonly written: number;
+  readonly validated: number;
+  readonly failed: number;
+  readonly bytes: number;
+  readonly filesPerSec: number;
+  readonly mbPerSec: number;
+  readonly workersAlive: number;
+  readonly workersLost: number;
+}
+
+export async function runMaster(ports: MasterPorts, o: MasterOptions): Promise<RunReport> {
+  const now = o.now ?? Date.now;
+  const log = o.log;
+  const runDir = path.join(o.stateDir, "runs", o.runId);
+  await fs.mkdir(runDir, { recursive: true });
+  const tocFile = path.join(runDir, "toc.jsonl");
+  const dirsFile = path.join(runDir, "dirs.jsonl");
+
+  // ---- the event queue every source pushes into ----
+  const events: MachineEvent[] = [];
+  let wake: (() => void) | null = null;
+  const emit = (e: MachineEvent) => {
+    events.push(e);
+    wake?.();
+  };
+  const nextEvent = async (): Promise<MachineEvent> => {
+    while (events.length === 0) await new Promise<void>((r) => (wake = r));
+    wake = null;
+    return events.shift() as MachineEvent;
+  };
+
+  const done = new AbortController();
+  const { shutdown } = o;
+  shutdown.stop.addEventListener("abort", () => emit({ type: "interrupt", at: now() }), { once: true });
+  shutdown.abort.addEventListener("abort", () => emit({ type: "interrupt", at: now() }), { once: true });
+
+  let peakRss = process.memoryUsage.rss();
+  const background: Promise<unknown>[] = [];
+  background.push(receiveReports(ports.reportQueue, o.runId, emit, now, log, done.signal));
+  if (ports.deadLetterQueue)
+    background.push(drainDeadLetters(ports.deadLetterQueue, o.runId, emit, now, log, done.signal));
+  const ticker = setInterval(() => {
+    peakRss = Math.max(peakRss, process.memoryUsage.rss());
+    emit({ type: "tick", at: now() });
+  }, o.tickMs ?? 250);
+
+  let state: MachineState = initialState(o.runId, o.settings, now());
+  const current: { dispatch: AbortController | null } = { dispatch: null };
+  const progress = progressMeter(o.progressMs, now, (p) => o.onProgress?.(p));
+
+  const perform = async (c: Command): Promise<void> => {
+    switch (c.type) {
+      case "broadcast": {
+        const body = c.message.type === "MODE" ? { ...c.message, sentAtMs: now() } : c.message;
+        try {
+          await ports.topic.publish(encodeMessage(o.runId, body), shutdown.abort);
+        } catch (err) {
+          // The beacon repeats the mode, so a lost broadcast costs a few seconds, not the run.
+          log.warn(`broadcast of ${c.message.type} failed: ${describe(err)}`);
+        }
+        return;
+      }
+      case "dispatch": {
+        current.dispatch?.abort();
+        const ctl = new AbortController();
+        current.dispatch = ctl;
+        const task = runDispatch(c.phase, c.stage, c.firstBatch, ctl.signal).catch((err) => {
+          if (ctl.signal.aborted || isAbort(err)) return;
+          emit({ type: "dispatch-failed", at: now(), reason: describe(err) });
+        });
+        background.push(task);
+        return;
+      }
+      case "stop-dispatch":
+        current.dispatch?.abort();
+        return;
+      case "purge-toc":
+        try {
+          await ports.tocQueue.purge();
+        } catch (err) {
+          log.warn(`could not purge the TOC queue: ${describe(err)}`);
+        }
+        return;
+      case "remove-worker-queue":
+        try {
+          await ports.subscriptions.close(c.queueUrl, c.subscriptionArn);
+        } catch (err) {
+          log.warn(`could not remove the control queue of ${c.worker}: ${describe(err)}`);
+        }
+        return;
+      case "log":
+        log.log(c.level, c.message);
+        return;
+      case "finish":
+        return;
+      default: {
+        const never: never = c;
+        throw new Error(`unhandled command ${JSON.stringify(never)}`);
+      }
+    }
+  };
+
+  const runDispatch = async (
+    phase: "WRITE" | "VALIDATE",
+    stage: "content" | "dirs",
+    firstBatch: number,
+    signal: AbortSignal,
+  ) => {
+    const limits = defaultLimits(o.batchEntries, o.batchBytes);
+    const common = {
+      runId: o.runId,
+      phase,
+      stage,
+      firstBatch,
+      queue: ports.tocQueue,
+      limits,
+      emit,
+      now,
+      signal,
+    };
+    const lingerMs = o.lingerMs ?? 200;
+    if (phase === "WRITE" && stage === "content") {
+      const toc = new TocFileWriter(tocFile);
+      const dirs = new TocFileWriter(dirsFile);
+      try {
+        await dispatchStage({
+          ...common,
+          lingerMs,
+          entries: crawlInto(crawl(o.source, signal), toc, dirs, emit, now),
+          dirs: () => dirs.count,
+        });
+      } finally {
+        await Promise.all([toc.close(), dirs.close()]);
+      }
+    } else if (phase === "WRITE") {
+      await dispatchStage({ ...common, lingerMs, entries: readTocFile(dirsFile) });
+    } else {
+      // VALIDATE: everything written, not what failed or was skipped in WRITE.
+      const excluded = new Set([...state.errors, ...state.skipped].map((e) => e.path));
+      await dispatchStage({
+        ...common,
+        lingerMs,
+        entries: without(concat(readTocFile(tocFile), readTocFile(dirsFile)), excluded),
+      });
+    }
+  };
+
+  const first = start(state);
+  state = first.state;
+  for (const c of first.commands) await perform(c);
+  log.info(`run ${o.runId}: waiting for ${o.settings.expectedWorkers} worker(s)`, { runId: o.runId });
+
+  while (!state.finished) {
+    const event = await nextEvent();
+    const r = step(state, event);
+    state = r.state;
+    for (const c of r.commands) await perform(c);
+    progress.update(state);
+  }
+
+  clearInterval(ticker);
+  current.dispatch?.abort();
+  done.abort();
+  await Promise.allSettled(background);
+  const sqsRequests =
+    ports.tocQueue.requests + ports.reportQueue.requests + (ports.deadLetterQueue?.requests ?? 0);
+  return buildReport(state, {
+    source: o.source,
+    target: o.target,
+    endedAtMs: now(),
+    sqsRequests,
+    masterPeakRssBytes: Math.max(peakRss, process.memoryUsage.rss()),
+  });
+}
+
+/** Long-polls the report queue and turns each message into an event; deletes what it has taken. */
+async function receiveReports(
+  queue: MessageQueue,
+  runId: string,
+  emit: (e: MachineEvent) => void,
+  now: () => number,
+  log: Logger,
+  signal: AbortSignal,
+): Promise<void> {
+  while (!signal.aborted) {
+    try {
+      const messages = await queue.receive({ max: 10, waitSec: 2 }, signal);
+      for (const m of messages) {
+        const d = decodeMessage(m.body, {
+          expectRun: runId,
+          accept: ["WORKER_STATE", "SUMMARY", "ERROR_REPORT"],
+        });
+        const at = now();
+        if (!d.ok) emit({ type: "protocol-error", at, reason: d.error.message });
+        else if (d.message.type === "WORKER_STATE") emit({ type: "worker-state", at, message: d.message });
+        else if (d.message.type === "SUMMARY") emit({ type: "summary", at, message: d.message });
+        else if (d.message.type === "ERROR_REPORT") {
+          emit({
+            type: "error-report",
+            at,
+            worker: d.message.worker,
+            errorsSent: d.message.errorsSent,
+            protocolErrors: d.message.protocolErrors,
+            notes: d.message.notes,
+          });
+        }
+      }
+      if (messages.length > 0) await queue.delete(messages.map((m) => m.receipt));
+    } catch (err) {
+      if (signal.aborted) return;
+      log.warn(`receiving reports failed, retrying: ${describe(err)}`);
+      await sleep(1_000, undefined, { signal }).catch(() => {});
+    }
+  }
+}
+
+/** Batches that failed too often land in the dead-letter queue: each of their entries is reported. */
+async function drainDeadLetters(
+  queue: MessageQueue,
+  runId: string,
+  emit: (e: MachineEvent) => void,
+  now: () => number,
+  log: Logger,
+  signal: AbortSignal,
+): Promise<void> {
+  while (!signal.aborted) {
+    try {
+      const messages = await queue.receive({ max: 10, waitSec: 5 }, signal);
+      const take: string[] = [];
+      for (const m of messages) {
+        const d = decodeMessage(m.body, { expectRun: runId, accept: ["TOC_BATCH"] });
+        if (!d.ok || d.message.type !== "TOC_BATCH") continue; // another run's: leave it for that run
+        take.push(m.receipt);
+        emit({
+          type: "dead-lettered",
+          at: now(),
+          batch: d.message.batch,
+          phase: d.message.phase,
+          paths: d.message.entries.map((e) => e[0]),
+          receiveCount: m.receiveCount,
+        });
+      }
+      if (take.length > 0) await queue.delete(take);
+    } catch (err) {
+      if (signal.aborted) return;
+      log.warn(`reading the dead-letter queue failed, retrying: ${describe(err)}`);
+      await sleep(2_000, undefined, { signal }).catch(() => {});
+    }
+  }
+}
+
+/** Passes crawl entries on (directories go to their own file for the last WRITE stage), issues to the machine. */
+async function* crawlInto(
+  items: AsyncIterable<CrawlItem>,
+  toc: TocFileWriter,
+  dirs: TocFileWriter,
+  emit: (e: MachineEvent) => void,
+  now: () => number,
+): AsyncGenerator<TocEntry> {
+  for await (const item of items) {
+    if (item.type === "issue") {
+      emit({
+        type: "crawl-issue",
+        at: now(),
+        issue: item.issue,
+        outcome: item.outcome,
+        isEntry: item.isEntry,
+      });
+    } else if (item.entry.kind === "dir") {
+      await dirs.write(item.entry);
+    } else {
+      await toc.write(item.entry);
+      yield item.entry;
+    }
+  }
+}
+
+async function* concat<T>(...sources: AsyncIterable<T>[]): AsyncGenerator<T> {
+  for (const s of sources) yield* s;
+}
+
+async function* without(
+  entries: AsyncIterable<TocEntry>,
+  excluded: ReadonlySet<string>,
+): AsyncGenerator<TocEntry> {
+  for await (const e of entries) if (!excluded.has(e.path)) yield e;
+}
+
+function progressMeter(everyMs: number, now: () => number, print: (p: Progress) => void) {
+  let last = now();
+  let lastCount = 0;
+  let lastBytes = 0;
+  return {
+    update(s: MachineState) {
+      const t = now();
+      if (t - last < everyMs && !s.finished) return;
+      const count = s.write.ok + s.write.failed + s.write.skipped + s.validate.ok + s.validate.failed;
+      const dt = Math.max(1, t - last) / 1000;
+      const workers = Object.values(s.workers);
+      print({
+        phase: s.phase,
+        stage: s.dispatch?.stage ?? null,
+        entriesSent: s.dispatch?.entries ?? 0,
+        batchesSent: s.dispatch?.batches ?? 0,
+        batchesDone: s.dispatch?.done ?? 0,
+        written: s.write.ok,
+        validated: s.validate.ok,
+        failed: s.errors.length,
+        bytes: s.write.bytes,
+        filesPerSec: Math.round((count - lastCount) / dt),
+        mbPerSec: Math.round(((s.write.bytes - lastBytes) / 1e6 / dt) * 10) / 10,
+        workersAlive: workers.filter((w) => w.state !== "LOST" && w.state !== "STOPPED").length,
+        workersLost: workers.filter((w) => w.state === "LOST").length,
+      });
+      last = t;
+      lastCount = count;
+      lastBytes = s.write.bytes;
+    },
+  };
+}

@@ -1,0 +1,71 @@
+/**
+ * `s3-bucket-loader worker`: signals, config, adapters, `runWorker`, exit code. Nothing else.
+ */
+import os from "node:os";
+import type { CommandModule } from "yargs";
+import { makeClients } from "../core/aws/clients.ts";
+import { SqsTopicSubscriptions } from "../core/aws/sns-topic.ts";
+import { SqsQueue } from "../core/aws/sqs-queue.ts";
+import { yargsOptions } from "../core/cli-options.ts";
+import { parseConfig, workerSettings } from "../core/config.ts";
+import { createLogger } from "../core/log.ts";
+import { createShutdown } from "../core/shutdown.ts";
+import { runWorker } from "./run-worker.ts";
+import { FsTarget } from "./targets/fs-target.ts";
+
+export const workerCommand: CommandModule = {
+  command: "worker",
+  describe: "run one worker: copy and check the TOC batches of a run",
+  builder: (y) => y.options(yargsOptions(workerSettings)),
+  handler: async (argv) => {
+    process.exitCode = await workerMain(argv, process.env);
+  },
+};
+
+async function workerMain(flags: Record<string, unknown>, env: NodeJS.ProcessEnv): Promise<number> {
+  const config = parseConfig(workerSettings, flags, env);
+  const log = createLogger(config.logFormat, { component: `worker ${config.workerId}` });
+  const shutdown = createShutdown({ proc: process, abortAfterMs: 30_000 });
+  const clients = makeClients({
+    region: config.region,
+    endpoint: config.endpointUrl,
+    maxSockets: config.concurrency + 16,
+  });
+  try {
+    const target = new FsTarget({
+      sourceRoot: config.source,
+      targetRoot: config.target,
+      preserveOwner: process.getuid?.() === 0,
+      validate: config.validate,
+    });
+    await target.init();
+    const outcome = await runWorker(
+      {
+        tocQueue: new SqsQueue(clients.sqs, config.tocQueueUrl),
+        reportQueue: new SqsQueue(clients.sqs, config.reportQueueUrl),
+        subscriptions: new SqsTopicSubscriptions(clients.sqs, clients.sns, config.topicArn),
+      },
+      {
+        workerId: config.workerId,
+        host: os.hostname(),
+        runId: config.runId,
+        concurrency: config.concurrency,
+        copier: config.copier,
+        controlQueueName: `${config.controlQueuePrefix}-w-${config.workerId}`.slice(0, 80),
+        reportMs: config.reportMs,
+        heartbeatMs: config.heartbeatMs,
+        target,
+        log,
+        shutdown,
+      },
+    );
+    const t = outcome.totals;
+    log.info(
+      `stopped (${outcome.reason}): wrote ${t.WRITE.ok} ok / ${t.WRITE.failed} failed, checked ${t.VALIDATE.ok} ok / ${t.VALIDATE.failed} failed`,
+    );
+    return shutdown.signals > 0 ? 130 : 0;
+  } finally {
+    shutdown.dispose();
+    clients.destroy();
+  }
+}

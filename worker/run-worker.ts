@@ -1,0 +1,380 @@
+/**
+ * A worker's life: open its own control queue on the topic, join the run, announce itself until the master
+ * has seen it, then consume TOC batches until told to shut down.
+ *
+ * Each batch is worked with bounded concurrency; its result is reported to the master *before* its message is
+ * deleted, so a worker that dies loses nothing: the message comes back after the visibility timeout, another
+ * worker redoes it (writes are idempotent), and the master counts each batch once.
+ */
+import { setTimeout as sleep } from "node:timers/promises";
+import { describe } from "../core/errors.ts";
+import { Limiter } from "../core/limiter.ts";
+import type { Logger } from "../core/log.ts";
+import {
+  type BatchResult,
+  decodeMessage,
+  emptyTally,
+  encodeMessage,
+  entryFromWire,
+  type MessageBody,
+  type PathIssue,
+  type Phase,
+  type Tally,
+  type TocBatchMessage,
+  type WorkPhase,
+} from "../core/messages.ts";
+import type { ControlSubscription, MessageQueue, ReceivedMessage, Subscriptions } from "../core/ports.ts";
+import type { Shutdown } from "../core/shutdown.ts";
+import type { EntryOutcome, FsTarget } from "./targets/fs-target.ts";
+import { rsyncBatch } from "./targets/rsync-copier.ts";
+
+export interface WorkerPorts {
+  readonly tocQueue: MessageQueue;
+  readonly reportQueue: MessageQueue;
+  readonly subscriptions: Subscriptions;
+}
+
+export interface WorkerOptions {
+  readonly workerId: string;
+  readonly host: string;
+  readonly runId?: string | undefined;
+  readonly concurrency: number;
+  readonly copier: "fs" | "rsync";
+  readonly controlQueueName: string;
+  readonly reportMs: number;
+  readonly heartbeatMs: number;
+  readonly target: FsTarget;
+  readonly log: Logger;
+  readonly shutdown: Shutdown;
+}
+
+export interface WorkerOutcome {
+  readonly runId: string | null;
+  readonly totals: { WRITE: Tally; VALIDATE: Tally };
+  readonly reason: string;
+}
+
+interface Finished {
+  readonly result: BatchResult;
+  readonly receipt: string;
+}
+
+const MAX_REASON = 300;
+
+export async function runWorker(ports: WorkerPorts, o: WorkerOptions): Promise<WorkerOutcome> {
+  const { log, shutdown } = o;
+  const sub: ControlSubscription = await ports.subscriptions.open(o.controlQueueName, shutdown.abort);
+  log.info(`worker ${o.workerId} listening on its control queue`, { controlQueueUrl: sub.queue.url });
+
+  let runId: string | null = o.runId ?? null;
+  let masterPhase: Phase = "INITIALIZING";
+  let seen = false;
+  let shutdownReason: string | null = null;
+  let protocolErrors = 0;
+  let errorsSent = 0;
+  const totals = { WRITE: emptyTally(), VALIDATE: emptyTally() };
+  const finished: Finished[] = [];
+  const inFlight = new Map<string, ReceivedMessage>(); // by receipt, until deleted
+  const running = new Set<Promise<void>>();
+  const limiter = new Limiter(o.concurrency);
+  const workAbort = new AbortController();
+  shutdown.abort.addEventListener("abort", () => workAbort.abort(), { once: true });
+  let changed: () => void = () => {};
+  const nextChange = () => new Promise<void>((r) => (changed = r));
+
+  const send = async (body: MessageBody) => {
+    if (!runId) return;
+    await ports.reportQueue.send([encodeMessage(runId, body)], workAbort.signal);
+  };
+  const announce = (state: "INITIALIZED" | "IDLE" | "STOPPED") =>
+    send({
+      type: "WORKER_STATE",
+      worker: o.workerId,
+      state,
+      host: o.host,
+      pid: process.pid,
+      concurrency: o.concurrency,
+      controlQueueUrl: sub.queue.url,
+      subscriptionArn: sub.subscriptionArn,
+    });
+
+  // ---- control: the master's broadcasts, through this worker's own queue ----
+  const controlLoop = async () => {
+    while (shutdownReason === null && !shutdown.stop.aborted) {
+      let messages: ReceivedMessage[];
+      try {
+        messages = await sub.queue.receive({ max: 10, waitSec: 2 }, shutdown.stop);
+      } catch (err) {
+        if (shutdown.stop.aborted) return;
+        log.warn(`control queue: ${describe(err)}`);
+        await sleep(1_000, undefined, { signal: shutdown.stop }).catch(() => {});
+        continue;
+      }
+      for (const m of messages) {
+        const d = decodeMessage(m.body, { expectRun: runId ?? undefined, accept: ["MODE", "SHUTDOWN"] });
+        if (!d.ok) {
+          protocolErrors++;
+          log.warn(`ignored a control message: ${d.error.message}`);
+          continue;
+        }
+        const msg = d.message;
+        if (runId === null) {
+          if (msg.type !== "MODE") continue;
+          runId = msg.run;
+          log.info(`joined run ${runId}`);
+        }
+        if (msg.type === "SHUTDOWN") {
+          shutdownReason = msg.reason;
+          workAbort.abort(); // the run is over: unfinished batches are of no use now
+        } else if (msg.type === "MODE") {
+          await onMode(msg.phase, msg.known);
+        }
+      }
+      if (messages.length > 0) await sub.queue.delete(messages.map((m) => m.receipt)).catch(() => {});
+      changed();
+    }
+    changed();
+  };
+
+  const onMode = async (phase: Phase, known: readonly string[]) => {
+    const previous = masterPhase;
+    masterPhase = phase;
+    if (!seen && (phase !== "INITIALIZING" || known.includes(o.workerId))) {
+      seen = true;
+      if (phase !== "INITIALIZING") await announce("INITIALIZED").catch(() => {}); // a late joiner
+    } else if (!seen) {
+      await announce("INITIALIZED").catch((err) => log.warn(`announce failed: ${describe(err)}`));
+    }
+    if (phase !== previous && (previous === "WRITE" || previous === "VALIDATE")) {
+      await sendSummary("FINAL", previous).catch((err) => log.warn(`summary failed: ${describe(err)}`));
+    }
+    if (phase === "ERROR_REPORT" && previous !== "ERROR_REPORT") {
+      await flushResults();
+      await send({ type: "ERROR_REPORT", worker: o.workerId, errorsSent, protocolErrors, notes: [] }).catch(
+        (err) => log.warn(`error report failed: ${describe(err)}`),
+      );
+    }
+  };
+
+  // ---- reporting: finished batches go to the master, then their messages are deleted ----
+  let lastSummaryMs = 0;
+  const sendSummary = async (kind: "CURRENT" | "FINAL", phase: Phase) => {
+    const taken = finished.splice(0, finished.length);
+    const chunks = chunkResults(taken);
+    for (const chunk of chunks.length > 0 ? chunks : [[]]) {
+      await send({
+        type: "SUMMARY",
+        worker: o.workerId,
+        kind,
+        phase,
+        totals,
+        batches: chunk.map((f) => f.result),
+        inFlight: inFlight.size,
+        rssBytes: process.memoryUsage.rss(),
+        protocolErrors,
+      }).catch((err) => {
+        finished.unshift(...chunk); // not reported: keep it, and keep its message
+        throw err;
+      });
+      errorsSent += chunk.reduce((n, f) => n + f.result.errors.length, 0);
+      const receipts = chunk.map((f) => f.receipt);
+      for (const r of receipts) inFlight.delete(r);
+      await ports.tocQueue.delete(receipts).catch((err) => {
+        // Reported but not deleted: the batch comes back and is counted once by the master.
+        log.warn(`could not delete finished batches: ${describe(err)}`);
+      });
+    }
+    lastSummaryMs = Date.now();
+  };
+  const flushResults = async () => {
+    if (finished.length > 0) await sendSummary("CURRENT", masterPhase).catch(() => {});
+  };
+  const reportLoop = async () => {
+    while (shutdownReason === null && !shutdown.abort.aborted) {
+      await sleep(o.reportMs, undefined, { signal: shutdown.abort }).catch(() => {});
+      if (!runId || !seen) continue;
+      const due = finished.length > 0 || Date.now() - lastSummaryMs >= o.heartbeatMs;
+      if (due)
+        await sendSummary("CURRENT", masterPhase).catch((err) =>
+          log.warn(`summary failed: ${describe(err)}`),
+        );
+      if (shutdown.stop.aborted && running.size === 0 && finished.length === 0) return;
+    }
+  };
+
+  // ---- keeping batches hidden while they are worked on ----
+  const visibilitySec = await ports.tocQueue.visibilityTimeoutSec(shutdown.abort).catch(() => 30);
+  const extendLoop = async () => {
+    const everyMs = Math.max(1_000, (visibilitySec * 1000) / 3);
+    while (shutdownReason === null && !shutdown.abort.aborted) {
+      await sleep(everyMs, undefined, { signal: shutdown.abort }).catch(() => {});
+      const receipts = [...inFlight.keys()];
+      if (receipts.length === 0) continue;
+      await ports.tocQueue
+        .extend(receipts, visibilitySec, shutdown.abort)
+        .catch((err) => log.warn(`could not extend visibility: ${describe(err)}`));
+    }
+  };
+
+  // ---- the consume loop ----
+  const processBatch = async (m: ReceivedMessage, msg: TocBatchMessage) => {
+    const entries = msg.entries.map(entryFromWire);
+    let outcomes: EntryOutcome[];
+    if (msg.phase === "WRITE" && o.copier === "rsync") {
+      outcomes = await limiter.run(() => rsyncBatch(o.target, entries, msg.stage, workAbort.signal));
+    } else {
+      outcomes = await Promise.all(
+        entries.map((e) =>
+          limiter.run(() => (msg.phase === "WRITE" ? o.target.write(e, msg.stage) : o.target.check(e))),
+        ),
+      );
+    }
+    if (workAbort.signal.aborted) return; // abandoned: the message comes back if the run goes on
+    const result = toResult(
+      msg.batch,
+      msg.phase,
+      m.receiveCount,
+      entries.map((e) => e.path),
+      outcomes,
+    );
+    const t = totals[msg.phase];
+    totals[msg.phase] = {
+      ok: t.ok + result.ok,
+      failed: t.failed + result.failed,
+      skipped: t.skipped + result.skipped,
+      bytes: t.bytes + result.bytes,
+    };
+    finished.push({ result, receipt: m.receipt });
+  };
+
+  const consumeLoop = async () => {
+    while (shutdownReason === null && !shutdown.stop.aborted) {
+      if (!runId || !seen || (masterPhase !== "WRITE" && masterPhase !== "VALIDATE")) {
+        await Promise.race([
+          nextChange(),
+          sleep(1_000, undefined, { signal: shutdown.stop }).catch(() => {}),
+        ]);
+        continue;
+      }
+      // Back-pressure: take more only while fewer entries wait than there are handlers.
+      if (limiter.queued >= o.concurrency || running.size >= 100) {
+        await Promise.race(running);
+        continue;
+      }
+      let messages: ReceivedMessage[];
+      try {
+        messages = await ports.tocQueue.receive(
+          { max: running.size === 0 ? 10 : 2, waitSec: 2 },
+          shutdown.stop,
+        );
+      } catch (err) {
+        if (shutdown.stop.aborted) break;
+        log.warn(`TOC queue: ${describe(err)}`);
+        await sleep(1_000, undefined, { signal: shutdown.stop }).catch(() => {});
+        continue;
+      }
+      const foreign: string[] = [];
+      for (const m of messages) {
+        const d = decodeMessage(m.body, { expectRun: runId, accept: ["TOC_BATCH"] });
+        if (!d.ok || d.message.type !== "TOC_BATCH") {
+          protocolErrors++;
+          log.warn(`dropped a TOC message: ${d.ok ? "not a TOC batch" : d.error.message}`);
+          foreign.push(m.receipt);
+          continue;
+        }
+        const batch = d.message;
+        inFlight.set(m.receipt, m);
+        const task: Promise<void> = processBatch(m, batch)
+          .catch((err) => log.error(`batch ${batch.batch} failed unexpectedly: ${describe(err)}`))
+          .finally(() => running.delete(task));
+        running.add(task);
+      }
+      if (foreign.length > 0) await ports.tocQueue.delete(foreign).catch(() => {});
+    }
+    await Promise.allSettled(running); // drain (aborted work returns at once)
+  };
+
+  if (runId) await announce("INITIALIZED").catch((err) => log.warn(`announce failed: ${describe(err)}`));
+  const loops = [controlLoop(), reportLoop(), extendLoop(), consumeLoop()];
+  await loops[3];
+  // Drained: report what finished, say goodbye, remove the control queue.
+  if (!workAbort.signal.aborted) await flushResults();
+  shutdownReason ??= shutdown.stop.aborted ? "stopped by signal" : "stopped";
+  changed();
+  const goodbye = new AbortController();
+  setTimeout(() => goodbye.abort(), 5_000).unref();
+  if (runId) {
+    await ports.reportQueue
+      .send(
+        [
+          encodeMessage(runId, {
+            type: "WORKER_STATE",
+            worker: o.workerId,
+            state: "STOPPED",
+            host: o.host,
+            pid: process.pid,
+            concurrency: o.concurrency,
+            controlQueueUrl: sub.queue.url,
+            subscriptionArn: sub.subscriptionArn,
+          }),
+        ],
+        goodbye.signal,
+      )
+      .catch(() => {});
+  }
+  await ports.subscriptions
+    .close(sub.queue.url, sub.subscriptionArn, goodbye.signal)
+    .catch((err) => log.warn(`could not remove the control queue: ${describe(err)}`));
+  shutdown.requestAbort("worker finished"); // ends the remaining loops
+  await Promise.allSettled(loops);
+  return { runId, totals, reason: shutdownReason };
+}
+
+function toResult(
+  batch: number,
+  phase: WorkPhase,
+  receiveCount: number,
+  paths: readonly string[],
+  outcomes: readonly EntryOutcome[],
+): BatchResult {
+  let ok = 0;
+  let failed = 0;
+  let skipped = 0;
+  let bytes = 0;
+  const errors: PathIssue[] = [];
+  const skips: PathIssue[] = [];
+  outcomes.forEach((r, i) => {
+    const issue = { path: paths[i] ?? "", reason: (r.reason ?? "").slice(0, MAX_REASON) };
+    if (r.status === "ok") {
+      ok++;
+      bytes += r.bytes;
+    } else if (r.status === "failed") {
+      failed++;
+      errors.push(issue);
+    } else {
+      skipped++;
+      skips.push(issue);
+    }
+  });
+  return { batch, phase, ok, failed, skipped, bytes, receiveCount, errors, skips };
+}
+
+/** Splits results so that each SUMMARY stays within the message size limit. */
+function chunkResults(items: Finished[]): Finished[][] {
+  const limit = 180 * 1024;
+  const chunks: Finished[][] = [];
+  let cur: Finished[] = [];
+  let bytes = 0;
+  for (const f of items) {
+    const n = Buffer.byteLength(JSON.stringify(f.result));
+    if (cur.length > 0 && bytes + n > limit) {
+      chunks.push(cur);
+      cur = [];
+      bytes = 0;
+    }
+    cur.push(f);
+    bytes += n;
+  }
+  if (cur.length > 0) chunks.push(cur);
+  return chunks;
+}

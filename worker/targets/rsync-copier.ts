@@ -1,0 +1,80 @@
+/**
+ * The original's copier, done per batch: one `rsync -a --inplace --files-from` for a whole TOC batch instead of
+ * one rsync per file. `--inplace` because yas3fs turns rsync's temporary file and rename into an S3 copy and
+ * delete and may lose the metadata on the way. rsync's exit code says little about which file failed, so each
+ * entry is then checked in the target, and rsync's own lines about a path become that entry's reason.
+ */
+import { spawn } from "node:child_process";
+import type { Stage, TocEntry } from "../../core/messages.ts";
+import type { EntryOutcome, FsTarget } from "./fs-target.ts";
+
+export async function rsyncBatch(
+  target: FsTarget,
+  entries: readonly TocEntry[],
+  stage: Stage,
+  signal: AbortSignal,
+): Promise<EntryOutcome[]> {
+  const outcomes: (EntryOutcome | undefined)[] = new Array(entries.length);
+  const send: TocEntry[] = [];
+  for (const [i, e] of entries.entries()) {
+    const p = await target.paths(e.path);
+    if ("reason" in p) outcomes[i] = { status: "failed", bytes: 0, reason: p.reason };
+    else send.push(e);
+  }
+  let result: RsyncResult = { code: 0, stderr: "" };
+  if (send.length > 0) {
+    const args = ["-a", "--inplace", "--from0", "--files-from=-", "--numeric-ids"];
+    if (stage === "dirs") args.push("--dirs");
+    args.push("--", `${target.opts.sourceRoot}/`, `${target.opts.targetRoot}/`);
+    result = await runRsync(args, send.map((e) => `${e.path}\0`).join(""), signal);
+  }
+  if (result.code !== 0 && result.code !== 23 && result.code !== 24) {
+    const reason = `rsync exited with ${result.code}: ${lastLine(result.stderr)}`;
+    return entries.map((_, i) => outcomes[i] ?? { status: "failed", bytes: 0, reason });
+  }
+  // Check every entry that rsync was given: the target tells what arrived.
+  const lines = result.stderr.split("\n").filter((l) => l.startsWith("rsync"));
+  for (const [i, e] of entries.entries()) {
+    if (outcomes[i]) continue;
+    const checked = await target.check(e);
+    if (checked.status === "ok") {
+      outcomes[i] = { status: "ok", bytes: e.kind === "file" ? checked.bytes : 0 };
+      continue;
+    }
+    const said = lines.find((l) => l.includes(`"${e.path}"`) || l.includes(`/${e.path}"`));
+    outcomes[i] = {
+      status: "failed",
+      bytes: 0,
+      reason: said ? `${checked.reason} (${said})` : (checked.reason ?? ""),
+    };
+  }
+  return outcomes.map((o) => o ?? { status: "failed", bytes: 0, reason: "not checked" });
+}
+
+interface RsyncResult {
+  readonly code: number;
+  readonly stderr: string;
+}
+
+function runRsync(args: string[], stdin: string, signal: AbortSignal): Promise<RsyncResult> {
+  return new Promise((resolve) => {
+    const child = spawn("rsync", args, { stdio: ["pipe", "ignore", "pipe"], signal });
+    let stderr = "";
+    child.stderr.setEncoding("utf8");
+    child.stderr.on("data", (d: string) => {
+      if (stderr.length < 64_000) stderr += d;
+    });
+    child.on("error", (err: NodeJS.ErrnoException) => {
+      const why =
+        err.code === "ENOENT" ? "rsync is not installed (install it, or use --copier fs)" : err.message;
+      resolve({ code: 127, stderr: why });
+    });
+    child.on("close", (code) => resolve({ code: code ?? 1, stderr }));
+    child.stdin.on("error", () => {});
+    child.stdin.end(stdin);
+  });
+}
+
+function lastLine(s: string): string {
+  return s.trim().split("\n").pop() ?? "";
+}
