@@ -37,6 +37,13 @@ export async function runLocal(config: LocalConfig, log: Logger, shutdown: Shutd
   let emulator: Emulator | null = null;
   let clients: AwsClients | null = null;
   const workers: ChildProcess[] = [];
+  let masterDone = false;
+  if (config.source) {
+    const st = await fs.stat(config.source).catch((err: NodeJS.ErrnoException) => {
+      throw new Error(`--source ${config.source} cannot be read (${err.code}): give an existing directory`);
+    });
+    if (!st.isDirectory()) throw new Error(`--source ${config.source} is not a directory: give a directory`);
+  }
   try {
     let endpoint = config.endpointUrl;
     if (!endpoint) {
@@ -75,8 +82,24 @@ export async function runLocal(config: LocalConfig, log: Logger, shutdown: Shutd
     }
     log.info(`copying ${source} → ${target} with ${config.workers} worker(s) × ${config.concurrency}`);
 
+    const fatal = new AbortController();
+    let running = config.workers;
     for (let i = 1; i <= config.workers; i++) {
-      workers.push(startWorker(i, config, endpoint, resources, source, target, runDir));
+      const w = startWorker(i, config, endpoint, resources, source, target, runDir);
+      const logFile = path.join(runDir, `worker-${i}.log`);
+      w.once("exit", async (code, signal) => {
+        running--;
+        if (code !== 0 && !shutdown.stop.aborted && !masterDone) {
+          const tail = (await fs.readFile(logFile, "utf8").catch(() => ""))
+            .trim()
+            .split("\n")
+            .slice(-3)
+            .join("\n  ");
+          log.warn(`worker ${i} exited with ${code ?? signal}:\n  ${tail}`);
+        }
+        if (running === 0) fatal.abort(new Error("every worker process exited"));
+      });
+      workers.push(w);
     }
     log.info(`worker logs: ${path.join(runDir, "worker-N.log")}`);
     shutdown.abort.addEventListener("abort", () => {
@@ -105,13 +128,15 @@ export async function runLocal(config: LocalConfig, log: Logger, shutdown: Shutd
       progressMs: config.progressMs,
       logFormat: config.logFormat,
     };
-    const report = await runMaster(
-      masterPorts(clients, masterConfig),
-      masterOptions(masterConfig, target, log, shutdown),
-    );
+    const report = await runMaster(masterPorts(clients, masterConfig), {
+      ...masterOptions(masterConfig, target, log, shutdown),
+      fatal: fatal.signal,
+    });
+    masterDone = true;
     await Promise.all(workers.map((w) => waitExit(w, 20_000)));
     return { report, source, target, endpoint, resources };
   } finally {
+    masterDone = true;
     for (const w of workers) if (w.exitCode === null && w.signalCode === null) w.kill("SIGKILL");
     clients?.destroy();
     await emulator?.stop().catch((err) => log.warn(`stopping the emulator: ${describe(err)}`));

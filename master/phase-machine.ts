@@ -133,6 +133,8 @@ export type MachineEvent =
       readonly isEntry: boolean;
     }
   | { readonly type: "dispatch-failed"; readonly at: number; readonly reason: string }
+  /** Something outside the protocol ended the run (e.g. every local worker process exited). */
+  | { readonly type: "fatal"; readonly at: number; readonly reason: string }
   | {
       readonly type: "dead-lettered";
       readonly at: number;
@@ -242,9 +244,13 @@ export function step(state: MachineState, event: MachineEvent): StepResult {
       break;
     case "dispatch-complete":
       if (s.dispatch) {
+        const { firstBatch } = s.dispatch;
+        // Only batches of this stage's range count; anything beyond it was never sent by us.
+        let done = 0;
+        for (const b of s.doneBatches) if (b >= firstBatch && b < firstBatch + event.batches) done++;
         s = {
           ...s,
-          dispatch: { ...s.dispatch, batches: event.batches, entries: event.entries, complete: true },
+          dispatch: { ...s.dispatch, batches: event.batches, entries: event.entries, complete: true, done },
           nextBatch: s.dispatch.firstBatch + event.batches,
         };
         if (s.dispatch?.phase === "WRITE") {
@@ -269,6 +275,9 @@ export function step(state: MachineState, event: MachineEvent): StepResult {
     case "dispatch-failed":
       out.push({ type: "log", level: "error", message: `the TOC could not be sent: ${event.reason}` });
       s = fail(s, event.at, `the TOC could not be sent: ${event.reason}`, out);
+      break;
+    case "fatal":
+      s = fail(s, event.at, event.reason, out);
       break;
     case "dead-lettered":
       s = onDeadLettered(s, event, out);
@@ -422,7 +431,12 @@ function countBatch(
 ): { state: MachineState; failures: number } {
   if (s.doneBatches.has(r.batch)) return { state: { ...s, duplicates: s.duplicates + 1 }, failures: 0 };
   const d = s.dispatch;
-  if (!d || r.batch < d.firstBatch || d.phase !== r.phase) {
+  if (
+    !d ||
+    r.batch < d.firstBatch ||
+    d.phase !== r.phase ||
+    (d.complete && r.batch >= d.firstBatch + d.batches)
+  ) {
     out.push({
       type: "log",
       level: "warn",

@@ -48,6 +48,8 @@ export interface MasterOptions {
   readonly progressMs: number;
   readonly log: Logger;
   readonly shutdown: Shutdown;
+  /** Aborted (with a reason) when the run must fail from outside, e.g. every local worker process died. */
+  readonly fatal?: AbortSignal;
   /** Called with the live figures every `progressMs`. */
   readonly onProgress?: (p: Progress) => void;
   readonly now?: () => number;
@@ -72,6 +74,12 @@ export interface Progress {
 export async function runMaster(ports: MasterPorts, o: MasterOptions): Promise<RunReport> {
   const now = o.now ?? Date.now;
   const log = o.log;
+  const root = await fs.stat(o.source).catch((err: NodeJS.ErrnoException) => {
+    throw new Error(
+      `source root ${o.source} cannot be read (${err.code ?? err.message}): give an existing directory`,
+    );
+  });
+  if (!root.isDirectory()) throw new Error(`source root ${o.source} is not a directory: give a directory`);
   const runDir = path.join(o.stateDir, "runs", o.runId);
   await fs.mkdir(runDir, { recursive: true });
   const tocFile = path.join(runDir, "toc.jsonl");
@@ -94,6 +102,13 @@ export async function runMaster(ports: MasterPorts, o: MasterOptions): Promise<R
   const { shutdown } = o;
   shutdown.stop.addEventListener("abort", () => emit({ type: "interrupt", at: now() }), { once: true });
   shutdown.abort.addEventListener("abort", () => emit({ type: "interrupt", at: now() }), { once: true });
+  o.fatal?.addEventListener(
+    "abort",
+    () => emit({ type: "fatal", at: now(), reason: describe(o.fatal?.reason) }),
+    {
+      once: true,
+    },
+  );
 
   let peakRss = process.memoryUsage.rss();
   const background: Promise<unknown>[] = [];

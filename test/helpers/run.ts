@@ -1,0 +1,94 @@
+/** Runs the bundled CLI as a real process and follows its JSON log lines. */
+import { type ChildProcess, spawn } from "node:child_process";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+export const CLI = path.resolve(fileURLToPath(new URL("../../dist/s3-bucket-loader.mjs", import.meta.url)));
+
+export interface Proc {
+  readonly child: ChildProcess;
+  readonly lines: Record<string, unknown>[];
+  stderr(): string;
+  /** Resolves with the first JSON log line that matches; rejects if the process exits first or on timeout. */
+  waitFor(
+    pred: (line: Record<string, unknown>) => boolean,
+    timeoutMs?: number,
+  ): Promise<Record<string, unknown>>;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+export function startCli(
+  args: string[],
+  opts: { env?: Record<string, string>; uid?: number; gid?: number; cwd?: string } = {},
+): Proc {
+  const child = spawn(process.execPath, [CLI, ...args, "--log-format", "json"], {
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true", ...opts.env },
+    ...(opts.uid === undefined ? {} : { uid: opts.uid, gid: opts.gid }),
+    ...(opts.cwd ? { cwd: opts.cwd } : {}),
+  });
+  const lines: Record<string, unknown>[] = [];
+  let err = "";
+  let partial = "";
+  const waiters: {
+    pred: (l: Record<string, unknown>) => boolean;
+    resolve: (l: Record<string, unknown>) => void;
+  }[] = [];
+  child.stderr?.setEncoding("utf8").on("data", (d: string) => {
+    err += d;
+    partial += d;
+    const parts = partial.split("\n");
+    partial = parts.pop() ?? "";
+    for (const p of parts) {
+      let line: Record<string, unknown>;
+      try {
+        line = JSON.parse(p);
+      } catch {
+        continue;
+      }
+      lines.push(line);
+      for (const w of [...waiters]) {
+        if (w.pred(line)) {
+          waiters.splice(waiters.indexOf(w), 1);
+          w.resolve(line);
+        }
+      }
+    }
+  });
+  child.stdout?.resume();
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.on("exit", (code, signal) => resolve({ code, signal })),
+  );
+  return {
+    child,
+    lines,
+    stderr: () => err,
+    exited,
+    waitFor(pred, timeoutMs = 60_000) {
+      const found = lines.find(pred);
+      if (found) return Promise.resolve(found);
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(
+          () => reject(new Error(`timed out waiting; stderr:\n${err.slice(-3000)}`)),
+          timeoutMs,
+        );
+        waiters.push({
+          pred,
+          resolve: (l) => {
+            clearTimeout(timer);
+            resolve(l);
+          },
+        });
+        exited.then(({ code }) => {
+          clearTimeout(timer);
+          reject(new Error(`exited with ${code} before the line came; stderr:\n${err.slice(-3000)}`));
+        });
+      });
+    },
+  };
+}
+
+/** When the tests run as root, unprivileged processes run as `nobody` (so that file modes bite). */
+export function unprivileged(): { uid?: number; gid?: number } {
+  return process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {};
+}
