@@ -44,6 +44,8 @@ export interface WorkerView {
   readonly subscriptionArn: string;
   readonly firstSeenMs: number;
   readonly lastSeenMs: number;
+  /** The run's phase when the worker was last heard of. */
+  readonly lastSeenPhase: Phase;
   readonly state: "INITIALIZED" | "ACTIVE" | "IDLE" | "STOPPED" | "LOST";
   readonly lostAtMs?: number;
   readonly totals: { readonly WRITE: Tally; readonly VALIDATE: Tally };
@@ -308,7 +310,7 @@ function onTick(s: MachineState, at: number, out: Command[]): MachineState {
     if (w.state !== "STOPPED" && w.state !== "LOST" && at - w.lastSeenMs > next.settings.workerTimeoutMs) {
       const lost: WorkerView = { ...w, state: "LOST", lostAtMs: at, removed: true };
       next = { ...next, workers: { ...next.workers, [w.id]: lost } };
-      const note = `worker ${w.id} on ${w.host} vanished in ${next.phase}: last heard of at ${iso(w.lastSeenMs)}, declared lost at ${iso(at)}`;
+      const note = `worker ${w.id} on ${w.host} vanished in ${w.lastSeenPhase}: last heard of at ${iso(w.lastSeenMs)}, declared lost at ${iso(at)} in ${next.phase}`;
       next = { ...next, notes: [...next.notes, note] };
       out.push({ type: "log", level: "warn", message: note });
       out.push(removeQueue(w));
@@ -375,6 +377,7 @@ function onWorkerState(s: MachineState, m: WorkerStateMessage, at: number, out: 
     subscriptionArn: m.subscriptionArn,
     firstSeenMs: at,
     lastSeenMs: at,
+    lastSeenPhase: s.phase,
     state: "INITIALIZED",
     totals: { WRITE: emptyTally(), VALIDATE: emptyTally() },
     peakRssBytes: 0,
@@ -389,7 +392,10 @@ function onWorkerState(s: MachineState, m: WorkerStateMessage, at: number, out: 
     m.state === "INITIALIZED" && s.phase !== "INITIALIZING" ? "ACTIVE" : m.state;
   let next: MachineState = {
     ...s,
-    workers: { ...s.workers, [m.worker]: { ...base, lastSeenMs: at, state, removed: false } },
+    workers: {
+      ...s.workers,
+      [m.worker]: { ...base, lastSeenMs: at, lastSeenPhase: s.phase, state, removed: false },
+    },
   };
   if (m.state === "INITIALIZED" && !existing) {
     // Acknowledge at once so the worker stops re-announcing, and (after INITIALIZING) let it join the work.
@@ -661,7 +667,7 @@ function touchWorker(
 ): MachineState {
   const w = s.workers[id];
   if (!w) return s;
-  const updated = f({ ...w, lastSeenMs: Math.max(w.lastSeenMs, at) });
+  const updated = f({ ...w, lastSeenMs: Math.max(w.lastSeenMs, at), lastSeenPhase: s.phase });
   return { ...s, workers: { ...s.workers, [id]: updated } };
 }
 

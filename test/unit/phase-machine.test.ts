@@ -294,7 +294,10 @@ describe("phase machine", () => {
       r.commands.some((c) => c.type === "remove-worker-queue" && c.worker === "w1"),
       "the lost worker's control queue is removed",
     );
-    assert.match(r.state.notes[0] ?? "", /worker w1 on h vanished in WRITE/);
+    assert.match(
+      r.state.notes[0] ?? "",
+      /worker w1 on h vanished in INITIALIZING: last heard of at .*, declared lost at .* in WRITE/,
+    );
     assert.equal(r.state.phase, "WRITE");
   });
 
