@@ -211,8 +211,11 @@ export async function runMaster(ports: MasterPorts, o: MasterOptions): Promise<R
     } else if (phase === "WRITE") {
       await dispatchStage({ ...common, lingerMs, entries: readTocFile(dirsFile) });
     } else {
-      // VALIDATE: everything written, not what failed or was skipped in WRITE.
-      const excluded = new Set([...state.errors, ...state.skipped].map((e) => e.path));
+      // VALIDATE: every entry of the TOC files but those that failed or were skipped in WRITE. (Crawl issues
+      // never reached the TOC files; a directory that could not be listed was itself written.)
+      const excluded = new Set(
+        [...state.errors, ...state.skipped].filter((e) => e.phase === "WRITE").map((e) => e.path),
+      );
       await dispatchStage({
         ...common,
         lingerMs,
