@@ -7,6 +7,11 @@ import { MAX_MESSAGE_BYTES, type TocEntry, wireEntryBytes } from "../core/messag
 
 export interface BatchLimits {
   readonly maxEntries: number;
+  /**
+   * The first batch holds at most this many entries, each next one half as many more, up to `maxEntries`:
+   * small batches first so that every worker gets work at once, large ones later so that SQS costs little.
+   */
+  readonly startEntries: number;
   readonly maxFileBytes: number;
   readonly maxBodyBytes: number;
 }
@@ -16,6 +21,7 @@ const ENVELOPE_BYTES = 512;
 
 export const defaultLimits = (maxEntries: number, maxFileBytes: number): BatchLimits => ({
   maxEntries,
+  startEntries: Math.min(maxEntries, 16),
   maxFileBytes,
   maxBodyBytes: MAX_MESSAGE_BYTES - ENVELOPE_BYTES,
 });
@@ -24,8 +30,11 @@ export class TocBatcher {
   private entries: TocEntry[] = [];
   private bodyBytes = 0;
   private fileBytes = 0;
+  private entryLimit: number;
 
-  constructor(private readonly limits: BatchLimits) {}
+  constructor(private readonly limits: BatchLimits) {
+    this.entryLimit = Math.max(1, Math.min(limits.startEntries, limits.maxEntries));
+  }
 
   get pending(): number {
     return this.entries.length;
@@ -40,7 +49,7 @@ export class TocBatcher {
     }
     const fileBytes = entry.kind === "file" ? entry.size : 0;
     const wouldOverflow =
-      this.entries.length + 1 > this.limits.maxEntries ||
+      this.entries.length + 1 > this.entryLimit ||
       this.bodyBytes + bytes > this.limits.maxBodyBytes ||
       (this.entries.length > 0 && this.fileBytes + fileBytes > this.limits.maxFileBytes);
     if (wouldOverflow) {
@@ -50,7 +59,7 @@ export class TocBatcher {
     this.entries.push(entry);
     this.bodyBytes += bytes;
     this.fileBytes += fileBytes;
-    if (this.entries.length >= this.limits.maxEntries || this.fileBytes >= this.limits.maxFileBytes) {
+    if (this.entries.length >= this.entryLimit || this.fileBytes >= this.limits.maxFileBytes) {
       const b = this.flush();
       if (b) full.push(b);
     }
@@ -62,6 +71,7 @@ export class TocBatcher {
     if (this.entries.length === 0) return null;
     const b = this.entries;
     this.entries = [];
+    this.entryLimit = Math.min(this.limits.maxEntries, Math.ceil(this.entryLimit * 1.5));
     this.bodyBytes = 0;
     this.fileBytes = 0;
     return b;

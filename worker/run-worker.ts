@@ -247,6 +247,7 @@ export async function runWorker(ports: WorkerPorts, o: WorkerOptions): Promise<W
     finished.push({ result, receipt: m.receipt });
   };
 
+  let avgBatchEntries = 2 * o.concurrency;
   const consumeLoop = async () => {
     while (shutdownReason === null && !shutdown.stop.aborted) {
       if (!runId || !seen || (masterPhase !== "WRITE" && masterPhase !== "VALIDATE")) {
@@ -261,10 +262,13 @@ export async function runWorker(ports: WorkerPorts, o: WorkerOptions): Promise<W
         await Promise.race(running);
         continue;
       }
+      // Take as many batches as keep about two rounds of entries waiting: one at first (batches can be large
+      // and other workers want their share), more when batches turn out small.
+      const want = Math.ceil((2 * o.concurrency - limiter.queued) / avgBatchEntries);
       let messages: ReceivedMessage[];
       try {
         messages = await ports.tocQueue.receive(
-          { max: running.size === 0 ? 10 : 2, waitSec: 2 },
+          { max: Math.max(1, Math.min(10, want)), waitSec: 2 },
           shutdown.stop,
         );
       } catch (err) {
@@ -283,6 +287,7 @@ export async function runWorker(ports: WorkerPorts, o: WorkerOptions): Promise<W
           continue;
         }
         const batch = d.message;
+        avgBatchEntries = 0.8 * avgBatchEntries + 0.2 * batch.entries.length;
         inFlight.set(m.receipt, m);
         const task: Promise<void> = processBatch(m, batch)
           .catch((err) => log.error(`batch ${batch.batch} failed unexpectedly: ${describe(err)}`))

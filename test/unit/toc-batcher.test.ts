@@ -7,6 +7,14 @@ import { defaultLimits, TocBatcher } from "../../master/toc-batcher.ts";
 const file = (path: string, size = 1): TocEntry => ({ path, kind: "file", size, mtimeNs: "0" });
 
 describe("TOC batching", () => {
+  it("starts with small batches and grows them by half up to the limit", () => {
+    const b = new TocBatcher({ ...defaultLimits(40, 1e12), startEntries: 10 });
+    const sizes = Array.from({ length: 200 }, (_, i) => b.add(file(String(i)))).flatMap((out) =>
+      out.map((x) => x.length),
+    );
+    assert.deepEqual(sizes.slice(0, 6), [10, 15, 23, 35, 40, 40]);
+  });
+
   it("closes a batch at the entry limit", () => {
     const b = new TocBatcher(defaultLimits(3, 1e12));
     const out = ["a", "b", "c", "d"].flatMap((p) => b.add(file(p)));
