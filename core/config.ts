@@ -7,6 +7,7 @@ import os from "node:os";
 import { z } from "zod";
 import { ENV, type EnvName } from "./env-names.ts";
 import { ConfigError } from "./errors.ts";
+import { isS3Url, parseS3Url } from "./s3-url.ts";
 
 export interface Setting<T> {
   readonly flag: string;
@@ -58,6 +59,23 @@ const runId = z
     /^[A-Za-z0-9][\w.-]{0,63}$/,
     "expected 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit",
   );
+
+/** A directory, or s3://BUCKET[/PREFIX] with a valid bucket name. */
+const location = nonEmpty("a directory or s3://BUCKET/PREFIX").refine(
+  (v) => {
+    if (!isS3Url(v)) return true;
+    try {
+      parseS3Url(v);
+      return true;
+    } catch {
+      return false;
+    }
+  },
+  {
+    message:
+      "expected s3://BUCKET[/PREFIX] with a valid bucket name (3-63 lower-case letters, digits, '.', '-')",
+  },
+);
 
 // ---- settings shared by the programs ----
 
@@ -128,8 +146,30 @@ export const workerSettings = {
     flag: "target",
     env: ENV.target,
     type: "string",
-    describe: "the target root directory (a yas3fs mount or any file system)",
-    schema: nonEmpty("a directory"),
+    describe:
+      "where to write: s3://BUCKET[/PREFIX] (objects in yas3fs's format), or a directory (a yas3fs mount or any file system)",
+    schema: location,
+  }),
+  targetEmpty: setting({
+    flag: "target-empty",
+    type: "boolean",
+    describe: "the S3 target is known to be empty: do not look for unchanged objects before writing",
+    schema: bool,
+    default: false,
+  }),
+  multipartThresholdMb: setting({
+    flag: "multipart-threshold-mb",
+    type: "number",
+    describe: "files of this many MiB or more are uploaded in parts",
+    schema: int(5, 5 * 1024),
+    default: 8,
+  }),
+  partSizeMb: setting({
+    flag: "part-size-mb",
+    type: "number",
+    describe: "smallest part size in MiB (larger files get larger parts, never over 10,000 of them)",
+    schema: int(5, 5 * 1024),
+    default: 8,
   }),
   runId: setting<string | undefined>({
     flag: "run-id",
@@ -360,8 +400,8 @@ export const localSettings = {
     flag: "target",
     env: ENV.target,
     type: "string",
-    describe: "the target root directory (default: a new temporary directory)",
-    schema: nonEmpty("a directory").optional(),
+    describe: "s3://BUCKET[/PREFIX] or a directory (default: a new temporary directory)",
+    schema: location.optional(),
   }),
   workers: setting({
     flag: "workers",
@@ -372,6 +412,7 @@ export const localSettings = {
   }),
   concurrency: workerSettings.concurrency,
   copier: workerSettings.copier,
+  targetEmpty: workerSettings.targetEmpty,
   validate: workerSettings.validate,
   sampleFiles: setting({
     flag: "sample-files",

@@ -56,9 +56,10 @@ const phase = z.enum(PHASES);
 const workPhase = z.enum(["WRITE", "VALIDATE"]);
 const count = z.number().int().nonnegative();
 
-const Tally = z.object({ ok: count, failed: count, skipped: count, bytes: count });
+/** Entries by outcome: written (or checked) ok, failed, skipped with a reason, or unchanged (already there). */
+const Tally = z.object({ ok: count, failed: count, skipped: count, unchanged: count, bytes: count });
 export type Tally = z.infer<typeof Tally>;
-export const emptyTally = (): Tally => ({ ok: 0, failed: 0, skipped: 0, bytes: 0 });
+export const emptyTally = (): Tally => ({ ok: 0, failed: 0, skipped: 0, unchanged: 0, bytes: 0 });
 
 const PathIssue = z.object({ path: z.string(), reason: z.string() });
 export type PathIssue = z.infer<typeof PathIssue>;
@@ -70,6 +71,8 @@ const BatchResult = z.object({
   ok: count,
   failed: count,
   skipped: count,
+  /** Already in the target as in the source: not written again, counted but not listed. */
+  unchanged: count,
   bytes: count,
   /** How often SQS had handed this batch out when this worker got it (more than 1: a redelivery). */
   receiveCount: count,

@@ -1,12 +1,14 @@
 /**
  * The rule that keeps every worker inside its source root: a TOC path is relative, uses `/`, and has no empty,
- * `.` or `..` segment and no NUL byte. Anything else is refused before the file system is touched.
+ * `.` or `..` segment and no NUL byte (`.` alone is the root). Anything else is refused before the file system
+ * is touched.
  */
 import path from "node:path";
 
 export type PathCheck = { ok: true; segments: string[] } | { ok: false; reason: string };
 
 export function checkTocPath(p: string): PathCheck {
+  if (p === ".") return { ok: true, segments: [] }; // the root itself
   if (p.length === 0) return { ok: false, reason: "refused: empty path" };
   if (p.includes("\0")) return { ok: false, reason: "refused: path contains a NUL byte" };
   if (p.startsWith("/"))

@@ -10,11 +10,13 @@ import os from "node:os";
 import path from "node:path";
 import { type AwsClients, makeClients } from "../core/aws/clients.ts";
 import { ensureRunResources, type RunResources } from "../core/aws/resources.ts";
+import { S3ObjectStore } from "../core/aws/s3-object-store.ts";
 import { SqsQueue } from "../core/aws/sqs-queue.ts";
 import type { LocalConfig, MasterConfig } from "../core/config.ts";
 import { ENV } from "../core/env-names.ts";
 import { describe } from "../core/errors.ts";
 import type { Logger } from "../core/log.ts";
+import { isS3Url, parseS3Url } from "../core/s3-url.ts";
 import type { Shutdown } from "../core/shutdown.ts";
 import { masterOptions, masterPorts } from "../master/cli.ts";
 import type { RunReport } from "../master/report.ts";
@@ -75,7 +77,9 @@ export async function runLocal(config: LocalConfig, log: Logger, shutdown: Shutd
       );
     }
     let target = config.target;
-    if (!target) {
+    if (target && isS3Url(target)) {
+      await new S3ObjectStore(clients.s3, parseS3Url(target).bucket).ensureBucket();
+    } else if (!target) {
       target = await fs.mkdtemp(path.join(os.tmpdir(), "s3bl-target-"));
       const dir = target;
       cleanups.push(() => fs.rm(dir, { recursive: true, force: true }));
@@ -174,6 +178,7 @@ function startWorker(
     config.validate,
     "--log-format",
     config.logFormat,
+    ...(config.targetEmpty ? ["--target-empty"] : []),
   ];
   const child = spawn(process.execPath, args, {
     stdio: ["ignore", "ignore", "pipe"],

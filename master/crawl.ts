@@ -17,12 +17,15 @@ export type CrawlItem =
       readonly isEntry: boolean;
     };
 
-/** Yields every entry under `root` (the root itself excluded), depth first. */
+/** Yields the root (as `.`) and every entry under it, depth first. */
 export async function* crawl(root: string, signal?: AbortSignal): AsyncGenerator<CrawlItem> {
   const rootStat = await fs.stat(root).catch((err: NodeJS.ErrnoException) => {
     throw new Error(`source root ${root} cannot be read: ${err.code ?? err.message}`, { cause: err });
   });
   if (!rootStat.isDirectory()) throw new Error(`source root ${root} is not a directory`);
+  // The root is an entry too: its owner, mode and mtime go to the target root (in S3, the prefix's marker).
+  const rootLstat = await fs.lstat(root, { bigint: true });
+  yield { type: "entry", entry: { path: ".", kind: "dir", size: 0, mtimeNs: rootLstat.mtimeNs.toString() } };
   const pending: string[] = [""];
   while (pending.length > 0) {
     signal?.throwIfAborted();

@@ -62,7 +62,13 @@ export async function dispatchStage(o: DispatchOptions): Promise<void> {
   };
 
   const it = o.entries[Symbol.asyncIterator]();
-  let next = it.next();
+  // A pull may still be pending when we stop (abort): its rejection must not go unhandled.
+  const pull = () => {
+    const p = it.next();
+    p.catch(() => {});
+    return p;
+  };
+  let next = pull();
   for (;;) {
     o.signal.throwIfAborted();
     if (sendError) throw sendError;
@@ -84,7 +90,7 @@ export async function dispatchStage(o: DispatchOptions): Promise<void> {
       continue;
     }
     if (r.done) break;
-    next = it.next();
+    next = pull();
     outbox.push(...batcher.add(r.value));
     if (outbox.length >= 10) await sendOutbox();
   }

@@ -22,7 +22,7 @@ export function printSummary(r: RunReport, log: Logger, reportFile?: string): vo
   const lines = [
     `run ${r.runId} ${r.outcome.toUpperCase()}${r.failureReason ? ` (${r.failureReason})` : ""} in ${r.durationSec} s`,
     `  entries ${r.entries}, ${(r.bytes / 1e6).toFixed(1)} MB`,
-    `  write: ${r.write.ok} ok, ${r.write.failed} failed, ${r.write.skipped} skipped` +
+    `  write: ${r.write.ok} ok, ${r.write.failed} failed, ${r.write.skipped} skipped, ${r.write.unchanged} unchanged` +
       `  (${r.rates.writeFilesPerSec} entries/s, ${r.rates.writeMBPerSec} MB/s)`,
     `  validate: ${r.validate.ok} ok, ${r.validate.failed} failed`,
   ];

@@ -459,7 +459,13 @@ function countBatch(
     ...s,
     doneBatches: done,
     dispatch: { ...d, done: d.done + 1 },
-    [tally]: add(s[tally], { ok: r.ok, failed: r.failed, skipped: r.skipped, bytes: r.bytes }),
+    [tally]: add(s[tally], {
+      ok: r.ok,
+      failed: r.failed,
+      skipped: r.skipped,
+      unchanged: r.unchanged,
+      bytes: r.bytes,
+    }),
     errors: errors.length ? [...s.errors, ...errors] : s.errors,
     skipped: skips.length ? [...s.skipped, ...skips] : s.skipped,
     redelivered: s.redelivered + (r.receiveCount > 1 ? 1 : 0),
@@ -702,7 +708,7 @@ function logPhaseEnd(s: MachineState, phase: WorkPhase): Command {
   return {
     type: "log",
     level: "info",
-    message: `${phase} done: ${t.ok} ok, ${t.failed} failed, ${t.skipped} skipped`,
+    message: `${phase} done: ${t.ok} ok, ${t.failed} failed, ${t.skipped} skipped, ${t.unchanged} unchanged`,
   };
 }
 
@@ -711,6 +717,7 @@ function add(t: Tally, d: Partial<Tally>): Tally {
     ok: t.ok + (d.ok ?? 0),
     failed: t.failed + (d.failed ?? 0),
     skipped: t.skipped + (d.skipped ?? 0),
+    unchanged: t.unchanged + (d.unchanged ?? 0),
     bytes: t.bytes + (d.bytes ?? 0),
   };
 }

@@ -32,7 +32,13 @@ export interface RunReport {
   readonly entries: number;
   /** Bytes of the files written. */
   readonly bytes: number;
-  readonly write: { readonly ok: number; readonly failed: number; readonly skipped: number };
+  /** `unchanged`: already in the target as in the source (a re-run), so not written again. */
+  readonly write: {
+    readonly ok: number;
+    readonly failed: number;
+    readonly skipped: number;
+    readonly unchanged: number;
+  };
   readonly validate: { readonly ok: number; readonly failed: number };
   /** Entries never attempted because the run stopped early (failfast, interrupt, failure). */
   readonly notAttempted: number;
@@ -71,7 +77,7 @@ export function buildReport(
   }
   const writeTime = s.phaseTimes.WRITE;
   const writeSec = writeTime ? ((writeTime.endMs ?? ctx.endedAtMs) - writeTime.startMs) / 1000 : 0;
-  const accounted = s.write.ok + s.write.failed + s.write.skipped;
+  const accounted = s.write.ok + s.write.failed + s.write.skipped + s.write.unchanged;
   return {
     runId: s.runId,
     outcome: s.outcome ?? "failed",
@@ -83,7 +89,7 @@ export function buildReport(
     durationSec: round((ctx.endedAtMs - s.startedAtMs) / 1000),
     entries: s.entries,
     bytes: s.write.bytes,
-    write: { ok: s.write.ok, failed: s.write.failed, skipped: s.write.skipped },
+    write: { ok: s.write.ok, failed: s.write.failed, skipped: s.write.skipped, unchanged: s.write.unchanged },
     validate: { ok: s.validate.ok, failed: s.validate.failed },
     notAttempted: Math.max(0, s.entries - accounted),
     errors: s.errors,

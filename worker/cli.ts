@@ -4,14 +4,19 @@
 import os from "node:os";
 import type { CommandModule } from "yargs";
 import { makeClients } from "../core/aws/clients.ts";
+import { S3ObjectStore } from "../core/aws/s3-object-store.ts";
 import { SqsTopicSubscriptions } from "../core/aws/sns-topic.ts";
 import { SqsQueue } from "../core/aws/sqs-queue.ts";
 import { yargsOptions } from "../core/cli-options.ts";
 import { parseConfig, workerSettings } from "../core/config.ts";
+import { ConfigError } from "../core/errors.ts";
 import { createLogger } from "../core/log.ts";
+import { isS3Url, parseS3Url } from "../core/s3-url.ts";
 import { createShutdown } from "../core/shutdown.ts";
 import { runWorker } from "./run-worker.ts";
 import { FsTarget } from "./targets/fs-target.ts";
+import { S3Target } from "./targets/s3-target.ts";
+import type { Target } from "./targets/target.ts";
 
 export const workerCommand: CommandModule = {
   command: "worker",
@@ -32,12 +37,29 @@ async function workerMain(flags: Record<string, unknown>, env: NodeJS.ProcessEnv
     maxSockets: config.concurrency + 16,
   });
   try {
-    const target = new FsTarget({
-      sourceRoot: config.source,
-      targetRoot: config.target,
-      preserveOwner: process.getuid?.() === 0,
-      validate: config.validate,
-    });
+    let target: Target;
+    if (isS3Url(config.target)) {
+      if (config.copier === "rsync")
+        throw new ConfigError("--copier rsync needs a directory target, not an S3 one");
+      const loc = parseS3Url(config.target);
+      target = new S3Target({
+        sourceRoot: config.source,
+        store: new S3ObjectStore(clients.s3, loc.bucket),
+        prefix: loc.prefix,
+        multipartThresholdBytes: config.multipartThresholdMb * 1024 * 1024,
+        minPartBytes: config.partSizeMb * 1024 * 1024,
+        skipUnchanged: !config.targetEmpty,
+        largeFiles: 2,
+        partsInFlight: 4,
+      });
+    } else {
+      target = new FsTarget({
+        sourceRoot: config.source,
+        targetRoot: config.target,
+        preserveOwner: process.getuid?.() === 0,
+        validate: config.validate,
+      });
+    }
     await target.init();
     const outcome = await runWorker(
       {

@@ -25,8 +25,9 @@ import {
 } from "../core/messages.ts";
 import type { ControlSubscription, MessageQueue, ReceivedMessage, Subscriptions } from "../core/ports.ts";
 import type { Shutdown } from "../core/shutdown.ts";
-import type { EntryOutcome, FsTarget } from "./targets/fs-target.ts";
+import { FsTarget } from "./targets/fs-target.ts";
 import { rsyncBatch } from "./targets/rsync-copier.ts";
+import type { EntryOutcome, Target } from "./targets/target.ts";
 
 export interface WorkerPorts {
   readonly tocQueue: MessageQueue;
@@ -43,7 +44,7 @@ export interface WorkerOptions {
   readonly controlQueueName: string;
   readonly reportMs: number;
   readonly heartbeatMs: number;
-  readonly target: FsTarget;
+  readonly target: Target;
   readonly log: Logger;
   readonly shutdown: Shutdown;
 }
@@ -220,12 +221,16 @@ export async function runWorker(ports: WorkerPorts, o: WorkerOptions): Promise<W
   const processBatch = async (m: ReceivedMessage, msg: TocBatchMessage) => {
     const entries = msg.entries.map(entryFromWire);
     let outcomes: EntryOutcome[];
-    if (msg.phase === "WRITE" && o.copier === "rsync") {
-      outcomes = await limiter.run(() => rsyncBatch(o.target, entries, msg.stage, workAbort.signal));
+    const target = o.target;
+    if (msg.phase === "WRITE" && o.copier === "rsync" && target instanceof FsTarget) {
+      outcomes = await limiter.run(() => rsyncBatch(target, entries, msg.stage, workAbort.signal));
     } else {
+      const signal = workAbort.signal;
       outcomes = await Promise.all(
         entries.map((e) =>
-          limiter.run(() => (msg.phase === "WRITE" ? o.target.write(e, msg.stage) : o.target.check(e))),
+          limiter.run(() =>
+            msg.phase === "WRITE" ? target.write(e, msg.stage, signal) : target.check(e, signal),
+          ),
         ),
       );
     }
@@ -242,6 +247,7 @@ export async function runWorker(ports: WorkerPorts, o: WorkerOptions): Promise<W
       ok: t.ok + result.ok,
       failed: t.failed + result.failed,
       skipped: t.skipped + result.skipped,
+      unchanged: t.unchanged + result.unchanged,
       bytes: t.bytes + result.bytes,
     };
     finished.push({ result, receipt: m.receipt });
@@ -342,26 +348,17 @@ function toResult(
   paths: readonly string[],
   outcomes: readonly EntryOutcome[],
 ): BatchResult {
-  let ok = 0;
-  let failed = 0;
-  let skipped = 0;
-  let bytes = 0;
+  const r = { batch, phase, ok: 0, failed: 0, skipped: 0, unchanged: 0, bytes: 0, receiveCount };
   const errors: PathIssue[] = [];
   const skips: PathIssue[] = [];
-  outcomes.forEach((r, i) => {
-    const issue = { path: paths[i] ?? "", reason: (r.reason ?? "").slice(0, MAX_REASON) };
-    if (r.status === "ok") {
-      ok++;
-      bytes += r.bytes;
-    } else if (r.status === "failed") {
-      failed++;
-      errors.push(issue);
-    } else {
-      skipped++;
-      skips.push(issue);
-    }
+  outcomes.forEach((o, i) => {
+    r[o.status]++;
+    r.bytes += o.status === "ok" ? o.bytes : 0;
+    const issue = { path: paths[i] ?? "", reason: (o.reason ?? "").slice(0, MAX_REASON) };
+    if (o.status === "failed") errors.push(issue);
+    if (o.status === "skipped") skips.push(issue);
   });
-  return { batch, phase, ok, failed, skipped, bytes, receiveCount, errors, skips };
+  return { ...r, errors, skips };
 }
 
 /** Splits results so that each SUMMARY stays within the message size limit. */

@@ -5,6 +5,7 @@
  */
 import http from "node:http";
 import https from "node:https";
+import { S3Client } from "@aws-sdk/client-s3";
 import { SNSClient } from "@aws-sdk/client-sns";
 import { SQSClient } from "@aws-sdk/client-sqs";
 
@@ -19,6 +20,7 @@ export interface AwsConnection {
 export interface AwsClients {
   readonly sqs: SQSClient;
   readonly sns: SNSClient;
+  readonly s3: S3Client;
   destroy(): void;
 }
 
@@ -38,12 +40,21 @@ export function makeClients(conn: AwsConnection): AwsClients {
   };
   const sqs = new SQSClient({ ...common, ...(conn.endpoint ? { useQueueUrlAsEndpoint: false } : {}) });
   const sns = new SNSClient(common);
+  const s3 = new S3Client({
+    ...common,
+    // We send our own checksum with every upload; the SDK need not compute a second one.
+    requestChecksumCalculation: "WHEN_REQUIRED",
+    responseChecksumValidation: "WHEN_REQUIRED",
+    ...(conn.endpoint ? { forcePathStyle: true } : {}),
+  });
   return {
     sqs,
     sns,
+    s3,
     destroy() {
       sqs.destroy();
       sns.destroy();
+      s3.destroy();
     },
   };
 }

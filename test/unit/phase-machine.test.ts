@@ -50,11 +50,11 @@ function result(batch: number, phase: "WRITE" | "VALIDATE", over: Partial<BatchR
     errors: [],
     skips: [],
     ...over,
-  };
+  } as BatchResult;
 }
 
 function summary(worker: string, batches: BatchResult[]): SummaryMessage {
-  const t = { ok: 0, failed: 0, skipped: 0, bytes: 0 };
+  const t = { ok: 0, failed: 0, skipped: 0, unchanged: 0, bytes: 0 };
   return {
     v: 1,
     run: RUN,

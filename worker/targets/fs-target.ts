@@ -11,13 +11,9 @@ import type { BigIntStats } from "node:fs";
 import fs from "node:fs/promises";
 import path from "node:path";
 import type { Stage, TocEntry } from "../../core/messages.ts";
-import { checkTocPath, resolveUnder } from "../../core/toc-path.ts";
-
-export interface EntryOutcome {
-  readonly status: "ok" | "failed" | "skipped";
-  readonly bytes: number;
-  readonly reason?: string;
-}
+import { checkTocPath } from "../../core/toc-path.ts";
+import { kindOf, lstatOrNull, lstatSource, RootedTree, reasonOf } from "./rooted-tree.ts";
+import { type EntryOutcome, failed, ok, type Target } from "./target.ts";
 
 export interface TargetOptions {
   readonly sourceRoot: string;
@@ -28,22 +24,23 @@ export interface TargetOptions {
   readonly validate: "size" | "attrs";
 }
 
-const ok = (bytes = 0): EntryOutcome => ({ status: "ok", bytes });
-const failed = (reason: string): EntryOutcome => ({ status: "failed", bytes: 0, reason });
-
-export class FsTarget {
-  private sourceReal = "";
-  private targetReal = "";
-  /** Parent directories already proven to resolve inside their root (bounded). */
-  private readonly insideCache = new Set<string>();
+export class FsTarget implements Target {
+  private readonly source: RootedTree;
+  private readonly target: RootedTree;
   private readonly createdDirs = new Set<string>();
 
-  constructor(readonly opts: TargetOptions) {}
+  constructor(readonly opts: TargetOptions) {
+    this.source = new RootedTree(opts.sourceRoot, "source");
+    this.target = new RootedTree(opts.targetRoot, "target");
+  }
+
+  get description(): string {
+    return this.opts.targetRoot;
+  }
 
   async init(): Promise<void> {
-    this.sourceReal = await realDir(this.opts.sourceRoot, "source");
-    await fs.mkdir(this.opts.targetRoot, { recursive: true });
-    this.targetReal = await realDir(this.opts.targetRoot, "target");
+    await this.source.init();
+    await this.target.init();
   }
 
   /** Writes one entry; never throws: every failure is an outcome with a reason. */
@@ -102,44 +99,11 @@ export class FsTarget {
   async paths(rel: string): Promise<{ src: string; dst: string } | { reason: string }> {
     const checked = checkTocPath(rel);
     if (!checked.ok) return { reason: checked.reason };
-    const src = resolveUnder(this.opts.sourceRoot, checked.segments);
-    const dst = resolveUnder(this.opts.targetRoot, checked.segments);
-    if (checked.segments.length > 1) {
-      const parent = checked.segments.slice(0, -1);
-      if (!(await this.inside(this.opts.sourceRoot, this.sourceReal, parent, false))) {
-        return { reason: "refused: a parent directory in the source resolves outside the source root" };
-      }
-      if (!(await this.inside(this.opts.targetRoot, this.targetReal, parent, true))) {
-        return { reason: "refused: a parent directory in the target resolves outside the target root" };
-      }
-    }
+    const src = await this.source.resolve(checked.segments);
+    if (typeof src !== "string") return src;
+    const dst = await this.target.resolve(checked.segments);
+    if (typeof dst !== "string") return dst;
     return { src, dst };
-  }
-
-  private async inside(
-    root: string,
-    realRoot: string,
-    parent: string[],
-    isTarget: boolean,
-  ): Promise<boolean> {
-    const dir = resolveUnder(root, parent);
-    const key = `${isTarget ? "t" : "s"}${dir}`;
-    if (this.insideCache.has(key)) return true;
-    let real: string;
-    try {
-      real = await fs.realpath(dir);
-    } catch (err) {
-      // A target parent that does not exist yet is created by us, below a checked ancestor.
-      if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
-      if (!isTarget) return true; // the read then fails with ENOENT, which is reported as such
-      return parent.length <= 1 ? true : this.inside(root, realRoot, parent.slice(0, -1), true);
-    }
-    const good = real === realRoot || real.startsWith(`${realRoot}${path.sep}`);
-    if (good) {
-      if (this.insideCache.size > 50_000) this.insideCache.clear();
-      this.insideCache.add(key);
-    }
-    return good;
   }
 
   private async writeFile(src: string, dst: string): Promise<EntryOutcome> {
@@ -171,8 +135,12 @@ export class FsTarget {
     await this.ensureParent(dst);
     const existing = await lstatOrNull(dst);
     if (existing?.isDirectory()) return failed("a directory of that name exists in the target");
-    if (existing) await fs.unlink(dst);
-    await fs.symlink(link, dst);
+    // Idempotent: a redelivered batch must not recreate the link (that would touch its directory's mtime).
+    const same = existing?.isSymbolicLink() && (await fs.readlink(dst)) === link;
+    if (!same) {
+      if (existing) await fs.unlink(dst);
+      await fs.symlink(link, dst);
+    }
     await this.setMeta(dst, st, true);
     return ok();
   }
@@ -184,9 +152,19 @@ export class FsTarget {
     const existing = await lstatOrNull(dst);
     if (existing && !existing.isDirectory())
       return failed(`a ${kindOf(existing)} of that name exists in the target`);
-    if (!existing) await fs.mkdir(dst, { recursive: true });
+    if (!existing) {
+      await fs.mkdir(dst, { recursive: true });
+      // Creating it changed its parent's mtime, which another handler may have set already: set it again.
+      // Both handlers converge on the source's times, in whichever order they run.
+      if (dst !== this.opts.targetRoot) await this.restoreTimes(path.dirname(src), path.dirname(dst));
+    }
     await this.setMeta(dst, st, false);
     return ok();
+  }
+
+  private async restoreTimes(srcDir: string, dstDir: string): Promise<void> {
+    const st = await fs.lstat(srcDir, { bigint: true });
+    await fs.utimes(dstDir, nsToSeconds(st.atimeNs), nsToSeconds(st.mtimeNs));
   }
 
   private async ensureParent(dst: string): Promise<void> {
@@ -207,69 +185,6 @@ export class FsTarget {
   }
 }
 
-async function realDir(dir: string, what: string): Promise<string> {
-  try {
-    const real = await fs.realpath(dir);
-    const st = await fs.stat(real);
-    if (!st.isDirectory()) throw new Error(`${what} root ${dir} is not a directory`);
-    return real;
-  } catch (err) {
-    if (err instanceof Error && err.message.includes("is not a directory")) throw err;
-    throw new Error(`${what} root ${dir} cannot be used: ${(err as NodeJS.ErrnoException).code ?? err}`, {
-      cause: err,
-    });
-  }
-}
-
-async function lstatOrNull(p: string): Promise<BigIntStats | null> {
-  try {
-    return await fs.lstat(p, { bigint: true });
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") return null;
-    throw err;
-  }
-}
-
-async function lstatSource(p: string): Promise<BigIntStats | { reason: string }> {
-  try {
-    return await fs.lstat(p, { bigint: true });
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === "ENOENT" || code === "ENOTDIR") return { reason: "source vanished after the crawl" };
-    if (code === "EACCES" || code === "EPERM") return { reason: "permission denied reading the source" };
-    throw err;
-  }
-}
-
-export function kindOf(st: BigIntStats): string {
-  if (st.isFile()) return "file";
-  if (st.isDirectory()) return "dir";
-  if (st.isSymbolicLink()) return "symlink";
-  return "special file";
-}
-
-function reasonOf(err: unknown, op: "write" | "check"): string {
-  const e = err as NodeJS.ErrnoException;
-  const side = e.path
-    ? ` (${e.syscall ?? op} ${e.path.includes("\n") ? JSON.stringify(e.path) : e.path})`
-    : "";
-  switch (e.code) {
-    case "EACCES":
-    case "EPERM":
-      return `permission denied${side}`;
-    case "ENOSPC":
-      return `no space left on the target${side}`;
-    case "EROFS":
-      return `the target is read-only${side}`;
-    case "ENOENT":
-      return `no such file or directory${side}`;
-    case "EIO":
-      return `I/O error${side}`;
-    default:
-      return `${op} failed: ${e.code ?? ""} ${e.message ?? String(err)}`.trim();
-  }
-}
-
 /**
  * Node passes times to the kernel as a double of seconds and truncates them to the microsecond: adding half a
  * microsecond first makes that a rounding, so the time set is within 1 µs of the source's.
@@ -280,6 +195,6 @@ function nsToSeconds(exactNs: bigint): number {
   return Number(s) + Number(ns - s * 1_000_000_000n) / 1e9;
 }
 
-function octal(mode: bigint): string {
+export function octal(mode: bigint): string {
   return `0${(mode & 0o7777n).toString(8)}`;
 }

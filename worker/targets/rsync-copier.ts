@@ -6,7 +6,8 @@
  */
 import { spawn } from "node:child_process";
 import type { Stage, TocEntry } from "../../core/messages.ts";
-import type { EntryOutcome, FsTarget } from "./fs-target.ts";
+import type { FsTarget } from "./fs-target.ts";
+import type { EntryOutcome } from "./target.ts";
 
 export async function rsyncBatch(
   target: FsTarget,

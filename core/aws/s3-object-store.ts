@@ -1,0 +1,211 @@
+import type { Readable } from "node:stream";
+import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CopyObjectCommand,
+  CreateBucketCommand,
+  CreateMultipartUploadCommand,
+  GetObjectCommand,
+  HeadBucketCommand,
+  HeadObjectCommand,
+  PutObjectCommand,
+  type S3Client,
+  UploadPartCommand,
+} from "@aws-sdk/client-s3";
+import { crc32Base64 } from "../checksum.ts";
+import { AwsCallError } from "../errors.ts";
+import type { MultipartOptions, ObjectHead, ObjectStore, PutOptions } from "../object-store.ts";
+import { withRetry } from "../retry.ts";
+
+/** `ObjectStore` on S3: single PUTs and multipart uploads carrying CRC32 checksums, HEAD with checksum mode. */
+export class S3ObjectStore implements ObjectStore {
+  constructor(
+    private readonly client: S3Client,
+    readonly bucket: string,
+  ) {}
+
+  async head(key: string, signal?: AbortSignal): Promise<ObjectHead | null> {
+    try {
+      const out = await withRetry(
+        () =>
+          this.client.send(
+            new HeadObjectCommand({ Bucket: this.bucket, Key: key, ChecksumMode: "ENABLED" }),
+            {
+              abortSignal: signal,
+            },
+          ),
+        { signal },
+      );
+      const type = out.ChecksumType;
+      return {
+        size: out.ContentLength ?? 0,
+        contentType: out.ContentType,
+        metadata: out.Metadata ?? {},
+        crc32: out.ChecksumCRC32,
+        checksumType: type === "FULL_OBJECT" || type === "COMPOSITE" ? type : undefined,
+        etag: out.ETag,
+      };
+    } catch (err) {
+      const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
+      if (e.name === "NotFound" || e.name === "NoSuchKey" || e.$metadata?.httpStatusCode === 404) return null;
+      throw new AwsCallError("HeadObject", `s3://${this.bucket}/${key}`, { cause: err });
+    }
+  }
+
+  async put(key: string, body: Buffer | string, o: PutOptions, signal?: AbortSignal): Promise<void> {
+    try {
+      await withRetry(
+        () =>
+          this.client.send(
+            new PutObjectCommand({
+              Bucket: this.bucket,
+              Key: key,
+              Body: body,
+              ContentType: o.contentType,
+              Metadata: { ...o.metadata },
+              ChecksumCRC32: o.crc32,
+            }),
+            { abortSignal: signal },
+          ),
+        { signal },
+      );
+    } catch (err) {
+      throw new AwsCallError("PutObject", `s3://${this.bucket}/${key}`, { cause: err });
+    }
+  }
+
+  async putMultipart(
+    key: string,
+    parts: AsyncIterable<Buffer>,
+    wholeCrc32: () => string,
+    o: MultipartOptions,
+    signal?: AbortSignal,
+  ): Promise<void> {
+    const where = `s3://${this.bucket}/${key}`;
+    const opts = { abortSignal: signal };
+    let uploadId: string | undefined;
+    try {
+      const created = await withRetry(
+        () =>
+          this.client.send(
+            new CreateMultipartUploadCommand({
+              Bucket: this.bucket,
+              Key: key,
+              ContentType: o.contentType,
+              Metadata: { ...o.metadata },
+              ChecksumAlgorithm: "CRC32",
+              ChecksumType: "FULL_OBJECT",
+            }),
+            opts,
+          ),
+        { signal },
+      );
+      uploadId = created.UploadId;
+      const done: { PartNumber: number; ETag: string; ChecksumCRC32: string }[] = [];
+      const inFlight = new Set<Promise<void>>();
+      let failure: unknown = null;
+      let n = 0;
+      for await (const part of parts) {
+        if (failure) break;
+        const partNumber = ++n;
+        const crc = crc32Base64(part);
+        const p = withRetry(
+          () =>
+            this.client.send(
+              new UploadPartCommand({
+                Bucket: this.bucket,
+                Key: key,
+                UploadId: uploadId,
+                PartNumber: partNumber,
+                Body: part,
+                ChecksumCRC32: crc,
+              }),
+              opts,
+            ),
+          { signal },
+        )
+          .then((out) => {
+            done.push({ PartNumber: partNumber, ETag: out.ETag ?? "", ChecksumCRC32: crc });
+          })
+          .catch((err) => {
+            failure ??= err;
+          });
+        inFlight.add(p);
+        p.finally(() => inFlight.delete(p));
+        if (inFlight.size >= o.queueSize) await Promise.race(inFlight);
+      }
+      await Promise.all(inFlight);
+      if (failure) throw failure;
+      done.sort((a, b) => a.PartNumber - b.PartNumber);
+      await withRetry(
+        () =>
+          this.client.send(
+            new CompleteMultipartUploadCommand({
+              Bucket: this.bucket,
+              Key: key,
+              UploadId: uploadId,
+              MultipartUpload: { Parts: done },
+              ChecksumCRC32: wholeCrc32(),
+              ChecksumType: "FULL_OBJECT",
+            }),
+            opts,
+          ),
+        { signal },
+      );
+    } catch (err) {
+      if (uploadId) {
+        await this.client
+          .send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId }))
+          .catch(() => {});
+      }
+      throw new AwsCallError("multipart upload", where, { cause: err });
+    }
+  }
+
+  async get(key: string, signal?: AbortSignal): Promise<Readable> {
+    try {
+      const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }), {
+        abortSignal: signal,
+      });
+      return out.Body as Readable;
+    } catch (err) {
+      throw new AwsCallError("GetObject", `s3://${this.bucket}/${key}`, { cause: err });
+    }
+  }
+
+  async copyFrom(sourceBucket: string, key: string, targetKey: string, signal?: AbortSignal): Promise<void> {
+    try {
+      await withRetry(
+        () =>
+          this.client.send(
+            new CopyObjectCommand({
+              Bucket: this.bucket,
+              Key: targetKey,
+              CopySource: `${sourceBucket}/${encodeURIComponent(key).replace(/%2F/g, "/")}`,
+              MetadataDirective: "COPY",
+            }),
+            { abortSignal: signal },
+          ),
+        { signal },
+      );
+    } catch (err) {
+      throw new AwsCallError("CopyObject", `s3://${sourceBucket}/${key}`, { cause: err });
+    }
+  }
+
+  async ensureBucket(signal?: AbortSignal): Promise<void> {
+    try {
+      await this.client.send(new HeadBucketCommand({ Bucket: this.bucket }), { abortSignal: signal });
+      return;
+    } catch {
+      // not there (or not visible): try to create it
+    }
+    try {
+      await this.client.send(new CreateBucketCommand({ Bucket: this.bucket }), { abortSignal: signal });
+    } catch (err) {
+      const name = (err as { name?: string }).name;
+      if (name === "BucketAlreadyOwnedByYou") return;
+      throw new AwsCallError("CreateBucket", this.bucket, { cause: err });
+    }
+  }
+}

@@ -1,0 +1,51 @@
+/**
+ * The port to an S3 bucket (or a prefix of it). Only `core/aws/` implements it.
+ */
+import type { Readable } from "node:stream";
+
+export interface ObjectHead {
+  readonly size: number;
+  readonly contentType: string | undefined;
+  /** User metadata, keys lower-case without the `x-amz-meta-` prefix. */
+  readonly metadata: Readonly<Record<string, string>>;
+  /** The CRC32 S3 stores for the object (base64), with its type: of the whole object or of its parts. */
+  readonly crc32: string | undefined;
+  readonly checksumType: "FULL_OBJECT" | "COMPOSITE" | undefined;
+  readonly etag: string | undefined;
+}
+
+export interface PutOptions {
+  readonly contentType: string;
+  readonly metadata: Readonly<Record<string, string>>;
+  /** Base64 CRC32 of the body: S3 refuses the body when it does not match. */
+  readonly crc32: string;
+}
+
+export interface MultipartOptions {
+  readonly contentType: string;
+  readonly metadata: Readonly<Record<string, string>>;
+  readonly partSize: number;
+  /** Parts uploaded at once for this object. */
+  readonly queueSize: number;
+}
+
+export interface ObjectStore {
+  readonly bucket: string;
+  head(key: string, signal?: AbortSignal): Promise<ObjectHead | null>;
+  put(key: string, body: Buffer | string, o: PutOptions, signal?: AbortSignal): Promise<void>;
+  /**
+   * Uploads in parts, each with its own CRC32; `parts` yields the bytes in order and the whole object's CRC32
+   * is given when they are done, for S3 to check the whole.
+   */
+  putMultipart(
+    key: string,
+    parts: AsyncIterable<Buffer>,
+    wholeCrc32: () => string,
+    o: MultipartOptions,
+    signal?: AbortSignal,
+  ): Promise<void>;
+  get(key: string, signal?: AbortSignal): Promise<Readable>;
+  /** Server-side copy from another bucket, keeping metadata. */
+  copyFrom(sourceBucket: string, key: string, targetKey: string, signal?: AbortSignal): Promise<void>;
+  ensureBucket(signal?: AbortSignal): Promise<void>;
+}

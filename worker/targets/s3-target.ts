@@ -1,0 +1,331 @@
+/**
+ * The direct S3 target: each entry becomes the object yas3fs would have written for it (see yas3fs-format.ts),
+ * in one request for small files, in a multipart upload for large ones. Each file is read once; its CRC32 is
+ * computed while reading and sent with the upload, so S3 refuses a body that does not match. The file is
+ * stat-ed again after reading: if it moved meanwhile it is read again once, then reported, never recorded good.
+ *
+ * Re-runs copy nothing that is already there and unchanged (same type, mode, owner, mtime and size in `attr`,
+ * and a stored checksum): those entries come back `unchanged`.
+ */
+import type { BigIntStats } from "node:fs";
+import fs from "node:fs/promises";
+import { Crc32, compositeCrc32, crc32Base64 } from "../../core/checksum.ts";
+import { describe } from "../../core/errors.ts";
+import { Limiter } from "../../core/limiter.ts";
+import type { Stage, TocEntry } from "../../core/messages.ts";
+import type { ObjectHead, ObjectStore } from "../../core/object-store.ts";
+import { checkTocPath } from "../../core/toc-path.ts";
+import { kindOf, lstatSource, RootedTree, reasonOf } from "./rooted-tree.ts";
+import { type EntryOutcome, failed, ok, type Target } from "./target.ts";
+import { attrJson, contentTypeFor, keyOf, MAX_KEY_BYTES, parseAttr } from "./yas3fs-format.ts";
+
+/** Our record of the CRC32 of a single-PUT body as read from the source (multipart objects carry theirs). */
+export const CRC_METADATA_KEY = "s3bl-crc32";
+
+export interface S3TargetOptions {
+  readonly sourceRoot: string;
+  readonly store: ObjectStore;
+  /** Key prefix, without slashes at either end ("" for the bucket's root). */
+  readonly prefix: string;
+  /** Files of this size or more go up in parts. */
+  readonly multipartThresholdBytes: number;
+  /** Smallest part size; larger files get larger parts, so that no file needs over 10,000 parts. */
+  readonly minPartBytes: number;
+  /** Look for an unchanged object before writing (off when the target is known to be empty). */
+  readonly skipUnchanged: boolean;
+  /** Multipart uploads at once, and parts in flight for each: bounds the memory of large files. */
+  readonly largeFiles: number;
+  readonly partsInFlight: number;
+}
+
+const S_IFMT = 0o170000n;
+const TYPE_BITS = { file: 0o100000n, dir: 0o040000n, symlink: 0o120000n } as const;
+
+class ChangedWhileReading extends Error {}
+
+export class S3Target implements Target {
+  private readonly source: RootedTree;
+  private readonly large: Limiter;
+
+  constructor(readonly opts: S3TargetOptions) {
+    this.source = new RootedTree(opts.sourceRoot, "source");
+    this.large = new Limiter(opts.largeFiles);
+  }
+
+  get description(): string {
+    return `s3://${this.opts.store.bucket}/${this.opts.prefix}`;
+  }
+
+  async init(): Promise<void> {
+    await this.source.init();
+  }
+
+  async write(entry: TocEntry, _stage: Stage, signal: AbortSignal): Promise<EntryOutcome> {
+    try {
+      const r = await this.locate(entry);
+      if ("reason" in r) return failed(r.reason);
+      const { src, key } = r;
+      for (let attempt = 1; ; attempt++) {
+        const st = await lstatSource(src);
+        if ("reason" in st) return failed(st.reason);
+        const kind = kindOf(st);
+        if (kind !== entry.kind) return failed(`changed since the crawl: now a ${kind} in the source`);
+        if (this.opts.skipUnchanged && unchanged(await this.opts.store.head(key, signal), st, entry.kind)) {
+          return { status: "unchanged", bytes: 0 };
+        }
+        try {
+          return await this.upload(entry, src, key, st, signal);
+        } catch (err) {
+          if (
+            !(err instanceof ChangedWhileReading) &&
+            !(err instanceof Error && err.cause instanceof ChangedWhileReading)
+          ) {
+            throw err;
+          }
+          if (attempt >= 2) {
+            return failed("changed while being read (size or mtime moved), twice; not recorded as copied");
+          }
+        }
+      }
+    } catch (err) {
+      return failed(failedReason(err));
+    }
+  }
+
+  async check(entry: TocEntry, signal: AbortSignal): Promise<EntryOutcome> {
+    try {
+      const r = await this.locate(entry);
+      if ("reason" in r) return failed(r.reason);
+      const { src, key } = r;
+      const head = await this.opts.store.head(key, signal);
+      if (!head) return failed(`missing in the bucket (key ${JSON.stringify(key)})`);
+      const attr = parseAttr(head.metadata.attr);
+      if (!attr)
+        return failed(
+          "the object has no readable attr metadata: yas3fs would show it with default owner and mode",
+        );
+      if ((attr.mode & S_IFMT) !== TYPE_BITS[entry.kind]) {
+        return failed(`attr st_mode ${attr.mode.toString(8)} does not say ${entry.kind}`);
+      }
+      const st = await lstatSource(src);
+      const problems: string[] = [];
+      if ("reason" in st) {
+        if (entry.kind === "file" && head.size !== entry.size)
+          problems.push(`size ${head.size} in the bucket, ${entry.size} in the TOC`);
+      } else {
+        const size = await this.sizeOf(entry.kind, src, st);
+        if (head.size !== size) problems.push(`size ${head.size} in the bucket, ${size} in the source`);
+        if (attr.mode !== st.mode)
+          problems.push(`st_mode ${attr.mode.toString(8)} in attr, ${st.mode.toString(8)} in the source`);
+        if (attr.uid !== st.uid || attr.gid !== st.gid) {
+          problems.push(`owner ${attr.uid}:${attr.gid} in attr, ${st.uid}:${st.gid} in the source`);
+        }
+        const dt = attr.mtimeNs > st.mtimeNs ? attr.mtimeNs - st.mtimeNs : st.mtimeNs - attr.mtimeNs;
+        if (dt >= 1000n) problems.push(`st_mtime ${attr.mtimeNs} ns in attr, ${st.mtimeNs} ns in the source`);
+        if (entry.kind === "file" && problems.length === 0) {
+          const c = await this.checksumProblem(head, src, st, signal);
+          if (c) problems.push(c);
+        }
+        if (entry.kind === "symlink" && problems.length === 0) {
+          const [want, got] = await Promise.all([fs.readlink(src), this.body(key, signal)]);
+          if (want !== got)
+            problems.push(
+              `link target ${JSON.stringify(got)} in the bucket, ${JSON.stringify(want)} in the source`,
+            );
+        }
+      }
+      if (problems.length > 0) return failed(problems.join("; "));
+      return ok(entry.kind === "file" ? head.size : 0);
+    } catch (err) {
+      return failed(failedReason(err));
+    }
+  }
+
+  private async locate(entry: TocEntry): Promise<{ src: string; key: string } | { reason: string }> {
+    const checked = checkTocPath(entry.path);
+    if (!checked.ok) return { reason: checked.reason };
+    const key = keyOf(this.opts.prefix, entry.path, entry.kind);
+    const bytes = Buffer.byteLength(key);
+    if (bytes > MAX_KEY_BYTES) {
+      return {
+        reason: `its key is ${bytes} bytes, over S3's limit of ${MAX_KEY_BYTES}: shorten the path or the prefix`,
+      };
+    }
+    const src = await this.source.resolve(checked.segments);
+    if (typeof src !== "string") return src;
+    return { src, key };
+  }
+
+  private async upload(
+    entry: TocEntry,
+    src: string,
+    key: string,
+    st: BigIntStats,
+    signal: AbortSignal,
+  ): Promise<EntryOutcome> {
+    const store = this.opts.store;
+    const name = key.endsWith("/") ? key.slice(0, -1) : key;
+    const contentType = contentTypeFor(entry.kind, name);
+    if (entry.kind === "dir") {
+      await store.put(
+        key,
+        "",
+        { contentType, metadata: { attr: attrJson(st, 0) }, crc32: crc32Base64("") },
+        signal,
+      );
+      return ok();
+    }
+    if (entry.kind === "symlink") {
+      const link = await fs.readlink(src);
+      const size = Buffer.byteLength(link);
+      await store.put(
+        key,
+        link,
+        { contentType, metadata: { attr: attrJson(st, size) }, crc32: crc32Base64(link) },
+        signal,
+      );
+      return ok();
+    }
+    const size = Number(st.size);
+    if (size < this.opts.multipartThresholdBytes) {
+      const body = await readWhole(src, st);
+      const crc32 = crc32Base64(body);
+      await store.put(
+        key,
+        body,
+        { contentType, metadata: { attr: attrJson(st, body.length), [CRC_METADATA_KEY]: crc32 }, crc32 },
+        signal,
+      );
+      return ok(body.length);
+    }
+    return this.large.run(async () => {
+      const crc = new Crc32();
+      await store.putMultipart(
+        key,
+        readParts(src, st, partSize(size, this.opts.minPartBytes), crc),
+        () => crc.base64(),
+        {
+          contentType,
+          metadata: { attr: attrJson(st, size) },
+          partSize: partSize(size, this.opts.minPartBytes),
+          queueSize: this.opts.partsInFlight,
+        },
+        signal,
+      );
+      return ok(size);
+    });
+  }
+
+  /**
+   * A single-PUT object must carry the CRC32 we computed from the source as it was read; a multipart object's
+   * stored checksum is compared with the source read again (whole-object or composite, as the store keeps it).
+   */
+  private async checksumProblem(
+    head: ObjectHead,
+    src: string,
+    st: BigIntStats,
+    signal: AbortSignal,
+  ): Promise<string | null> {
+    if (!head.crc32) return "the object carries no CRC32 checksum: it was not written by a checked upload";
+    const recorded = head.metadata[CRC_METADATA_KEY];
+    if (recorded !== undefined) {
+      return recorded === head.crc32 && head.checksumType !== "COMPOSITE"
+        ? null
+        : `checksum ${head.crc32} in the bucket, ${recorded} computed from the source when it was read`;
+    }
+    const size = Number(st.size);
+    const part = partSize(size, this.opts.minPartBytes);
+    const whole = new Crc32();
+    const partCrcs: string[] = [];
+    for await (const chunk of readParts(src, st, part, whole)) {
+      signal.throwIfAborted();
+      partCrcs.push(crc32Base64(chunk));
+    }
+    const want =
+      head.checksumType === "COMPOSITE" || head.crc32.includes("-")
+        ? compositeCrc32(partCrcs)
+        : whole.base64();
+    return want === head.crc32 ? null : `checksum ${head.crc32} in the bucket, ${want} from the source`;
+  }
+
+  private async sizeOf(kind: TocEntry["kind"], src: string, st: BigIntStats): Promise<number> {
+    if (kind === "dir") return 0;
+    if (kind === "symlink") return Buffer.byteLength(await fs.readlink(src));
+    return Number(st.size);
+  }
+
+  private async body(key: string, signal: AbortSignal): Promise<string> {
+    const chunks: Buffer[] = [];
+    for await (const c of await this.opts.store.get(key, signal)) chunks.push(Buffer.from(c as Uint8Array));
+    return Buffer.concat(chunks).toString("utf8");
+  }
+}
+
+/** Part size: at least `min`, whole MiB, and large enough that the file fits in 10,000 parts. */
+export function partSize(size: number, min: number): number {
+  const mib = 1024 * 1024;
+  return Math.max(min, Math.ceil(size / 10_000 / mib) * mib);
+}
+
+function unchanged(head: ObjectHead | null, st: BigIntStats, kind: TocEntry["kind"]): boolean {
+  if (!head) return false;
+  const attr = parseAttr(head.metadata.attr);
+  if (!attr || attr.mode !== st.mode || attr.uid !== st.uid || attr.gid !== st.gid) return false;
+  const dt = attr.mtimeNs > st.mtimeNs ? attr.mtimeNs - st.mtimeNs : st.mtimeNs - attr.mtimeNs;
+  if (dt >= 1000n) return false;
+  if (kind === "file") return head.size === Number(st.size) && head.crc32 !== undefined;
+  return kind === "dir" ? head.size === 0 : head.size === Number(st.size);
+}
+
+/** Reads a small file whole, checking that it did not change while read. */
+async function readWhole(src: string, before: BigIntStats): Promise<Buffer> {
+  const fh = await fs.open(src, "r");
+  try {
+    const body = await fh.readFile();
+    const after = await fh.stat({ bigint: true });
+    if (
+      after.size !== before.size ||
+      after.mtimeNs !== before.mtimeNs ||
+      body.length !== Number(before.size)
+    ) {
+      throw new ChangedWhileReading();
+    }
+    return body;
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Yields a large file in parts, feeding the whole-file CRC, and checks at the end that it did not change. */
+async function* readParts(
+  src: string,
+  before: BigIntStats,
+  part: number,
+  crc: Crc32,
+): AsyncGenerator<Buffer> {
+  const fh = await fs.open(src, "r");
+  try {
+    const size = Number(before.size);
+    for (let pos = 0; pos < size; pos += part) {
+      const buf = Buffer.allocUnsafe(Math.min(part, size - pos));
+      let got = 0;
+      while (got < buf.length) {
+        const { bytesRead } = await fh.read(buf, got, buf.length - got, pos + got);
+        if (bytesRead === 0) throw new ChangedWhileReading();
+        got += bytesRead;
+      }
+      crc.update(buf);
+      yield buf;
+    }
+    const after = await fh.stat({ bigint: true });
+    if (after.size !== before.size || after.mtimeNs !== before.mtimeNs) throw new ChangedWhileReading();
+  } finally {
+    await fh.close();
+  }
+}
+
+function failedReason(err: unknown): string {
+  const e = err as NodeJS.ErrnoException;
+  if (typeof e?.code === "string" && e.code.startsWith("E")) return reasonOf(err, "read");
+  return describe(err);
+}

@@ -1,0 +1,22 @@
+/** What a worker writes entries to and checks them in: a file system (a yas3fs mount) or an S3 bucket. */
+import type { Stage, TocEntry } from "../../core/messages.ts";
+
+export interface EntryOutcome {
+  /** `unchanged`: already in the target as in the source, not written again (counted, not listed). */
+  readonly status: "ok" | "failed" | "skipped" | "unchanged";
+  readonly bytes: number;
+  readonly reason?: string;
+}
+
+export interface Target {
+  /** Where it writes, for logs. */
+  readonly description: string;
+  init(): Promise<void>;
+  /** Writes one entry; never throws: every failure is an outcome with a reason. */
+  write(entry: TocEntry, stage: Stage, signal: AbortSignal): Promise<EntryOutcome>;
+  /** Checks one entry in the target against the source; never throws. */
+  check(entry: TocEntry, signal: AbortSignal): Promise<EntryOutcome>;
+}
+
+export const ok = (bytes = 0): EntryOutcome => ({ status: "ok", bytes });
+export const failed = (reason: string): EntryOutcome => ({ status: "failed", bytes: 0, reason });
