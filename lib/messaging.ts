@@ -1,7 +1,9 @@
-import { CfnOutput, Duration, RemovalPolicy } from "aws-cdk-lib";
+import { Duration, RemovalPolicy, Stack } from "aws-cdk-lib";
+import * as iam from "aws-cdk-lib/aws-iam";
 import * as sns from "aws-cdk-lib/aws-sns";
 import * as sqs from "aws-cdk-lib/aws-sqs";
 import { Construct } from "constructs";
+import { acknowledge, nagResource } from "./nag.ts";
 
 export interface MessagingProps {
   /**
@@ -48,10 +50,77 @@ export class Messaging extends Construct {
     });
     this.reportQueue = new sqs.Queue(this, "ReportQueue", queueDefaults);
     this.controlTopic = new sns.Topic(this, "ControlTopic", { enforceSSL: true });
+    acknowledge(
+      this.reportQueue,
+      "SQS3",
+      "the master deletes every report it receives and counts an unreadable one as a protocol error: nothing would ever be redriven",
+    );
+  }
 
-    new CfnOutput(this, "ControlTopicArn", { value: this.controlTopic.topicArn });
-    new CfnOutput(this, "TocQueueUrl", { value: this.tocQueue.queueUrl });
-    new CfnOutput(this, "DeadLetterQueueUrl", { value: this.deadLetterQueue.queueUrl });
-    new CfnOutput(this, "ReportQueueUrl", { value: this.reportQueue.queueUrl });
+  /**
+   * What a worker does on the channels: take TOC batches, report to the master, and own a control queue named
+   * `<prefix>-w-<workerId>` that it creates, subscribes to the topic (with a queue policy for the topic),
+   * receives from, and deletes with its subscription at exit.
+   */
+  grantWorker(grantee: iam.IGrantable, controlQueuePrefix: string): void {
+    this.tocQueue.grantConsumeMessages(grantee);
+    this.reportQueue.grantSendMessages(grantee);
+    this.controlTopic.grantSubscribe(grantee);
+    iam.Grant.addToPrincipal({
+      grantee,
+      actions: ["sns:Unsubscribe"],
+      resourceArns: [this.controlTopic.topicArn],
+    });
+    iam.Grant.addToPrincipal({
+      grantee,
+      actions: [
+        "sqs:CreateQueue",
+        "sqs:GetQueueAttributes",
+        "sqs:SetQueueAttributes",
+        "sqs:ReceiveMessage",
+        "sqs:DeleteMessage",
+        "sqs:DeleteQueue",
+      ],
+      resourceArns: [this.controlQueueArns(controlQueuePrefix)],
+    });
+    this.acknowledgeControlQueues(grantee, controlQueuePrefix);
+  }
+
+  /**
+   * What the master does on the channels: broadcast on the topic; send, read back, purge the TOC queue; read the
+   * report and dead-letter queues; remove the control queue and subscription of a worker that vanished.
+   */
+  grantMaster(grantee: iam.IGrantable, controlQueuePrefix: string): void {
+    this.controlTopic.grantPublish(grantee);
+    for (const queue of [this.tocQueue, this.reportQueue, this.deadLetterQueue]) {
+      queue.grantSendMessages(grantee);
+      queue.grantConsumeMessages(grantee);
+      queue.grantPurge(grantee);
+    }
+    iam.Grant.addToPrincipal({
+      grantee,
+      actions: ["sns:Unsubscribe"],
+      resourceArns: [this.controlTopic.topicArn],
+    });
+    iam.Grant.addToPrincipal({
+      grantee,
+      actions: ["sqs:DeleteQueue"],
+      resourceArns: [this.controlQueueArns(controlQueuePrefix)],
+    });
+    this.acknowledgeControlQueues(grantee, controlQueuePrefix);
+  }
+
+  private acknowledgeControlQueues(grantee: iam.IGrantable, prefix: string): void {
+    acknowledge(
+      grantee,
+      "IAM5",
+      "workers create their control queues at run time, named after themselves: only the name prefix is known",
+      [nagResource(this, this.controlQueueArns(prefix))],
+    );
+  }
+
+  /** The workers' own control queues, which they create at run time: only a name pattern can scope them. */
+  private controlQueueArns(prefix: string): string {
+    return Stack.of(this).formatArn({ service: "sqs", resource: `${prefix}-w-*` });
   }
 }

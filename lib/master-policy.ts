@@ -1,0 +1,59 @@
+import { Stack } from "aws-cdk-lib";
+import type * as ec2 from "aws-cdk-lib/aws-ec2";
+import * as iam from "aws-cdk-lib/aws-iam";
+import type * as s3 from "aws-cdk-lib/aws-s3";
+import { Construct } from "constructs";
+import type { Messaging } from "./messaging.ts";
+import { acknowledge, nagResource } from "./nag.ts";
+import type { WorkerFleet } from "./worker-fleet.ts";
+
+export interface MasterPolicyProps {
+  readonly messaging: Messaging;
+  readonly fleet: WorkerFleet;
+  readonly subnets: ec2.SelectedSubnets;
+  readonly securityGroup: ec2.ISecurityGroup;
+  readonly logsBucket: s3.IBucket;
+  readonly controlQueuePrefix: string;
+}
+
+/**
+ * A managed policy for whoever runs the master (attach it to your user or role): the master's part of the
+ * channels, launching and ending workers from the stack's launch template, reading the stack's outputs and
+ * the workers' logs. Built from grants only, scoped to this stack's resources.
+ */
+export class MasterPolicy extends Construct {
+  public readonly policy: iam.ManagedPolicy;
+
+  constructor(scope: Construct, id: string, props: MasterPolicyProps) {
+    super(scope, id);
+    const stack = Stack.of(this);
+    this.policy = new iam.ManagedPolicy(this, "Policy", {
+      description: `s3-bucket-loader: run the master of stack ${stack.stackName}`,
+    });
+    props.messaging.grantMaster(this.policy, props.controlQueuePrefix);
+    props.fleet.grantLaunch(this.policy, props.subnets, props.securityGroup);
+    props.logsBucket.grantRead(this.policy);
+    const stackArn = stack.formatArn({
+      service: "cloudformation",
+      resource: "stack",
+      resourceName: `${stack.stackName}/*`,
+    });
+    iam.Grant.addToPrincipal({
+      grantee: this.policy,
+      actions: ["cloudformation:DescribeStacks"],
+      resourceArns: [stackArn],
+    });
+    acknowledge(
+      this.policy,
+      "IAM5",
+      "a stack ARN ends in its id, unknown before it exists: the name fixes the stack; the logs are read by CDK's bucket read grant",
+      [
+        nagResource(this, stackArn),
+        "Action::s3:GetObject*",
+        "Action::s3:GetBucket*",
+        "Action::s3:List*",
+        nagResource(this, props.logsBucket.arnForObjects("*")),
+      ],
+    );
+  }
+}
