@@ -18,6 +18,10 @@ export const ENV = {
   copier: "S3BL_COPIER",
   controlQueuePrefix: "S3BL_CONTROL_QUEUE_PREFIX",
   logFormat: "S3BL_LOG_FORMAT",
+  stack: "S3BL_STACK",
+  /** The SDK's own per-service endpoint variables, for a stand-in of one service (tests). */
+  ec2EndpointUrl: "AWS_ENDPOINT_URL_EC2",
+  cloudformationEndpointUrl: "AWS_ENDPOINT_URL_CLOUDFORMATION",
 } as const;
 
 export type EnvName = (typeof ENV)[keyof typeof ENV];

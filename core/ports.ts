@@ -47,3 +47,25 @@ export interface Subscriptions {
   /** Unsubscribes and deletes the queue; a queue or subscription already gone is not an error. */
   close(queueUrl: string, subscriptionArn: string, signal?: AbortSignal): Promise<void>;
 }
+
+/** An EC2 instance of the worker fleet, as the master sees it. */
+export interface FleetInstance {
+  readonly id: string;
+  readonly state: "pending" | "running" | "shutting-down" | "terminated" | "stopping" | "stopped";
+  /** The instance's private DNS name, which is also its host name on Amazon Linux in most VPCs. */
+  readonly privateDnsName?: string | undefined;
+}
+
+/** The workers' machines: launched from the stack's launch template, found by tag, terminated. */
+export interface Fleet {
+  /** Starts up to `count` instances carrying `tags`; EC2 may start fewer (capacity), never none without an error. */
+  launch(
+    count: number,
+    tags: Readonly<Record<string, string>>,
+    signal?: AbortSignal,
+  ): Promise<FleetInstance[]>;
+  /** The instances carrying every one of `tags`, in any state but terminated. */
+  describe(tags: Readonly<Record<string, string>>, signal?: AbortSignal): Promise<FleetInstance[]>;
+  /** Terminates these instances; one already gone is not an error. */
+  terminate(ids: readonly string[], signal?: AbortSignal): Promise<void>;
+}
