@@ -413,6 +413,8 @@ export const localSettings = {
   concurrency: workerSettings.concurrency,
   copier: workerSettings.copier,
   targetEmpty: workerSettings.targetEmpty,
+  multipartThresholdMb: workerSettings.multipartThresholdMb,
+  partSizeMb: workerSettings.partSizeMb,
   validate: workerSettings.validate,
   sampleFiles: setting({
     flag: "sample-files",

@@ -178,6 +178,10 @@ function startWorker(
     config.validate,
     "--log-format",
     config.logFormat,
+    "--multipart-threshold-mb",
+    String(config.multipartThresholdMb),
+    "--part-size-mb",
+    String(config.partSizeMb),
     ...(config.targetEmpty ? ["--target-empty"] : []),
   ];
   const child = spawn(process.execPath, args, {

@@ -539,7 +539,7 @@ function advance(s: MachineState, at: number, out: Command[]): MachineState {
       next = startDispatch(next, "WRITE", "dirs", out);
     } else if (d.phase === "WRITE") {
       out.push(logPhaseEnd(next, "WRITE"));
-      if (next.write.ok > 0) next = enterValidate(next, at, out);
+      if (next.write.ok + next.write.unchanged > 0) next = enterValidate(next, at, out);
       else next = afterValidate(next, at, out);
     } else {
       out.push(logPhaseEnd(next, "VALIDATE"));

@@ -21,6 +21,8 @@ import { attrJson, contentTypeFor, keyOf, MAX_KEY_BYTES, parseAttr } from "./yas
 
 /** Our record of the CRC32 of a single-PUT body as read from the source (multipart objects carry theirs). */
 export const CRC_METADATA_KEY = "s3bl-crc32";
+/** The part size of a multipart object, to recompute its checksum from the source in VALIDATE. */
+export const PART_SIZE_METADATA_KEY = "s3bl-part-size";
 
 export interface S3TargetOptions {
   readonly sourceRoot: string;
@@ -41,7 +43,9 @@ export interface S3TargetOptions {
 const S_IFMT = 0o170000n;
 const TYPE_BITS = { file: 0o100000n, dir: 0o040000n, symlink: 0o120000n } as const;
 
-class ChangedWhileReading extends Error {}
+export class ChangedWhileReading extends Error {
+  override readonly name = "ChangedWhileReading";
+}
 
 export class S3Target implements Target {
   private readonly source: RootedTree;
@@ -200,14 +204,15 @@ export class S3Target implements Target {
     }
     return this.large.run(async () => {
       const crc = new Crc32();
+      const part = partSize(size, this.opts.minPartBytes);
       await store.putMultipart(
         key,
-        readParts(src, st, partSize(size, this.opts.minPartBytes), crc),
+        readParts(src, st, part, crc),
         () => crc.base64(),
         {
           contentType,
-          metadata: { attr: attrJson(st, size) },
-          partSize: partSize(size, this.opts.minPartBytes),
+          metadata: { attr: attrJson(st, size), [PART_SIZE_METADATA_KEY]: String(part) },
+          partSize: part,
           queueSize: this.opts.partsInFlight,
         },
         signal,
@@ -234,7 +239,8 @@ export class S3Target implements Target {
         : `checksum ${head.crc32} in the bucket, ${recorded} computed from the source when it was read`;
     }
     const size = Number(st.size);
-    const part = partSize(size, this.opts.minPartBytes);
+    const recordedPart = Number(head.metadata[PART_SIZE_METADATA_KEY]);
+    const part = recordedPart > 0 ? recordedPart : partSize(size, this.opts.minPartBytes);
     const whole = new Crc32();
     const partCrcs: string[] = [];
     for await (const chunk of readParts(src, st, part, whole)) {
@@ -273,7 +279,12 @@ function unchanged(head: ObjectHead | null, st: BigIntStats, kind: TocEntry["kin
   if (!attr || attr.mode !== st.mode || attr.uid !== st.uid || attr.gid !== st.gid) return false;
   const dt = attr.mtimeNs > st.mtimeNs ? attr.mtimeNs - st.mtimeNs : st.mtimeNs - attr.mtimeNs;
   if (dt >= 1000n) return false;
-  if (kind === "file") return head.size === Number(st.size) && head.crc32 !== undefined;
+  if (kind === "file") {
+    // A checked upload: S3 keeps a CRC32, and for single PUTs it is the one we computed from the source.
+    const recorded = head.metadata[CRC_METADATA_KEY];
+    const checksumOk = recorded === undefined ? head.crc32 !== undefined : head.crc32 === recorded;
+    return head.size === Number(st.size) && checksumOk;
+  }
   return kind === "dir" ? head.size === 0 : head.size === Number(st.size);
 }
 
@@ -297,7 +308,7 @@ async function readWhole(src: string, before: BigIntStats): Promise<Buffer> {
 }
 
 /** Yields a large file in parts, feeding the whole-file CRC, and checks at the end that it did not change. */
-async function* readParts(
+export async function* readParts(
   src: string,
   before: BigIntStats,
   part: number,
