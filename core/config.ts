@@ -134,8 +134,9 @@ const source = setting({
   flag: "source",
   env: ENV.source,
   type: "string",
-  describe: "the source root directory",
-  schema: nonEmpty("a directory"),
+  describe:
+    "the source: a directory (every worker sees the same tree there), or s3://BUCKET[/PREFIX] to mirror a bucket",
+  schema: location,
 });
 
 export const workerSettings = {
@@ -393,8 +394,8 @@ export const localSettings = {
     flag: "source",
     env: ENV.source,
     type: "string",
-    describe: "the source root directory (default: a generated sample tree)",
-    schema: nonEmpty("a directory").optional(),
+    describe: "a directory or s3://BUCKET[/PREFIX] (default: a generated sample tree)",
+    schema: location.optional(),
   }),
   target: setting<string | undefined>({
     flag: "target",

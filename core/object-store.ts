@@ -29,6 +29,21 @@ export interface MultipartOptions {
   readonly queueSize: number;
 }
 
+export interface ListedObject {
+  readonly key: string;
+  readonly size: number;
+  readonly lastModifiedMs: number;
+}
+
+export interface CopyOptions {
+  /** The source object's head: its size decides single or multipart copy; its metadata goes along. */
+  readonly source: ObjectHead;
+  /** Objects of this size or more are copied in parts (S3 copies at most 5 GiB in one request). */
+  readonly multipartThresholdBytes: number;
+  readonly partSize: number;
+  readonly queueSize: number;
+}
+
 export interface ObjectStore {
   readonly bucket: string;
   head(key: string, signal?: AbortSignal): Promise<ObjectHead | null>;
@@ -45,7 +60,15 @@ export interface ObjectStore {
     signal?: AbortSignal,
   ): Promise<void>;
   get(key: string, signal?: AbortSignal): Promise<Readable>;
-  /** Server-side copy from another bucket, keeping metadata. */
-  copyFrom(sourceBucket: string, key: string, targetKey: string, signal?: AbortSignal): Promise<void>;
+  /** Server-side copy from another bucket, keeping Content-Type and user metadata. */
+  copyFrom(
+    sourceBucket: string,
+    key: string,
+    targetKey: string,
+    o: CopyOptions,
+    signal?: AbortSignal,
+  ): Promise<void>;
+  /** Every object under a key prefix, page by page (ListObjectsV2). */
+  list(prefix: string, signal?: AbortSignal): AsyncIterable<ListedObject>;
   ensureBucket(signal?: AbortSignal): Promise<void>;
 }

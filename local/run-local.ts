@@ -40,7 +40,7 @@ export async function runLocal(config: LocalConfig, log: Logger, shutdown: Shutd
   let clients: AwsClients | null = null;
   const workers: ChildProcess[] = [];
   let masterDone = false;
-  if (config.source) {
+  if (config.source && !isS3Url(config.source)) {
     const st = await fs.stat(config.source).catch((err: NodeJS.ErrnoException) => {
       throw new Error(`--source ${config.source} cannot be read (${err.code}): give an existing directory`);
     });

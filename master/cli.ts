@@ -5,10 +5,12 @@ import type { CommandModule } from "yargs";
 import type { AwsClients } from "../core/aws/clients.ts";
 import { makeClients } from "../core/aws/clients.ts";
 import { SnsTopic, SqsTopicSubscriptions } from "../core/aws/sns-topic.ts";
+import { S3ObjectStore } from "../core/aws/s3-object-store.ts";
 import { SqsQueue } from "../core/aws/sqs-queue.ts";
 import { yargsOptions } from "../core/cli-options.ts";
 import { type MasterConfig, masterSettings, parseConfig } from "../core/config.ts";
 import { createLogger, type Logger } from "../core/log.ts";
+import { isS3Url, parseS3Url } from "../core/s3-url.ts";
 import { createShutdown, type Shutdown } from "../core/shutdown.ts";
 import { printProgress, printSummary, writeReport } from "./output.ts";
 import { exitCodeOf } from "./report.ts";
@@ -44,9 +46,10 @@ async function masterMain(flags: Record<string, unknown>, env: NodeJS.ProcessEnv
 
 export function masterPorts(
   clients: AwsClients,
-  c: Pick<MasterConfig, "topicArn" | "tocQueueUrl" | "reportQueueUrl" | "deadLetterQueueUrl">,
+  c: Pick<MasterConfig, "topicArn" | "tocQueueUrl" | "reportQueueUrl" | "deadLetterQueueUrl" | "source">,
 ): MasterPorts {
   return {
+    sourceStore: isS3Url(c.source) ? new S3ObjectStore(clients.s3, parseS3Url(c.source).bucket) : undefined,
     topic: new SnsTopic(clients.sns, c.topicArn),
     tocQueue: new SqsQueue(clients.sqs, c.tocQueueUrl),
     reportQueue: new SqsQueue(clients.sqs, c.reportQueueUrl),

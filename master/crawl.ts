@@ -134,3 +134,26 @@ function escapeBytes(raw: Buffer): string {
       b >= 0x20 && b < 0x7f && b !== 0x5c ? String.fromCharCode(b) : `\\x${b.toString(16).padStart(2, "0")}`;
   return out;
 }
+
+/**
+ * The TOC of a bucket mirror: every object under the prefix, in listing order. Keys ending in `/` are
+ * directory markers (the prefix's own marker is the root `.`); everything else is copied as it is.
+ */
+export async function* listBucket(
+  store: import("../core/object-store.ts").ObjectStore,
+  prefix: string,
+  signal?: AbortSignal,
+): AsyncGenerator<CrawlItem> {
+  const base = prefix ? `${prefix}/` : "";
+  for await (const o of store.list(base, signal)) {
+    const rel = o.key.slice(base.length);
+    const mtimeNs = (BigInt(o.lastModifiedMs) * 1_000_000n).toString();
+    if (rel === "" || (base === "" && rel === ".")) {
+      yield { type: "entry", entry: { path: ".", kind: "dir", size: 0, mtimeNs } };
+    } else if (rel.endsWith("/")) {
+      yield { type: "entry", entry: { path: rel.slice(0, -1), kind: "dir", size: 0, mtimeNs } };
+    } else {
+      yield { type: "entry", entry: { path: rel, kind: "file", size: o.size, mtimeNs } };
+    }
+  }
+}

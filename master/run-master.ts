@@ -9,9 +9,11 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { describe, isAbort } from "../core/errors.ts";
 import type { Logger } from "../core/log.ts";
 import { decodeMessage, encodeMessage, type TocEntry } from "../core/messages.ts";
+import type { ObjectStore } from "../core/object-store.ts";
 import type { MessageQueue, Subscriptions, Topic } from "../core/ports.ts";
+import { isS3Url, parseS3Url } from "../core/s3-url.ts";
 import type { Shutdown } from "../core/shutdown.ts";
-import { type CrawlItem, crawl } from "./crawl.ts";
+import { type CrawlItem, crawl, listBucket } from "./crawl.ts";
 import { dispatchStage } from "./dispatcher.ts";
 import {
   type Command,
@@ -27,6 +29,8 @@ import { defaultLimits } from "./toc-batcher.ts";
 import { readTocFile, TocFileWriter } from "./toc-file.ts";
 
 export interface MasterPorts {
+  /** The source bucket, when the source is s3:// (a bucket mirror): the TOC is its listing. */
+  readonly sourceStore?: ObjectStore | undefined;
   readonly topic: Topic;
   readonly tocQueue: MessageQueue;
   readonly reportQueue: MessageQueue;
@@ -74,12 +78,17 @@ export interface Progress {
 export async function runMaster(ports: MasterPorts, o: MasterOptions): Promise<RunReport> {
   const now = o.now ?? Date.now;
   const log = o.log;
-  const root = await fs.stat(o.source).catch((err: NodeJS.ErrnoException) => {
-    throw new Error(
-      `source root ${o.source} cannot be read (${err.code ?? err.message}): give an existing directory`,
-    );
-  });
-  if (!root.isDirectory()) throw new Error(`source root ${o.source} is not a directory: give a directory`);
+  const sourceStore = ports.sourceStore;
+  if (isS3Url(o.source)) {
+    if (!sourceStore) throw new Error(`source ${o.source} is a bucket, but no S3 client was given`);
+  } else {
+    const root = await fs.stat(o.source).catch((err: NodeJS.ErrnoException) => {
+      throw new Error(
+        `source root ${o.source} cannot be read (${err.code ?? err.message}): give an existing directory`,
+      );
+    });
+    if (!root.isDirectory()) throw new Error(`source root ${o.source} is not a directory: give a directory`);
+  }
   const runDir = path.join(o.stateDir, "runs", o.runId);
   await fs.mkdir(runDir, { recursive: true });
   const tocFile = path.join(runDir, "toc.jsonl");
@@ -202,7 +211,15 @@ export async function runMaster(ports: MasterPorts, o: MasterOptions): Promise<R
         await dispatchStage({
           ...common,
           lingerMs,
-          entries: crawlInto(crawl(o.source, signal), toc, dirs, emit, now),
+          entries: crawlInto(
+            sourceStore && isS3Url(o.source)
+              ? listBucket(sourceStore, parseS3Url(o.source).prefix, signal)
+              : crawl(o.source, signal),
+            toc,
+            dirs,
+            emit,
+            now,
+          ),
           dirs: () => dirs.count,
         });
       } finally {

@@ -15,6 +15,7 @@ import { isS3Url, parseS3Url } from "../core/s3-url.ts";
 import { createShutdown } from "../core/shutdown.ts";
 import { runWorker } from "./run-worker.ts";
 import { FsTarget } from "./targets/fs-target.ts";
+import { MirrorTarget } from "./targets/mirror-target.ts";
 import { S3Target } from "./targets/s3-target.ts";
 import type { Target } from "./targets/target.ts";
 
@@ -38,7 +39,21 @@ async function workerMain(flags: Record<string, unknown>, env: NodeJS.ProcessEnv
   });
   try {
     let target: Target;
-    if (isS3Url(config.target)) {
+    if (isS3Url(config.source)) {
+      if (!isS3Url(config.target))
+        throw new ConfigError("--source s3://… (a bucket mirror) needs an s3:// --target");
+      const from = parseS3Url(config.source);
+      const to = parseS3Url(config.target);
+      target = new MirrorTarget({
+        source: new S3ObjectStore(clients.s3, from.bucket),
+        sourcePrefix: from.prefix,
+        target: new S3ObjectStore(clients.s3, to.bucket),
+        targetPrefix: to.prefix,
+        multipartThresholdBytes: config.multipartThresholdMb * 1024 * 1024,
+        minPartBytes: config.partSizeMb * 1024 * 1024,
+        skipUnchanged: !config.targetEmpty,
+      });
+    } else if (isS3Url(config.target)) {
       if (config.copier === "rsync")
         throw new ConfigError("--copier rsync needs a directory target, not an S3 one");
       const loc = parseS3Url(config.target);

@@ -8,13 +8,22 @@ import {
   GetObjectCommand,
   HeadBucketCommand,
   HeadObjectCommand,
+  ListObjectsV2Command,
   PutObjectCommand,
   type S3Client,
   UploadPartCommand,
+  UploadPartCopyCommand,
 } from "@aws-sdk/client-s3";
 import { crc32Base64 } from "../checksum.ts";
 import { AwsCallError } from "../errors.ts";
-import type { MultipartOptions, ObjectHead, ObjectStore, PutOptions } from "../object-store.ts";
+import type {
+  CopyOptions,
+  ListedObject,
+  MultipartOptions,
+  ObjectHead,
+  ObjectStore,
+  PutOptions,
+} from "../object-store.ts";
 import { withRetry } from "../retry.ts";
 
 /** `ObjectStore` on S3: single PUTs and multipart uploads carrying CRC32 checksums, HEAD with checksum mode. */
@@ -173,24 +182,133 @@ export class S3ObjectStore implements ObjectStore {
     }
   }
 
-  async copyFrom(sourceBucket: string, key: string, targetKey: string, signal?: AbortSignal): Promise<void> {
+  async copyFrom(
+    sourceBucket: string,
+    key: string,
+    targetKey: string,
+    o: CopyOptions,
+    signal?: AbortSignal,
+  ): Promise<void> {
+    const copySource = `${sourceBucket}/${encodeURIComponent(key).replace(/%2F/g, "/")}`;
+    const where = `s3://${sourceBucket}/${key}`;
+    const opts = { abortSignal: signal };
+    if (o.source.size < o.multipartThresholdBytes) {
+      try {
+        await withRetry(
+          () =>
+            this.client.send(
+              new CopyObjectCommand({
+                Bucket: this.bucket,
+                Key: targetKey,
+                CopySource: copySource,
+                MetadataDirective: "COPY",
+                ChecksumAlgorithm: "CRC32",
+              }),
+              opts,
+            ),
+          { signal },
+        );
+        return;
+      } catch (err) {
+        throw new AwsCallError("CopyObject", where, { cause: err });
+      }
+    }
+    // In parts: the metadata does not travel by itself here, so it is set on the new upload.
+    let uploadId: string | undefined;
     try {
+      const created = await withRetry(
+        () =>
+          this.client.send(
+            new CreateMultipartUploadCommand({
+              Bucket: this.bucket,
+              Key: targetKey,
+              ContentType: o.source.contentType,
+              Metadata: { ...o.source.metadata },
+              ChecksumAlgorithm: "CRC32",
+            }),
+            opts,
+          ),
+        { signal },
+      );
+      uploadId = created.UploadId;
+      const parts: { PartNumber: number; ETag: string; ChecksumCRC32?: string }[] = [];
+      const ranges: [number, number][] = [];
+      for (let start = 0; start < o.source.size; start += o.partSize) {
+        ranges.push([start, Math.min(o.source.size, start + o.partSize) - 1]);
+      }
+      let next = 0;
+      const lane = async () => {
+        while (next < ranges.length) {
+          const n = next++;
+          const [a, b] = ranges[n] as [number, number];
+          const out = await withRetry(
+            () =>
+              this.client.send(
+                new UploadPartCopyCommand({
+                  Bucket: this.bucket,
+                  Key: targetKey,
+                  UploadId: uploadId,
+                  PartNumber: n + 1,
+                  CopySource: copySource,
+                  CopySourceRange: `bytes=${a}-${b}`,
+                }),
+                opts,
+              ),
+            { signal },
+          );
+          parts.push({
+            PartNumber: n + 1,
+            ETag: out.CopyPartResult?.ETag ?? "",
+            ...(out.CopyPartResult?.ChecksumCRC32 ? { ChecksumCRC32: out.CopyPartResult.ChecksumCRC32 } : {}),
+          });
+        }
+      };
+      await Promise.all(Array.from({ length: Math.max(1, o.queueSize) }, lane));
+      parts.sort((x, y) => x.PartNumber - y.PartNumber);
       await withRetry(
         () =>
           this.client.send(
-            new CopyObjectCommand({
+            new CompleteMultipartUploadCommand({
               Bucket: this.bucket,
               Key: targetKey,
-              CopySource: `${sourceBucket}/${encodeURIComponent(key).replace(/%2F/g, "/")}`,
-              MetadataDirective: "COPY",
+              UploadId: uploadId,
+              MultipartUpload: { Parts: parts },
             }),
-            { abortSignal: signal },
+            opts,
           ),
         { signal },
       );
     } catch (err) {
-      throw new AwsCallError("CopyObject", `s3://${sourceBucket}/${key}`, { cause: err });
+      if (uploadId) {
+        await this.client
+          .send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: targetKey, UploadId: uploadId }))
+          .catch(() => {});
+      }
+      throw new AwsCallError("multipart copy", where, { cause: err });
     }
+  }
+
+  async *list(prefix: string, signal?: AbortSignal): AsyncIterable<ListedObject> {
+    let token: string | undefined;
+    do {
+      let out: import("@aws-sdk/client-s3").ListObjectsV2CommandOutput;
+      try {
+        out = await withRetry(
+          () =>
+            this.client.send(
+              new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: token }),
+              { abortSignal: signal },
+            ),
+          { signal },
+        );
+      } catch (err) {
+        throw new AwsCallError("ListObjectsV2", `s3://${this.bucket}/${prefix}`, { cause: err });
+      }
+      for (const o of out.Contents ?? []) {
+        yield { key: o.Key ?? "", size: o.Size ?? 0, lastModifiedMs: o.LastModified?.getTime() ?? 0 };
+      }
+      token = out.IsTruncated ? out.NextContinuationToken : undefined;
+    } while (token);
   }
 
   async ensureBucket(signal?: AbortSignal): Promise<void> {

@@ -240,4 +240,68 @@ describe("the direct S3 target", { timeout: 240_000 }, () => {
       worker.proc.child.kill("SIGKILL");
     }
   });
+
+  it("mirrors the bucket to another, keeping every object's metadata and body, and re-runs to unchanged", async () => {
+    const mirror = async () => {
+      const reportFile = path.join(tmp, `mirror-${++runs}.json`);
+      const run = startCli([
+        "local",
+        "--endpoint-url",
+        aws.emulator.url,
+        "--source",
+        `s3://${BUCKET}/${PREFIX}`,
+        "--target",
+        "s3://mirror/m",
+        "--workers",
+        "2",
+        "--multipart-threshold-mb",
+        "5",
+        "--part-size-mb",
+        "5",
+        "--report",
+        reportFile,
+        "--state-dir",
+        path.join(tmp, "state"),
+        "--name-prefix",
+        "mir",
+      ]);
+      const { code } = await run.exited;
+      assert.equal(code, 0, run.stderr().slice(-3000));
+      return JSON.parse(await fs.readFile(reportFile, "utf8")) as RunReport;
+    };
+    const listKeys = async (bucket: string, prefix: string) =>
+      (
+        (await aws.clients.s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix }))).Contents ??
+        []
+      )
+        .map((o) => o.Key ?? "")
+        .sort();
+    const sourceKeys = await listKeys(BUCKET, "g/");
+    const first = await mirror();
+    assert.equal(first.entries, sourceKeys.length);
+    assert.deepEqual(first.write, { ok: sourceKeys.length, failed: 0, skipped: 0, unchanged: 0 });
+    assert.deepEqual(first.validate, { ok: sourceKeys.length, failed: 0 });
+    const copied = await listKeys("mirror", "m/");
+    assert.deepEqual(
+      copied,
+      sourceKeys.map((k) => `m/${k.slice(2)}`),
+    );
+    for (const k of sourceKeys) {
+      const [a, b] = await Promise.all([
+        head(k),
+        aws.clients.s3.send(new HeadObjectCommand({ Bucket: "mirror", Key: `m/${k.slice(2)}` })),
+      ]);
+      assert.deepEqual(b.Metadata, a.Metadata, k);
+      assert.equal(b.ContentType, a.ContentType, k);
+      const got = await aws.clients.s3.send(
+        new GetObjectCommand({ Bucket: "mirror", Key: `m/${k.slice(2)}` }),
+      );
+      const bytes = Buffer.from(
+        await (got.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray(),
+      );
+      assert.ok(bytes.equals(await body(k)), k);
+    }
+    const again = await mirror();
+    assert.deepEqual(again.write, { ok: 0, failed: 0, skipped: 0, unchanged: sourceKeys.length });
+  });
 });
