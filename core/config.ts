@@ -158,6 +158,13 @@ export const workerSettings = {
     schema: bool,
     default: false,
   }),
+  yas3fsTopicArn: setting<string | undefined>({
+    flag: "yas3fs-topic-arn",
+    env: ENV.yas3fsTopicArn,
+    type: "string",
+    describe: "yas3fs's SNS topic: tell live yas3fs mounts of the S3 target about new objects",
+    schema: topicArn.optional(),
+  }),
   multipartThresholdMb: setting({
     flag: "multipart-threshold-mb",
     type: "number",
@@ -414,6 +421,7 @@ export const localSettings = {
   concurrency: workerSettings.concurrency,
   copier: workerSettings.copier,
   targetEmpty: workerSettings.targetEmpty,
+  yas3fsTopicArn: workerSettings.yas3fsTopicArn,
   multipartThresholdMb: workerSettings.multipartThresholdMb,
   partSizeMb: workerSettings.partSizeMb,
   validate: workerSettings.validate,

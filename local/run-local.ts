@@ -183,6 +183,7 @@ function startWorker(
     "--part-size-mb",
     String(config.partSizeMb),
     ...(config.targetEmpty ? ["--target-empty"] : []),
+    ...(config.yas3fsTopicArn ? ["--yas3fs-topic-arn", config.yas3fsTopicArn] : []),
   ];
   const child = spawn(process.execPath, args, {
     stdio: ["ignore", "ignore", "pipe"],

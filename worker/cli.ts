@@ -5,7 +5,7 @@ import os from "node:os";
 import type { CommandModule } from "yargs";
 import { makeClients } from "../core/aws/clients.ts";
 import { S3ObjectStore } from "../core/aws/s3-object-store.ts";
-import { SqsTopicSubscriptions } from "../core/aws/sns-topic.ts";
+import { SnsTopic, SqsTopicSubscriptions } from "../core/aws/sns-topic.ts";
 import { SqsQueue } from "../core/aws/sqs-queue.ts";
 import { yargsOptions } from "../core/cli-options.ts";
 import { parseConfig, workerSettings } from "../core/config.ts";
@@ -18,6 +18,7 @@ import { FsTarget } from "./targets/fs-target.ts";
 import { MirrorTarget } from "./targets/mirror-target.ts";
 import { S3Target } from "./targets/s3-target.ts";
 import type { Target } from "./targets/target.ts";
+import { Yas3fsNotifier } from "./yas3fs-notifier.ts";
 
 export const workerCommand: CommandModule = {
   command: "worker",
@@ -92,6 +93,12 @@ async function workerMain(flags: Record<string, unknown>, env: NodeJS.ProcessEnv
         reportMs: config.reportMs,
         heartbeatMs: config.heartbeatMs,
         target,
+        notifier: config.yas3fsTopicArn
+          ? new Yas3fsNotifier(new SnsTopic(clients.sns, config.yas3fsTopicArn), log, {
+              everyMs: 1_000,
+              maxPerFlush: 20,
+            })
+          : undefined,
         log,
         shutdown,
       },

@@ -28,6 +28,7 @@ import type { Shutdown } from "../core/shutdown.ts";
 import { FsTarget } from "./targets/fs-target.ts";
 import { rsyncBatch } from "./targets/rsync-copier.ts";
 import type { EntryOutcome, Target } from "./targets/target.ts";
+import type { Yas3fsNotifier } from "./yas3fs-notifier.ts";
 
 export interface WorkerPorts {
   readonly tocQueue: MessageQueue;
@@ -45,6 +46,8 @@ export interface WorkerOptions {
   readonly reportMs: number;
   readonly heartbeatMs: number;
   readonly target: Target;
+  /** Tells live yas3fs mounts of the target about what was written. */
+  readonly notifier?: Yas3fsNotifier | undefined;
   readonly log: Logger;
   readonly shutdown: Shutdown;
 }
@@ -250,6 +253,9 @@ export async function runWorker(ports: WorkerPorts, o: WorkerOptions): Promise<W
       unchanged: t.unchanged + result.unchanged,
       bytes: t.bytes + result.bytes,
     };
+    if (msg.phase === "WRITE" && result.ok > 0) {
+      o.notifier?.touched(entries.filter((_, i) => outcomes[i]?.status === "ok").map((e) => e.path));
+    }
     finished.push({ result, receipt: m.receipt });
   };
 
@@ -308,6 +314,7 @@ export async function runWorker(ports: WorkerPorts, o: WorkerOptions): Promise<W
   if (runId) await announce("INITIALIZED").catch((err) => log.warn(`announce failed: ${describe(err)}`));
   const loops = [controlLoop(), reportLoop(), extendLoop(), consumeLoop()];
   await loops[3];
+  await o.notifier?.close();
   // Drained: report what finished, say goodbye, remove the control queue.
   if (!workAbort.signal.aborted) await flushResults();
   shutdownReason ??= shutdown.stop.aborted ? "stopped by signal" : "stopped";

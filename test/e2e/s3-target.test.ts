@@ -304,4 +304,58 @@ describe("the direct S3 target", { timeout: 240_000 }, () => {
     const again = await mirror();
     assert.deepEqual(again.write, { ok: 0, failed: 0, skipped: 0, unchanged: sourceKeys.length });
   });
+
+  it("tells live yas3fs mounts about the new objects through yas3fs's topic, one reset per directory", async () => {
+    const { CreateTopicCommand, SubscribeCommand } = await import("@aws-sdk/client-sns");
+    const { CreateQueueCommand, GetQueueAttributesCommand, ReceiveMessageCommand } = await import(
+      "@aws-sdk/client-sqs"
+    );
+    const topicArn =
+      (await aws.clients.sns.send(new CreateTopicCommand({ Name: "yas3fs-cache" }))).TopicArn ?? "";
+    const queueUrl =
+      (await aws.clients.sqs.send(new CreateQueueCommand({ QueueName: "yas3fs-node" }))).QueueUrl ?? "";
+    const queueArn = (
+      await aws.clients.sqs.send(
+        new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ["QueueArn"] }),
+      )
+    ).Attributes?.QueueArn;
+    await aws.clients.sns.send(
+      new SubscribeCommand({ TopicArn: topicArn, Protocol: "sqs", Endpoint: queueArn }),
+    );
+    const reportFile = path.join(tmp, "notify.json");
+    const run = startCli([
+      "local",
+      "--endpoint-url",
+      aws.emulator.url,
+      "--source",
+      src,
+      "--target",
+      "s3://notified/n",
+      "--workers",
+      "1",
+      "--yas3fs-topic-arn",
+      topicArn,
+      "--report",
+      reportFile,
+      "--state-dir",
+      path.join(tmp, "state"),
+      "--name-prefix",
+      "ntf",
+    ]);
+    assert.equal((await run.exited).code, 0, run.stderr().slice(-3000));
+    const seen: unknown[] = [];
+    for (let i = 0; i < 5; i++) {
+      const out = await aws.clients.sqs.send(
+        new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }),
+      );
+      // Delivered as yas3fs reads it: an SNS envelope whose Message is the JSON array.
+      for (const m of out.Messages ?? []) seen.push(JSON.parse(JSON.parse(m.Body ?? "{}").Message));
+      if ((out.Messages ?? []).length === 0) break;
+    }
+    const dirs = seen.map((m) => {
+      assert.ok(Array.isArray(m) && m[0] === "all" && m[1] === "reset", JSON.stringify(m));
+      return m[2];
+    });
+    assert.deepEqual([...new Set(dirs)].sort(), ["/", "/dir", "/dir/nested"]);
+  });
 });

@@ -104,3 +104,12 @@ describe("checksums and parts", () => {
     }
   });
 });
+
+describe("yas3fs cache invalidation", () => {
+  it("resets each touched directory, or their deepest common ancestor when there are too many", async () => {
+    const { resetsFor } = await import("../../worker/yas3fs-notifier.ts");
+    assert.deepEqual(resetsFor(["/a/b", "/a/c", "/a/b"], 5), ["/a/b", "/a/c"]);
+    assert.deepEqual(resetsFor(["/a/b/x", "/a/b/y", "/a/c"], 2), ["/a"]);
+    assert.deepEqual(resetsFor(["/a", "/b", "/c"], 2), ["/"]);
+  });
+});
