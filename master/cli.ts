@@ -4,37 +4,43 @@
 import type { CommandModule } from "yargs";
 import type { AwsClients } from "../core/aws/clients.ts";
 import { makeClients } from "../core/aws/clients.ts";
-import { SnsTopic, SqsTopicSubscriptions } from "../core/aws/sns-topic.ts";
 import { S3ObjectStore } from "../core/aws/s3-object-store.ts";
+import { SnsTopic, SqsTopicSubscriptions } from "../core/aws/sns-topic.ts";
 import { SqsQueue } from "../core/aws/sqs-queue.ts";
 import { yargsOptions } from "../core/cli-options.ts";
-import { type MasterConfig, masterSettings, parseConfig } from "../core/config.ts";
+import { type MasterConfig, parseConfig } from "../core/config.ts";
 import { createLogger, type Logger } from "../core/log.ts";
 import { isS3Url, parseS3Url } from "../core/s3-url.ts";
 import { createShutdown, type Shutdown } from "../core/shutdown.ts";
+import { runMasterOnFleet } from "./fleet-cli.ts";
+import { withDeployment } from "./fleet-deployment.ts";
+import { masterCliSettings } from "./fleet-settings.ts";
 import { printProgress, printSummary, writeReport } from "./output.ts";
 import { exitCodeOf } from "./report.ts";
 import { type MasterOptions, type MasterPorts, runMaster } from "./run-master.ts";
 
 export const masterCommand: CommandModule = {
   command: "master",
-  describe: "run the master of a load against existing resources (topic, queues)",
-  builder: (y) => y.options(yargsOptions(masterSettings)),
+  describe:
+    "run the master of a load against existing resources, or a deployed stack (--stack) and its workers (--launch)",
+  builder: (y) => y.options(yargsOptions(masterCliSettings)),
   handler: async (argv) => {
     process.exitCode = await masterMain(argv, process.env);
   },
 };
 
 async function masterMain(flags: Record<string, unknown>, env: NodeJS.ProcessEnv): Promise<number> {
-  const config = parseConfig(masterSettings, flags, env);
+  const config = parseConfig(masterCliSettings, await withDeployment(flags, env), env);
   const log = createLogger(config.logFormat, { component: "master" });
   const shutdown = createShutdown({ proc: process });
   const clients = makeClients({ region: config.region, endpoint: config.endpointUrl, maxSockets: 32 });
   try {
-    const report = await runMaster(
-      masterPorts(clients, config),
-      masterOptions(config, "(the workers' target)", log, shutdown),
-    );
+    const ports = masterPorts(clients, config);
+    const options = masterOptions(config, "(the workers' target)", log, shutdown);
+    const report = config.launch
+      ? await runMasterOnFleet(config, ports, options)
+      : await runMaster(ports, options);
+    if (!report) return shutdown.stop.aborted ? 130 : 1;
     if (config.report) await writeReport(config.report, report);
     printSummary(report, log, config.report);
     return exitCodeOf(report.outcome);

@@ -1,0 +1,251 @@
+/**
+ * The master's worker fleet: launches the instances before the run, watches that each one's worker announces
+ * itself, terminates an instance that stays silent past its deadline (the run goes on with the others, as the
+ * phase machine does after its init timeout), fails the run when every instance is gone, and terminates the
+ * whole fleet when the run ends: success, failure, Ctrl-C or a crash. Reads top to bottom: launch, watch while
+ * the run runs, end.
+ */
+import { setTimeout as sleep } from "node:timers/promises";
+import { FLEET_TAGS } from "../core/deployment.ts";
+import { describe } from "../core/errors.ts";
+import type { Logger } from "../core/log.ts";
+import { decodeMessage } from "../core/messages.ts";
+import type { Fleet, FleetInstance, MessageQueue } from "../core/ports.ts";
+import type { Shutdown } from "../core/shutdown.ts";
+
+export interface FleetRunOptions {
+  readonly fleet: Fleet;
+  readonly count: number;
+  readonly runId: string;
+  /** The stack's fleet name: the tag the master's policy lets it terminate by. */
+  readonly fleetName: string;
+  /** An instance whose worker has not announced itself this long after launch is terminated. */
+  readonly initTimeoutMs: number;
+  /** After a run that ended by itself, how long instances get to power off on their own (logs, uploads). */
+  readonly drainMs: number;
+  /** How often the fleet is described. */
+  readonly pollMs: number;
+  readonly log: Logger;
+  readonly shutdown: Shutdown;
+  readonly now?: () => number;
+}
+
+/** What the run gets from the fleet. */
+export interface FleetHooks {
+  /** The report queue, watched for the workers' announcements. */
+  readonly reportQueue: MessageQueue;
+  /** Aborted when the fleet can no longer carry the run: every instance has ended. */
+  readonly fatal: AbortSignal;
+}
+
+export interface FleetSummary {
+  readonly launched: readonly string[];
+  /** Instances terminated because their worker never announced itself. */
+  readonly silent: readonly string[];
+  readonly terminated: readonly string[];
+  readonly notes: readonly string[];
+}
+
+export type FleetRun<T> =
+  | { readonly ran: true; readonly result: T; readonly fleet: FleetSummary }
+  | { readonly ran: false; readonly reason: string; readonly fleet: FleetSummary };
+
+/** Tags of the run's instances: the fleet tag (IAM), the run tag (read by the boot script), a name. */
+export function fleetTags(fleetName: string, runId: string): Record<string, string> {
+  return { [FLEET_TAGS.fleet]: fleetName, [FLEET_TAGS.runId]: runId, Name: `s3bl-worker-${runId}` };
+}
+
+export async function runWithFleet<T extends { readonly outcome: string }>(
+  o: FleetRunOptions,
+  reportQueue: MessageQueue,
+  run: (hooks: FleetHooks) => Promise<T>,
+): Promise<FleetRun<T>> {
+  const now = o.now ?? Date.now;
+  const tags = fleetTags(o.fleetName, o.runId);
+  const notes: string[] = [];
+  const silent: string[] = [];
+  const endedByUs = new Set<string>();
+
+  // ---- launch ----
+  o.log.info(`launching ${o.count} worker instance(s) for run ${o.runId}`, { runId: o.runId });
+  let instances: FleetInstance[];
+  try {
+    // Not cancellable: once EC2 has the request, only its answer tells which instances to terminate.
+    instances = await o.fleet.launch(o.count, tags);
+  } catch (err) {
+    const terminated = await terminateAll(o, tags, [], "the launch failed");
+    return { ran: false, reason: describe(err), fleet: { launched: [], silent, terminated, notes } };
+  }
+  const launchedAt = now();
+  const launched = instances.map((i) => i.id);
+  o.log.info(`launched ${launched.length} instance(s): ${launched.join(", ")}`, { runId: o.runId });
+  if (launched.length < o.count) {
+    notes.push(
+      `EC2 started ${launched.length} of ${o.count} instances (capacity); the run goes on with them`,
+    );
+    o.log.warn(notes[notes.length - 1] ?? "");
+  }
+  if (o.shutdown.stop.aborted) {
+    const terminated = await terminateAll(o, tags, launched, "interrupted while launching");
+    return {
+      ran: false,
+      reason: "interrupted while launching",
+      fleet: { launched, silent, terminated, notes },
+    };
+  }
+
+  // ---- watch while the run runs ----
+  const announced = new Set<string>();
+  const byId = new Map(instances.map((i) => [i.id, i]));
+  const matchWorker = (worker: string, host: string) => {
+    for (const i of byId.values()) {
+      const dns = i.privateDnsName ?? "";
+      if (
+        worker === i.id ||
+        host === i.id ||
+        host.startsWith(`${i.id}.`) ||
+        (dns && dns.split(".")[0] === host.split(".")[0])
+      ) {
+        if (!announced.has(i.id)) o.log.info(`instance ${i.id} announced its worker ${worker}`);
+        announced.add(i.id);
+      }
+    }
+  };
+  const fatal = new AbortController();
+  const done = new AbortController();
+  const watch = (async () => {
+    while (!done.signal.aborted) {
+      await sleep(o.pollMs, undefined, { signal: done.signal }).catch(() => {});
+      if (done.signal.aborted) return;
+      let live: FleetInstance[];
+      try {
+        live = await o.fleet.describe(tags, done.signal);
+      } catch (err) {
+        if (done.signal.aborted) return;
+        o.log.warn(`could not describe the fleet: ${describe(err)}`);
+        continue;
+      }
+      for (const i of live) byId.set(i.id, { ...byId.get(i.id), ...i });
+      const running = new Set(live.filter((i) => i.state !== "shutting-down").map((i) => i.id));
+      if (now() - launchedAt > o.initTimeoutMs) {
+        const quiet = launched.filter((id) => !announced.has(id) && !endedByUs.has(id) && running.has(id));
+        if (quiet.length > 0) {
+          const note = `instance(s) ${quiet.join(", ")} did not announce a worker within ${Math.round(o.initTimeoutMs / 1000)} s: terminated; the run goes on without them`;
+          notes.push(note);
+          o.log.warn(note);
+          silent.push(...quiet);
+          for (const id of quiet) endedByUs.add(id);
+          await o.fleet
+            .terminate(quiet)
+            .catch((err) => o.log.warn(`could not terminate ${quiet.join(", ")}: ${describe(err)}`));
+        }
+      }
+      const alive = launched.filter((id) => running.has(id) && !endedByUs.has(id));
+      if (alive.length === 0 && !fatal.signal.aborted) {
+        fatal.abort(
+          new Error(`every worker instance has ended (${launched.length} launched, ${silent.length} silent)`),
+        );
+      }
+    }
+  })();
+
+  const end = async (outcome: string): Promise<FleetSummary> => {
+    done.abort();
+    await watch;
+    // Let workers that finished power off by themselves (logs, yas3fs uploads), then terminate what is left.
+    if (outcome !== "interrupted" && outcome !== "crashed" && o.drainMs > 0) await drain(o, tags);
+    const terminated = await terminateAll(o, tags, launched, `run ${outcome}`);
+    return { launched, silent, terminated, notes };
+  };
+  let result: T;
+  try {
+    result = await run({
+      reportQueue: watchAnnouncements(reportQueue, o.runId, matchWorker),
+      fatal: fatal.signal,
+    });
+  } catch (err) {
+    await end("crashed");
+    throw err;
+  }
+  return { ran: true, result, fleet: await end(result.outcome) };
+}
+
+/** Waits until no instance of the run is still up, or `drainMs`, or a second Ctrl-C. */
+async function drain(o: FleetRunOptions, tags: Record<string, string>): Promise<void> {
+  const deadline = (o.now ?? Date.now)() + o.drainMs;
+  o.log.info(
+    `waiting up to ${Math.round(o.drainMs / 1000)} s for the workers to upload their logs and power off`,
+  );
+  while ((o.now ?? Date.now)() < deadline && !o.shutdown.abort.aborted) {
+    try {
+      const up = (await o.fleet.describe(tags)).filter((i) => i.state !== "shutting-down");
+      if (up.length === 0) return;
+    } catch (err) {
+      o.log.warn(`could not describe the fleet: ${describe(err)}`);
+    }
+    await sleep(Math.min(o.pollMs, Math.max(0, deadline - (o.now ?? Date.now)())), undefined, {
+      signal: o.shutdown.abort,
+    }).catch(() => {});
+  }
+}
+
+/**
+ * Terminates every instance of the run: those EC2 lists by tag (which also finds instances of a launch whose
+ * answer was lost) and those we launched. Bounded in time, and deaf to Ctrl-C: this is the cleanup.
+ */
+async function terminateAll(
+  o: FleetRunOptions,
+  tags: Record<string, string>,
+  launched: readonly string[],
+  why: string,
+): Promise<string[]> {
+  const signal = AbortSignal.timeout(120_000);
+  let ids = [...launched];
+  try {
+    const live = await o.fleet.describe(tags, signal);
+    ids = [...new Set([...ids, ...live.filter((i) => i.state !== "shutting-down").map((i) => i.id)])];
+  } catch (err) {
+    o.log.warn(`could not list the run's instances: ${describe(err)}`);
+  }
+  if (ids.length === 0) return [];
+  try {
+    await o.fleet.terminate(ids, signal);
+    o.log.info(`${why}: terminated ${ids.length} instance(s)`, { runId: o.runId });
+    return ids;
+  } catch (err) {
+    o.log.error(
+      `${why}: could not terminate ${ids.join(", ")}: ${describe(err)}; terminate them by hand (tag ${FLEET_TAGS.runId}=${o.runId})`,
+    );
+    return [];
+  }
+}
+
+/** The report queue, unchanged, except that each worker announcement is also shown to `seen`. */
+function watchAnnouncements(
+  queue: MessageQueue,
+  runId: string,
+  seen: (worker: string, host: string) => void,
+): MessageQueue {
+  return {
+    get url() {
+      return queue.url;
+    },
+    get requests() {
+      return queue.requests;
+    },
+    send: (bodies, signal) => queue.send(bodies, signal),
+    async receive(opts, signal) {
+      const messages = await queue.receive(opts, signal);
+      for (const m of messages) {
+        if (!m.body.includes("WORKER_STATE")) continue;
+        const d = decodeMessage(m.body, { expectRun: runId, accept: ["WORKER_STATE"] });
+        if (d.ok && d.message.type === "WORKER_STATE") seen(d.message.worker, d.message.host);
+      }
+      return messages;
+    },
+    delete: (receipts, signal) => queue.delete(receipts, signal),
+    extend: (receipts, sec, signal) => queue.extend(receipts, sec, signal),
+    purge: (signal) => queue.purge(signal),
+    visibilityTimeoutSec: (signal) => queue.visibilityTimeoutSec(signal),
+  };
+}
