@@ -12,9 +12,10 @@ import { Ec2Fleet, makeEc2Client } from "../../core/aws/ec2-fleet.ts";
 import { ensureRunResources, type RunResources } from "../../core/aws/resources.ts";
 import { FLEET_TAGS } from "../../core/deployment.ts";
 import { makeSampleTree } from "../../local/sample-tree.ts";
-import { fillFlags, outputsFromFile } from "../../master/fleet-deployment.ts";
+import { fillFlags, outputsFromFile, withDeployment } from "../../master/fleet-deployment.ts";
 import type { RunReport } from "../../master/report.ts";
 import { startTestAws, type TestAws } from "../helpers/aws.ts";
+import { startFakeCloudFormation } from "../helpers/fake-cloudformation.ts";
 import { type FakeEc2, type FakeInstance, startFakeEc2 } from "../helpers/fake-ec2.ts";
 import { type Proc, startCli } from "../helpers/run.ts";
 import { diffTrees, listTree } from "../helpers/tree.ts";
@@ -165,6 +166,21 @@ describe("a stack's outputs as the master's settings", () => {
     assert.equal(outputsFromFile(two, "o.json", "B").Region, "us-east-2");
     assert.throws(() => outputsFromFile(two, "o.json"), /has the stacks A, B; name one with --stack/);
     assert.throws(() => outputsFromFile("{", "o.json"), /o\.json is not JSON/);
+  });
+
+  it("reads them through CloudFormation DescribeStacks with --stack, and names a stack that does not exist", async () => {
+    const cfn = await startFakeCloudFormation();
+    try {
+      cfn.stacks.set("S3BucketLoader", outputs);
+      const env = { AWS_ENDPOINT_URL_CLOUDFORMATION: cfn.url };
+      const flags = await withDeployment({ stack: "S3BucketLoader", workers: 2 }, env);
+      assert.equal(flags["topic-arn"], outputs.ControlTopicArn);
+      assert.equal(flags["launch-template-id"], LT);
+      assert.equal(flags.region, "eu-west-1");
+      await assert.rejects(withDeployment({ stack: "Nope" }, env), /--stack: got "Nope"; no such stack/);
+    } finally {
+      await cfn.close();
+    }
   });
 
   it("fails on outputs that are not a load stack's", () => {
