@@ -207,7 +207,7 @@ export const workerSettings = {
     type: "number",
     describe: "entries copied at once by this worker",
     schema: int(1, 1024),
-    default: 16,
+    default: 64,
   }),
   copier: setting<"fs" | "rsync">({
     flag: "copier",

@@ -25,3 +25,67 @@ export class Limiter {
     }
   }
 }
+
+/**
+ * A limit that adapts (additive increase, multiplicative decrease): halved when the service says slow down,
+ * raised by one after `raiseAfter` successes in a row, always within [min, max].
+ */
+export class AdaptiveLimit {
+  private current: number;
+  private streak = 0;
+
+  constructor(
+    private readonly min: number,
+    private readonly max: number,
+    start = max,
+    private readonly raiseAfter = 20,
+  ) {
+    this.current = Math.max(min, Math.min(max, start));
+  }
+
+  get value(): number {
+    return this.current;
+  }
+
+  success(): void {
+    if (++this.streak >= this.raiseAfter) {
+      this.streak = 0;
+      this.current = Math.min(this.max, this.current + 1);
+    }
+  }
+
+  throttled(): void {
+    this.streak = 0;
+    this.current = Math.max(this.min, Math.floor(this.current / 2));
+  }
+}
+
+/** A semaphore whose limit follows an `AdaptiveLimit`, fed by the outcome of each task. */
+export class AdaptiveLimiter {
+  private active = 0;
+  private readonly waiting: (() => void)[] = [];
+
+  constructor(
+    readonly limit: AdaptiveLimit,
+    private readonly isThrottle: (err: unknown) => boolean,
+  ) {}
+
+  async run<T>(task: () => Promise<T>): Promise<T> {
+    while (this.active >= this.limit.value) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    this.active++;
+    try {
+      const out = await task();
+      this.limit.success();
+      return out;
+    } catch (err) {
+      if (this.isThrottle(err)) this.limit.throttled();
+      throw err;
+    } finally {
+      this.active--;
+      // Wake as many as the (possibly raised) limit allows; each checks the limit again when it runs.
+      for (let free = this.limit.value - this.active; free > 0 && this.waiting.length > 0; free--) {
+        this.waiting.shift()?.();
+      }
+    }
+  }
+}

@@ -31,6 +31,9 @@ export const workerCommand: CommandModule = {
 
 async function workerMain(flags: Record<string, unknown>, env: NodeJS.ProcessEnv): Promise<number> {
   const config = parseConfig(workerSettings, flags, env);
+  // File system calls run on libuv's thread pool (4 threads by default): give it one thread per handler, up
+  // to 64, before its first use, so that a slow (network) source is read in parallel.
+  process.env.UV_THREADPOOL_SIZE ??= String(Math.min(64, Math.max(4, config.concurrency)));
   const log = createLogger(config.logFormat, { component: `worker ${config.workerId}` });
   const shutdown = createShutdown({ proc: process, abortAfterMs: 30_000 });
   const clients = makeClients({

@@ -42,6 +42,8 @@ export function makeClients(conn: AwsConnection): AwsClients {
   const sns = new SNSClient(common);
   const s3 = new S3Client({
     ...common,
+    // One attempt per call: our retry policy retries, so that the adaptive limit sees every SlowDown.
+    maxAttempts: 1,
     // We send our own checksum with every upload; the SDK need not compute a second one.
     requestChecksumCalculation: "WHEN_REQUIRED",
     responseChecksumValidation: "WHEN_REQUIRED",

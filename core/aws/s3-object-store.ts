@@ -16,6 +16,7 @@ import {
 } from "@aws-sdk/client-s3";
 import { crc32Base64 } from "../checksum.ts";
 import { AwsCallError } from "../errors.ts";
+import { AdaptiveLimit, AdaptiveLimiter } from "../limiter.ts";
 import type {
   CopyOptions,
   ListedObject,
@@ -26,23 +27,43 @@ import type {
 } from "../object-store.ts";
 import { withRetry } from "../retry.ts";
 
-/** `ObjectStore` on S3: single PUTs and multipart uploads carrying CRC32 checksums, HEAD with checksum mode. */
+/** Errors by which S3 asks a client to slow down. */
+export function isThrottle(err: unknown): boolean {
+  const e = err as { name?: string; Code?: string; $metadata?: { httpStatusCode?: number } };
+  return (
+    e?.name === "SlowDown" ||
+    e?.name === "ThrottlingException" ||
+    e?.name === "RequestLimitExceeded" ||
+    e?.$metadata?.httpStatusCode === 503
+  );
+}
+
+/**
+ * `ObjectStore` on S3: single PUTs and multipart uploads carrying CRC32 checksums, HEAD with checksum mode.
+ * Every request passes an adaptive limit (halved on SlowDown, raised again while S3 keeps up) shared by all
+ * stores of the process, and the one retry policy.
+ */
 export class S3ObjectStore implements ObjectStore {
+  private readonly client: S3Client;
+
   constructor(
-    private readonly client: S3Client,
+    client: S3Client,
     readonly bucket: string,
-  ) {}
+    private readonly limiter: AdaptiveLimiter = sharedLimiter,
+  ) {
+    this.client = client;
+  }
+
+  private send: S3Client["send"] = ((command: never, options: never) =>
+    this.limiter.run(() => this.client.send(command, options))) as S3Client["send"];
 
   async head(key: string, signal?: AbortSignal): Promise<ObjectHead | null> {
     try {
       const out = await withRetry(
         () =>
-          this.client.send(
-            new HeadObjectCommand({ Bucket: this.bucket, Key: key, ChecksumMode: "ENABLED" }),
-            {
-              abortSignal: signal,
-            },
-          ),
+          this.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key, ChecksumMode: "ENABLED" }), {
+            abortSignal: signal,
+          }),
         { signal },
       );
       const type = out.ChecksumType;
@@ -65,7 +86,7 @@ export class S3ObjectStore implements ObjectStore {
     try {
       await withRetry(
         () =>
-          this.client.send(
+          this.send(
             new PutObjectCommand({
               Bucket: this.bucket,
               Key: key,
@@ -96,7 +117,7 @@ export class S3ObjectStore implements ObjectStore {
     try {
       const created = await withRetry(
         () =>
-          this.client.send(
+          this.send(
             new CreateMultipartUploadCommand({
               Bucket: this.bucket,
               Key: key,
@@ -120,7 +141,7 @@ export class S3ObjectStore implements ObjectStore {
         const crc = crc32Base64(part);
         const p = withRetry(
           () =>
-            this.client.send(
+            this.send(
               new UploadPartCommand({
                 Bucket: this.bucket,
                 Key: key,
@@ -148,7 +169,7 @@ export class S3ObjectStore implements ObjectStore {
       done.sort((a, b) => a.PartNumber - b.PartNumber);
       await withRetry(
         () =>
-          this.client.send(
+          this.send(
             new CompleteMultipartUploadCommand({
               Bucket: this.bucket,
               Key: key,
@@ -173,7 +194,7 @@ export class S3ObjectStore implements ObjectStore {
 
   async get(key: string, signal?: AbortSignal): Promise<Readable> {
     try {
-      const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }), {
+      const out = await this.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }), {
         abortSignal: signal,
       });
       return out.Body as Readable;
@@ -196,7 +217,7 @@ export class S3ObjectStore implements ObjectStore {
       try {
         await withRetry(
           () =>
-            this.client.send(
+            this.send(
               new CopyObjectCommand({
                 Bucket: this.bucket,
                 Key: targetKey,
@@ -218,7 +239,7 @@ export class S3ObjectStore implements ObjectStore {
     try {
       const created = await withRetry(
         () =>
-          this.client.send(
+          this.send(
             new CreateMultipartUploadCommand({
               Bucket: this.bucket,
               Key: targetKey,
@@ -243,7 +264,7 @@ export class S3ObjectStore implements ObjectStore {
           const [a, b] = ranges[n] as [number, number];
           const out = await withRetry(
             () =>
-              this.client.send(
+              this.send(
                 new UploadPartCopyCommand({
                   Bucket: this.bucket,
                   Key: targetKey,
@@ -267,7 +288,7 @@ export class S3ObjectStore implements ObjectStore {
       parts.sort((x, y) => x.PartNumber - y.PartNumber);
       await withRetry(
         () =>
-          this.client.send(
+          this.send(
             new CompleteMultipartUploadCommand({
               Bucket: this.bucket,
               Key: targetKey,
@@ -295,7 +316,7 @@ export class S3ObjectStore implements ObjectStore {
       try {
         out = await withRetry(
           () =>
-            this.client.send(
+            this.send(
               new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: token }),
               { abortSignal: signal },
             ),
@@ -313,13 +334,13 @@ export class S3ObjectStore implements ObjectStore {
 
   async ensureBucket(signal?: AbortSignal): Promise<void> {
     try {
-      await this.client.send(new HeadBucketCommand({ Bucket: this.bucket }), { abortSignal: signal });
+      await this.send(new HeadBucketCommand({ Bucket: this.bucket }), { abortSignal: signal });
       return;
     } catch {
       // not there (or not visible): try to create it
     }
     try {
-      await this.client.send(new CreateBucketCommand({ Bucket: this.bucket }), { abortSignal: signal });
+      await this.send(new CreateBucketCommand({ Bucket: this.bucket }), { abortSignal: signal });
     } catch (err) {
       const name = (err as { name?: string }).name;
       if (name === "BucketAlreadyOwnedByYou") return;
@@ -327,3 +348,6 @@ export class S3ObjectStore implements ObjectStore {
     }
   }
 }
+
+/** Requests to S3 in flight per process: up to 512, starting at 128. */
+const sharedLimiter = new AdaptiveLimiter(new AdaptiveLimit(4, 512, 128), isThrottle);

@@ -16,7 +16,7 @@ describe("configuration", () => {
     assert.equal(parseConfig(workerSettings, { ...channels, concurrency: 4 }, env).concurrency, 4);
     assert.equal(
       parseConfig(workerSettings, { ...channels }, { S3BL_SOURCE: "/s", S3BL_TARGET: "/t" }).concurrency,
-      16,
+      64,
     );
   });
 
