@@ -1,0 +1,111 @@
+/**
+ * Mounted-file-system target, small files: our whole load (WRITE phase) against `rsync -a` and `cp -a` from
+ * the same source to fresh directories on the same disk; and the same from a source with a filer's latency.
+ */
+import path from "node:path";
+import { type BenchContext, freshDir, OURS, SLOW_DELAY_US } from "./context.ts";
+import { runOurs } from "./ours.ts";
+import { cpArchive, rsyncArchive } from "./peers.ts";
+import { median } from "./proc.ts";
+import { buildSlowfs, mountSlow } from "./slowfs.ts";
+import { notMeasured, type Row, ratioRow } from "./table.ts";
+import { ensureTree, smallFiles, type Tree } from "./trees.ts";
+
+const rate = (tree: Tree, ms: number) => (tree.files + tree.dirs) / (ms / 1000);
+
+export async function localRows(ctx: BenchContext): Promise<Row[]> {
+  const tree = await ensureTree(ctx.treesDir, smallFiles(ctx.sizes.localFiles));
+  const ours: number[] = [];
+  const rsync: number[] = [];
+  const cp: number[] = [];
+  for (let i = 0; i < ctx.sizes.localReps; i++) {
+    const r = await runOurs(ctx.ours, {
+      source: tree.root,
+      target: await freshDir(ctx, "local-ours"),
+      ...OURS.local,
+      timeoutMs: 600_000,
+    });
+    ctx.oursRuns.push({ row: "local", run: r });
+    ours.push(r.writeEntriesPerSec);
+    rsync.push(rate(tree, (await rsyncArchive(tree.root, await freshDir(ctx, "local-rsync"))).ms));
+    cp.push(rate(tree, (await cpArchive(tree.root, await freshDir(ctx, "local-cp"))).ms));
+    ctx.log(
+      `local ${i + 1}: ours ${Math.round(ours.at(-1) ?? 0)}/s, rsync ${Math.round(rsync.at(-1) ?? 0)}/s, ` +
+        `cp ${Math.round(cp.at(-1) ?? 0)}/s`,
+    );
+  }
+  const common = {
+    unit: "entries/s",
+    ours: median(ours),
+    note: "",
+  };
+  const how =
+    `${tree.spec}, ${(tree.bytes / 1e6).toFixed(0)} MB, local disk to local disk. Ours: ` +
+    `${OURS.local.workers} workers x ${OURS.local.concurrency}, entries/s over the WRITE phase (crawl included; ` +
+    `start-up and VALIDATE not); peers: wall time. Medians of ${ctx.sizes.localReps}, alternating.`;
+  return [
+    ratioRow({
+      ...common,
+      id: "local-rsync",
+      measure: `fs target, ${tree.files.toLocaleString("en-US")} small files`,
+      peer: "rsync -a",
+      peerValue: median(rsync),
+      minRatio: 1.0,
+      note: how,
+      detail: { tree, ours, rsync },
+    }),
+    ratioRow({
+      ...common,
+      id: "local-cp",
+      measure: `fs target, ${tree.files.toLocaleString("en-US")} small files`,
+      peer: "cp -a",
+      peerValue: median(cp),
+      minRatio: null,
+      note: "same runs as the row above; cp -a as a second peer (no target in the issue).",
+      detail: { cp },
+    }),
+  ];
+}
+
+export async function slowSourceRow(ctx: BenchContext): Promise<Row> {
+  const measure = `fs target, source with ${SLOW_DELAY_US / 1000} ms per operation`;
+  const built = await buildSlowfs(ctx.binDir);
+  if ("reason" in built) return notMeasured("slow-rsync", measure, ">= 4.0x", built.reason);
+  const tree = await ensureTree(ctx.treesDir, smallFiles(ctx.sizes.slowFiles));
+  const mnt = await mountSlow(built.binary, tree.root, path.join(ctx.scratchDir, "slow-mnt"), SLOW_DELAY_US);
+  const ours: number[] = [];
+  const rsync: number[] = [];
+  try {
+    for (let i = 0; i < ctx.sizes.slowReps; i++) {
+      const r = await runOurs(ctx.ours, {
+        source: mnt.mountpoint,
+        target: await freshDir(ctx, "slow-ours"),
+        ...OURS.slow,
+        timeoutMs: 900_000,
+      });
+      ctx.oursRuns.push({ row: "slow", run: r });
+      ours.push(r.writeEntriesPerSec);
+      rsync.push(rate(tree, (await rsyncArchive(mnt.mountpoint, await freshDir(ctx, "slow-rsync"))).ms));
+      ctx.log(
+        `slow source ${i + 1}: ours ${Math.round(ours.at(-1) ?? 0)}/s, rsync ${Math.round(rsync.at(-1) ?? 0)}/s`,
+      );
+    }
+  } finally {
+    await mnt.unmount();
+  }
+  return ratioRow({
+    id: "slow-rsync",
+    measure: `${measure}, ${tree.files.toLocaleString("en-US")} files`,
+    unit: "entries/s",
+    ours: median(ours),
+    peer: "rsync -a",
+    peerValue: median(rsync),
+    minRatio: 4.0,
+    note:
+      `source: scripts/bench/slowfs.c, a read-only FUSE passthrough (libfuse 3, up to 64 threads) that waits ` +
+      `${SLOW_DELAY_US} us before every lookup/getattr, readdir, readlink, open, read and statfs (1 ms round ` +
+      `trip, as a LAN filer); kernel attribute and entry caches 1 s. ${tree.spec}. Ours: ` +
+      `${OURS.slow.workers} workers x ${OURS.slow.concurrency}, WRITE phase. Medians of ${ctx.sizes.slowReps}.`,
+    detail: { tree, ours, rsync },
+  });
+}

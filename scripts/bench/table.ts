@@ -1,0 +1,79 @@
+/** The benchmark's result rows, the printed table and the JSON file. */
+
+export interface Row {
+  readonly id: string;
+  readonly measure: string;
+  readonly unit: string;
+  /** Our figure (median over the repetitions), or null when the row was not measured. */
+  readonly ours: number | null;
+  readonly peer: string | null;
+  readonly peerValue: number | null;
+  /** ours / peer, or for rows without a peer null. */
+  readonly ratio: number | null;
+  readonly target: string;
+  /** Whether the target is met; null when it cannot be judged. */
+  readonly met: boolean | null;
+  readonly note: string;
+  /** Every repetition's figures, and anything else worth keeping. */
+  readonly detail?: unknown;
+}
+
+export function notMeasured(id: string, measure: string, target: string, reason: string): Row {
+  return {
+    id,
+    measure,
+    unit: "",
+    ours: null,
+    peer: null,
+    peerValue: null,
+    ratio: null,
+    target,
+    met: null,
+    note: `NOT MEASURED: ${reason}`,
+  };
+}
+
+/** A row against a peer where bigger is better; the target is a minimum ratio. */
+export function ratioRow(
+  r: Omit<Row, "ratio" | "met" | "target" | "peer" | "peerValue"> & {
+    peer: string;
+    peerValue: number;
+    minRatio: number | null;
+  },
+): Row {
+  const { minRatio, ...rest } = r;
+  const ratio = r.ours !== null && r.peerValue > 0 ? r.ours / r.peerValue : null;
+  return {
+    ...rest,
+    ratio,
+    target: minRatio === null ? "-" : `>= ${minRatio.toFixed(1)}x`,
+    met: minRatio === null || ratio === null ? null : ratio >= minRatio,
+  };
+}
+
+export function formatNumber(n: number | null): string {
+  if (n === null || Number.isNaN(n)) return "-";
+  if (Math.abs(n) >= 100) return Math.round(n).toLocaleString("en-US");
+  if (Math.abs(n) >= 1) return n.toFixed(2);
+  return n.toPrecision(2);
+}
+
+/** A Markdown table (it reads as plain text too), notes below it. */
+export function formatTable(rows: readonly Row[]): string {
+  const header = ["measure", "ours", "peer", "peer figure", "ratio", "target", "met"];
+  const body = rows.map((r) => [
+    r.measure,
+    r.ours === null ? "not measured" : `${formatNumber(r.ours)} ${r.unit}`.trim(),
+    r.peer ?? "-",
+    r.peerValue === null ? "-" : `${formatNumber(r.peerValue)} ${r.unit}`.trim(),
+    r.ratio === null ? "-" : `${r.ratio.toFixed(2)}x`,
+    r.target,
+    r.met === null ? "-" : r.met ? "yes" : "NO",
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => (b[i] ?? "").length)));
+  const line = (cells: readonly string[]) =>
+    `| ${cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join(" | ")} |`;
+  const out = [line(header), `|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`, ...body.map(line)];
+  const notes = rows.filter((r) => r.note).map((r, i) => `${i + 1}. ${r.measure}: ${r.note}`);
+  return [...out, "", ...notes].join("\n");
+}
