@@ -9,6 +9,8 @@ export async function runCli(commands: CommandModule[], args: string[]): Promise
   let y = yargs(args)
     .scriptName("s3-bucket-loader")
     .strict()
+    // Flags are named as they are meant: `--no-workers-timeout-sec` is a setting, not a negation.
+    .parserConfiguration({ "boolean-negation": false })
     .demandCommand(1, "name a command: local, master or worker")
     .help()
     .version(false)

@@ -120,6 +120,7 @@ export async function runLocal(config: LocalConfig, log: Logger, shutdown: Shutd
       source,
       workers: config.workers,
       runId: config.runId,
+      resume: config.resume,
       failfast: config.failfast,
       report: config.report,
       stateDir: config.stateDir,
@@ -178,6 +179,7 @@ function startWorker(
     config.validate,
     "--log-format",
     config.logFormat,
+    "--exit-with-parent",
     "--multipart-threshold-mb",
     String(config.multipartThresholdMb),
     "--part-size-mb",
@@ -186,7 +188,7 @@ function startWorker(
     ...(config.yas3fsTopicArn ? ["--yas3fs-topic-arn", config.yas3fsTopicArn] : []),
   ];
   const child = spawn(process.execPath, args, {
-    stdio: ["ignore", "ignore", "pipe"],
+    stdio: ["pipe", "ignore", "pipe"],
     env: {
       ...process.env,
       [ENV.endpointUrl]: endpoint,

@@ -92,6 +92,10 @@ export interface MachineState {
   readonly errors: readonly RunIssue[];
   readonly skipped: readonly RunIssue[];
   readonly duplicates: number;
+  /** Results of batches sent before this master (re)started: their work stands, their counts are not ours. */
+  readonly staleResults: number;
+  /** The first batch number of this master's life (a resumed run starts above every earlier one). */
+  readonly firstBatchOfAttempt: number;
   readonly redelivered: number;
   readonly deadLettered: number;
   readonly protocolErrors: number;
@@ -174,17 +178,31 @@ export interface StepResult {
   readonly commands: readonly Command[];
 }
 
-export function initialState(runId: string, settings: MachineSettings, at: number): MachineState {
+/** Where a resumed run picks up: when it first started, and the batch numbers it may use. */
+export interface Resumption {
+  readonly startedAtMs: number;
+  readonly firstBatch: number;
+  readonly note: string;
+}
+
+export function initialState(
+  runId: string,
+  settings: MachineSettings,
+  at: number,
+  resumed?: Resumption,
+): MachineState {
   return {
     runId,
     settings,
     phase: "INITIALIZING",
-    startedAtMs: at,
+    startedAtMs: resumed?.startedAtMs ?? at,
     phaseStartedAtMs: at,
     phaseTimes: { INITIALIZING: { startMs: at } },
     workers: {},
     dispatch: null,
-    nextBatch: 0,
+    nextBatch: resumed?.firstBatch ?? 0,
+    firstBatchOfAttempt: resumed?.firstBatch ?? 0,
+    staleResults: 0,
     doneBatches: new Set(),
     entries: 0,
     dirs: 0,
@@ -196,7 +214,7 @@ export function initialState(runId: string, settings: MachineSettings, at: numbe
     redelivered: 0,
     deadLettered: 0,
     protocolErrors: 0,
-    notes: [],
+    notes: resumed ? [resumed.note] : [],
     lastBeaconMs: Number.NEGATIVE_INFINITY,
     noWorkersSinceMs: null,
     outcome: null,
@@ -436,6 +454,7 @@ function countBatch(
   out: Command[],
 ): { state: MachineState; failures: number } {
   if (s.doneBatches.has(r.batch)) return { state: { ...s, duplicates: s.duplicates + 1 }, failures: 0 };
+  if (r.batch < s.firstBatchOfAttempt) return { state: { ...s, staleResults: s.staleResults + 1 }, failures: 0 };
   const d = s.dispatch;
   if (
     !d ||

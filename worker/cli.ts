@@ -36,6 +36,10 @@ async function workerMain(flags: Record<string, unknown>, env: NodeJS.ProcessEnv
   process.env.UV_THREADPOOL_SIZE ??= String(Math.min(64, Math.max(4, config.concurrency)));
   const log = createLogger(config.logFormat, { component: `worker ${config.workerId}` });
   const shutdown = createShutdown({ proc: process, abortAfterMs: 30_000 });
+  if (config.exitWithParent) {
+    process.stdin.on("end", () => shutdown.requestAbort("the parent process is gone"));
+    process.stdin.resume();
+  }
   const clients = makeClients({
     region: config.region,
     endpoint: config.endpointUrl,
@@ -114,5 +118,6 @@ async function workerMain(flags: Record<string, unknown>, env: NodeJS.ProcessEnv
   } finally {
     shutdown.dispose();
     clients.destroy();
+    if (config.exitWithParent) process.stdin.destroy();
   }
 }

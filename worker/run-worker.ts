@@ -143,11 +143,13 @@ export async function runWorker(ports: WorkerPorts, o: WorkerOptions): Promise<W
   const onMode = async (phase: Phase, known: readonly string[]) => {
     const previous = masterPhase;
     masterPhase = phase;
-    if (!seen && (phase !== "INITIALIZING" || known.includes(o.workerId))) {
-      seen = true;
-      if (phase !== "INITIALIZING") await announce("INITIALIZED").catch(() => {}); // a late joiner
+    if (phase === "INITIALIZING") {
+      // Announce until listed; also to a master that restarted (resumed) and does not know us any more.
+      if (known.includes(o.workerId)) seen = true;
+      else await announce("INITIALIZED").catch((err) => log.warn(`announce failed: ${describe(err)}`));
     } else if (!seen) {
-      await announce("INITIALIZED").catch((err) => log.warn(`announce failed: ${describe(err)}`));
+      seen = true;
+      await announce("INITIALIZED").catch(() => {}); // a late joiner
     }
     if (phase !== previous && (previous === "WRITE" || previous === "VALIDATE")) {
       await sendSummary("FINAL", previous).catch((err) => log.warn(`summary failed: ${describe(err)}`));

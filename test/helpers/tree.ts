@@ -6,7 +6,7 @@ import path from "node:path";
 export interface TreeOptions {
   /** Compare uid/gid (only meaningful when the copy ran as root). */
   readonly owner: boolean;
-  /** Relative paths expected to be missing from the target (reported problems). */
+  /** Relative paths not compared (reported problems): they may be missing from the target, or there. */
   readonly except?: ReadonlySet<string>;
 }
 
@@ -28,7 +28,7 @@ export async function listTree(root: string): Promise<string[]> {
 export async function diffTrees(src: string, dst: string, o: TreeOptions): Promise<string[]> {
   const problems: string[] = [];
   const a = (await listTree(src)).filter((p) => !o.except?.has(p));
-  const b = new Set(await listTree(dst));
+  const b = new Set((await listTree(dst)).filter((p) => !o.except?.has(p)));
   for (const rel of a) {
     if (!b.has(rel)) {
       problems.push(`${rel}: missing in target`);

@@ -1,0 +1,36 @@
+/**
+ * The run's record on the master's disk, beside its TOC files: what a restarted master needs to resume the
+ * run (when it started, which source, the batch numbers already used) and the history of its attempts.
+ */
+import fs from "node:fs/promises";
+import path from "node:path";
+
+export interface RunRecord {
+  readonly runId: string;
+  readonly source: string;
+  readonly startedAtMs: number;
+  /** One past the highest batch number any master of this run may have used. */
+  readonly batchHighWater: number;
+  readonly attempts: readonly { readonly startedAtMs: number; readonly endedAtMs?: number; readonly outcome?: string }[];
+}
+
+const FILE = "run.json";
+
+export async function readRunRecord(runDir: string): Promise<RunRecord | null> {
+  try {
+    return JSON.parse(await fs.readFile(path.join(runDir, FILE), "utf8")) as RunRecord;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return null;
+    throw new Error(`the run record in ${runDir} cannot be read: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+export async function writeRunRecord(runDir: string, record: RunRecord): Promise<void> {
+  const file = path.join(runDir, FILE);
+  const tmp = `${file}.tmp-${process.pid}`;
+  await fs.writeFile(tmp, `${JSON.stringify(record, null, 2)}\n`);
+  await fs.rename(tmp, file);
+}
+
+/** Batch numbers a master reserves at a time: a resumed run starts above every reservation. */
+export const BATCH_RESERVATION = 1_000_000;
