@@ -1,17 +1,51 @@
 /**
  * Runs yargs over a set of commands and maps failures to exit codes: 2 for usage and configuration errors
  * (with the message naming the setting), 1 for anything unexpected. Handlers set `process.exitCode`.
+ * Three options belong to every command: `--config FILE` (a configuration file, checked here against every
+ * setting any program has), `--json` (structured logs: `--log-format json`) and `--quiet`.
  */
 import yargs, { type CommandModule } from "yargs";
+import type { Setting } from "../core/config.ts";
+import { checkFileNames, readConfigFile } from "../core/config-file.ts";
 import { ConfigError, describe } from "../core/errors.ts";
 
-export async function runCli(commands: CommandModule[], args: string[]): Promise<void> {
+export interface CliOptions {
+  /** Every settings table of every command: a name in a `--config` file must be one of theirs. */
+  readonly settingTables?: readonly Readonly<Record<string, Setting<unknown>>>[];
+}
+
+export async function runCli(commands: CommandModule[], args: string[], o: CliOptions = {}): Promise<void> {
   let y = yargs(args)
     .scriptName("s3-bucket-loader")
     .strict()
     // Flags are named as they are meant: `--no-workers-timeout-sec` is a setting, not a negation.
     .parserConfiguration({ "boolean-negation": false })
-    .demandCommand(1, "name a command: local, master or worker")
+    // Flags are named as they are meant: `--no-workers-timeout-sec` is a setting, not a negation.
+    .parserConfiguration({ "boolean-negation": false })
+    .demandCommand(1, `name a command: ${commands.map((c) => String(c.command).split(" ")[0]).join(", ")}`)
+    .option("config", {
+      type: "string",
+      describe: "read settings from this YAML or JSON file (flags and environment variables win over it)",
+      global: true,
+    })
+    .option("json", {
+      type: "boolean",
+      describe: "structured JSON logs on stderr (same as --log-format json); plan prints JSON",
+      global: true,
+    })
+    .option("quiet", {
+      type: "boolean",
+      describe: "warnings, errors and the outcome only: no live progress",
+      global: true,
+    })
+    .middleware((argv) => {
+      if (argv.json) {
+        argv["log-format"] = "json";
+        argv.logFormat = "json";
+      }
+      if (typeof argv.config === "string" && argv.config && o.settingTables)
+        checkFileNames(readConfigFile(argv.config), o.settingTables);
+    })
     .help()
     .version(false)
     .wrap(Math.min(110, process.stdout.columns || 110))

@@ -1,10 +1,11 @@
 /**
  * One typed configuration per program, parsed once at the edge. Each setting is declared once, with its flag,
  * its environment variable, its schema and its default; the CLI builds its options from the same table.
- * Precedence: flag, then environment variable, then default.
+ * Precedence: flag, then environment variable, then the configuration file (`--config FILE`), then default.
  */
 import os from "node:os";
 import { z } from "zod";
+import { type ConfigFileLayer, fileValue, readConfigFile } from "./config-file.ts";
 import { ENV, type EnvName } from "./env-names.ts";
 import { ConfigError } from "./errors.ts";
 import { isS3Url, parseS3Url } from "./s3-url.ts";
@@ -232,13 +233,6 @@ export const workerSettings = {
     schema: z.string().regex(/^[\w-]{1,30}$/, "expected 1-30 letters, digits, '_' or '-'"),
     default: "s3bl",
   }),
-  exitWithParent: setting({
-    flag: "exit-with-parent",
-    type: "boolean",
-    describe: "stop when standard input closes (a local run's workers end with it, even if it is killed)",
-    schema: bool,
-    default: false,
-  }),
   reportMs: setting({
     flag: "report-ms",
     type: "number",
@@ -282,14 +276,6 @@ export const masterSettings = {
     schema: runId,
     default: () => newRunId(),
     defaultText: "a new id",
-  }),
-  resume: setting({
-    flag: "resume",
-    type: "boolean",
-    describe:
-      "resume the run given by --run-id after the master stopped (crash, kill): what is already written is not copied again",
-    schema: bool,
-    default: false,
   }),
   failfast: setting({
     flag: "failfast",
@@ -367,22 +353,31 @@ export const masterSettings = {
 export type WorkerConfig = ConfigOf<typeof workerSettings>;
 export type MasterConfig = ConfigOf<typeof masterSettings>;
 
-/** Reads flags, then environment, then defaults, and validates; every problem is named in one ConfigError. */
+/**
+ * Reads flags, then environment, then the configuration file, then defaults, and validates; every problem is
+ * named in one ConfigError. The file is `file` when given, else the one `flags.config` names (`--config`).
+ */
 export function parseConfig<T extends Table>(
   table: T,
   flags: Readonly<Record<string, unknown>>,
   env: Readonly<Record<string, string | undefined>>,
+  file?: ConfigFileLayer,
 ): ConfigOf<T> {
+  const layer =
+    file ?? (typeof flags.config === "string" && flags.config ? readConfigFile(flags.config) : undefined);
   const out: Record<string, unknown> = {};
   const problems: string[] = [];
   for (const [key, s] of Object.entries(table)) {
     const fromFlag = flags[s.flag] ?? flags[key];
     const fromEnv = s.env ? env[s.env] : undefined;
-    const raw =
-      fromFlag !== undefined && fromFlag !== ""
-        ? fromFlag
-        : fromEnv !== undefined && fromEnv !== ""
-          ? fromEnv
+    const fromFile = layer ? fileValue(layer, key, s.flag) : undefined;
+    const given = (v: unknown) => v !== undefined && v !== "";
+    const raw = given(fromFlag)
+      ? fromFlag
+      : given(fromEnv)
+        ? fromEnv
+        : given(fromFile) && fromFile !== null
+          ? fromFile
           : typeof s.default === "function"
             ? (s.default as (e: typeof env) => unknown)(env)
             : s.default;
@@ -390,7 +385,11 @@ export function parseConfig<T extends Table>(
     if (parsed.success) {
       out[key] = parsed.data;
     } else {
-      const where = s.env ? `--${s.flag} (or ${s.env})` : `--${s.flag}`;
+      const flagged = s.env ? `--${s.flag} (or ${s.env})` : `--${s.flag}`;
+      const where =
+        layer && !given(fromFlag) && !given(fromEnv) && given(fromFile)
+          ? `${key} in ${layer.path} (${flagged})`
+          : flagged;
       const got = raw === undefined ? "nothing" : JSON.stringify(raw);
       problems.push(`${where}: got ${got}; ${parsed.error.issues[0]?.message ?? "invalid"}`);
     }
@@ -448,7 +447,6 @@ export const localSettings = {
     default: 5_000,
   }),
   report: masterSettings.report,
-  resume: masterSettings.resume,
   failfast: masterSettings.failfast,
   runId: masterSettings.runId,
   stateDir: masterSettings.stateDir,

@@ -4,16 +4,19 @@
 import type { CommandModule } from "yargs";
 import { yargsOptions } from "../core/cli-options.ts";
 import { localSettings, parseConfig } from "../core/config.ts";
-import { createLogger } from "../core/log.ts";
+import { ConfigError } from "../core/errors.ts";
 import { createShutdown } from "../core/shutdown.ts";
-import { printSummary, writeReport } from "../master/output.ts";
+import { createRunConsole, printSummary, writeReport } from "../master/output.ts";
 import { exitCodeOf } from "../master/report.ts";
+import { runExtraOptions, runExtraSettings, tocOptions, writeHtmlReport } from "../master/run-extras.ts";
+import { isNoFilter } from "../master/toc-filter.ts";
+import { dryRun } from "../plan/dry-run.ts";
 import { runLocal } from "./run-local.ts";
 
 export const localCommand: CommandModule = {
   command: "local",
   describe: "run a whole load on this machine: emulator, queues, workers and master",
-  builder: (y) => y.options(yargsOptions(localSettings)),
+  builder: (y) => y.options(yargsOptions({ ...localSettings, ...runExtraOptions })),
   handler: async (argv) => {
     process.exitCode = await localMain(argv, process.env);
   },
@@ -21,7 +24,33 @@ export const localCommand: CommandModule = {
 
 async function localMain(flags: Record<string, unknown>, env: NodeJS.ProcessEnv): Promise<number> {
   const config = parseConfig(localSettings, flags, env);
-  const log = createLogger(config.logFormat, { component: "local" });
+  const x = parseConfig(runExtraSettings, flags, env);
+  if (x.dryRun) {
+    if (!config.source)
+      throw new ConfigError("--source: got nothing; a dry run walks a directory: give --source DIR");
+    return dryRun({
+      ...config,
+      source: config.source,
+      toc: tocOptions(x),
+      estimate: x,
+      json: config.logFormat === "json",
+    });
+  }
+  // The local run builds the master's options itself from these settings; the TOC filters reach only the
+  // master of `master` and the dry run, so refuse them here rather than ignore them.
+  if (x.manifest || !isNoFilter(tocOptions(x)))
+    throw new ConfigError(
+      "--manifest, --include, --exclude, --modified-after: given to local; they apply to master and --dry-run",
+    );
+  const log = createRunConsole({
+    format: config.logFormat,
+    quiet: x.quiet,
+    component: "local",
+    runId: config.runId,
+    stateDir: config.stateDir,
+    source: config.source ?? "(a generated sample tree)",
+    expectedWorkers: config.workers,
+  });
   const shutdown = createShutdown({
     proc: process,
     onSignal: (n) => {
@@ -30,9 +59,11 @@ async function localMain(flags: Record<string, unknown>, env: NodeJS.ProcessEnv)
   });
   try {
     const run = await runLocal(config, log, shutdown);
-    if (config.report) await writeReport(config.report, run.report);
-    printSummary(run.report, log, config.report);
-    return exitCodeOf(run.report.outcome);
+    const report = log.finish(run.report);
+    if (config.report) await writeReport(config.report, report);
+    if (x.reportHtml) await writeHtmlReport(x.reportHtml, report);
+    printSummary(report, log, config.report);
+    return exitCodeOf(report.outcome);
   } finally {
     shutdown.dispose();
   }

@@ -9,21 +9,23 @@ import { SnsTopic, SqsTopicSubscriptions } from "../core/aws/sns-topic.ts";
 import { SqsQueue } from "../core/aws/sqs-queue.ts";
 import { yargsOptions } from "../core/cli-options.ts";
 import { type MasterConfig, parseConfig } from "../core/config.ts";
-import { createLogger, type Logger } from "../core/log.ts";
+import type { Logger } from "../core/log.ts";
 import { isS3Url, parseS3Url } from "../core/s3-url.ts";
 import { createShutdown, type Shutdown } from "../core/shutdown.ts";
+import { dryRun } from "../plan/dry-run.ts";
 import { runMasterOnFleet } from "./fleet-cli.ts";
 import { withDeployment } from "./fleet-deployment.ts";
 import { masterCliSettings } from "./fleet-settings.ts";
-import { printProgress, printSummary, writeReport } from "./output.ts";
+import { createRunConsole, printProgress, printSummary, writeReport } from "./output.ts";
 import { exitCodeOf } from "./report.ts";
+import { runExtraOptions, runExtraSettings, tocOptions, writeHtmlReport } from "./run-extras.ts";
 import { type MasterOptions, type MasterPorts, runMaster } from "./run-master.ts";
 
 export const masterCommand: CommandModule = {
   command: "master",
   describe:
     "run the master of a load against existing resources, or a deployed stack (--stack) and its workers (--launch)",
-  builder: (y) => y.options(yargsOptions(masterCliSettings)),
+  builder: (y) => y.options(yargsOptions({ ...masterCliSettings, ...runExtraOptions })),
   handler: async (argv) => {
     process.exitCode = await masterMain(argv, process.env);
   },
@@ -31,18 +33,35 @@ export const masterCommand: CommandModule = {
 
 async function masterMain(flags: Record<string, unknown>, env: NodeJS.ProcessEnv): Promise<number> {
   const config = parseConfig(masterCliSettings, await withDeployment(flags, env), env);
-  const log = createLogger(config.logFormat, { component: "master" });
+  const x = parseConfig(runExtraSettings, flags, env);
+  if (x.dryRun)
+    return dryRun({
+      ...config,
+      target: undefined,
+      toc: tocOptions(x),
+      estimate: x,
+      json: config.logFormat === "json",
+    });
+  const log = createRunConsole({
+    ...config,
+    format: config.logFormat,
+    quiet: x.quiet,
+    component: "master",
+    expectedWorkers: config.workers,
+  });
   const shutdown = createShutdown({ proc: process });
   const clients = makeClients({ region: config.region, endpoint: config.endpointUrl, maxSockets: 32 });
   try {
     const ports = masterPorts(clients, config);
-    const options = masterOptions(config, "(the workers' target)", log, shutdown);
+    const options = { ...masterOptions(config, "(the workers' target)", log, shutdown), toc: tocOptions(x) };
     const report = config.launch
       ? await runMasterOnFleet(config, ports, options)
       : await runMaster(ports, options);
     if (!report) return shutdown.stop.aborted ? 130 : 1;
-    if (config.report) await writeReport(config.report, report);
-    printSummary(report, log, config.report);
+    const full = log.finish(report);
+    if (config.report) await writeReport(config.report, full);
+    if (x.reportHtml) await writeHtmlReport(x.reportHtml, full);
+    printSummary(full, log, config.report);
     return exitCodeOf(report.outcome);
   } finally {
     shutdown.dispose();
@@ -73,7 +92,6 @@ export function masterOptions(
   return {
     runId: config.runId,
     source: config.source,
-    resume: config.resume,
     target,
     stateDir: config.stateDir,
     settings: {

@@ -1,21 +1,238 @@
-/** What the master shows people: a live line while it runs, a summary at the end, the report file. */
+/**
+ * What the master shows people: the live progress while it runs (a redrawn display on a terminal, a compact
+ * line every few seconds otherwise, JSON lines with `--log-format json`, nothing with `--quiet`), the run's
+ * status file for `status` in another terminal, a summary at the end, and the report files.
+ */
+
+import { mkdirSync, renameSync, writeFileSync } from "node:fs";
 import fs from "node:fs/promises";
+import os from "node:os";
 import path from "node:path";
-import type { Logger } from "../core/log.ts";
-import type { RunReport } from "./report.ts";
+import { createLogger, type Logger } from "../core/log.ts";
+import { quietLogger } from "../core/quiet-log.ts";
+import type { RunReport, TimelineSample } from "./report.ts";
 import type { Progress } from "./run-master.ts";
 
+/**
+ * A logger that is also where the run's progress goes. The run's options are built from a logger (the local
+ * run builds them itself), so the progress reaches the console through it: see `printProgress`.
+ */
+export interface RunConsole extends Logger {
+  progress(p: Progress): void;
+  /** The report with this run's timeline; the status file says the run ended. Clears the live display. */
+  finish(report: RunReport): RunReport;
+}
+
+export interface RunConsoleOptions {
+  readonly format: "text" | "json";
+  readonly quiet: boolean;
+  readonly component: string;
+  readonly runId: string;
+  /** The status file goes to `<stateDir>/runs/<runId>/status.json`. */
+  readonly stateDir: string;
+  readonly source: string;
+  readonly expectedWorkers: number;
+  /** A terminal: redraw a live display instead of printing lines (default: whether stderr is one). */
+  readonly tty?: boolean;
+  readonly write?: (s: string) => void;
+  readonly columns?: () => number;
+  readonly now?: () => number;
+}
+
+const MAX_TIMELINE = 2_000;
+
+export function createRunConsole(o: RunConsoleOptions): RunConsole {
+  const write = o.write ?? ((s: string) => process.stderr.write(s));
+  const now = o.now ?? Date.now;
+  const startedMs = now();
+  const tty = o.tty ?? (process.stderr.isTTY === true && o.format === "text");
+  const columns = o.columns ?? (() => process.stderr.columns || 100);
+  let shown = 0; // lines of the live display on screen
+  let last: Progress | null = null;
+  const clear = () => {
+    if (shown > 0) write(`\x1b[${shown}A\x1b[0J`);
+    shown = 0;
+  };
+  const draw = () => {
+    if (!last) return;
+    const lines = renderLive(last, {
+      elapsedSec: (now() - startedMs) / 1000,
+      width: columns(),
+      expectedWorkers: o.expectedWorkers,
+    });
+    write(`${lines.join("\n")}\n`);
+    shown = lines.length;
+  };
+  const base = createLogger(o.format, { component: o.component }, (line) => {
+    if (tty && shown > 0) {
+      clear();
+      write(`${line}\n`);
+      draw();
+    } else write(`${line}\n`);
+  });
+  const log = o.quiet ? quietLogger(base, o.format) : base;
+
+  const runDir = path.join(o.stateDir, "runs", o.runId);
+  const timeline: TimelineSample[] = [];
+  const status = (p: Progress | null, ended: RunReport | null) => {
+    const doc: RunStatus = {
+      runId: o.runId,
+      pid: process.pid,
+      host: os.hostname(),
+      source: o.source,
+      startedAt: new Date(startedMs).toISOString(),
+      updatedAt: new Date(now()).toISOString(),
+      expectedWorkers: o.expectedWorkers,
+      progress: p,
+      ended: ended
+        ? { outcome: ended.outcome, failureReason: ended.failureReason, endedAt: ended.endedAt }
+        : null,
+    };
+    try {
+      mkdirSync(runDir, { recursive: true });
+      const file = path.join(runDir, STATUS_FILE);
+      writeFileSync(`${file}.tmp-${process.pid}`, `${JSON.stringify(doc)}\n`);
+      renameSync(`${file}.tmp-${process.pid}`, file);
+    } catch {
+      // The status file is for people watching; a run never fails over it.
+    }
+  };
+
+  return {
+    ...log,
+    progress(p) {
+      last = p;
+      timeline.push({
+        t: Math.round((now() - startedMs) / 100) / 10,
+        phase: p.phase,
+        filesPerSec: p.filesPerSec,
+        mbPerSec: p.mbPerSec,
+        written: p.written,
+        validated: p.validated,
+        failed: p.failed,
+        workersAlive: p.workersAlive,
+      });
+      // Keep the timeline bounded on long runs: drop every other sample.
+      if (timeline.length > MAX_TIMELINE)
+        for (let i = timeline.length - 2; i > 0; i -= 2) timeline.splice(i, 1);
+      status(p, null);
+      if (o.quiet) return;
+      if (o.format === "json") base.info("progress", { event: "progress", ...p });
+      else if (tty) {
+        clear();
+        draw();
+      } else base.info(progressLine(p));
+    },
+    finish(report) {
+      if (tty) clear();
+      last = null;
+      status(null, report);
+      return { ...report, timeline: [...timeline] };
+    },
+  };
+}
+
+export const STATUS_FILE = "status.json";
+
+/** What `status` reads: the run's latest figures, rewritten at every progress tick. */
+export interface RunStatus {
+  readonly runId: string;
+  readonly pid: number;
+  readonly host: string;
+  readonly source: string;
+  readonly startedAt: string;
+  readonly updatedAt: string;
+  readonly expectedWorkers: number;
+  readonly progress: Progress | null;
+  readonly ended: {
+    readonly outcome: string;
+    readonly failureReason: string | null;
+    readonly endedAt: string;
+  } | null;
+}
+
+function isRunConsole(log: Logger): log is RunConsole {
+  return typeof (log as Partial<RunConsole>).progress === "function";
+}
+
+/** The live figures: to the run's console when the logger is one, else a line (or a JSON line). */
 export function printProgress(p: Progress, log: Logger, format: "text" | "json"): void {
+  if (isRunConsole(log)) {
+    log.progress(p);
+    return;
+  }
   if (format === "json") {
     log.info("progress", { event: "progress", ...p });
     return;
   }
+  log.info(progressLine(p));
+}
+
+/** The compact line printed every few seconds when stderr is not a terminal. */
+export function progressLine(p: Progress): string {
   const stage = p.stage === "dirs" ? " (directories)" : "";
-  log.info(
+  return (
     `${p.phase}${stage}: written ${p.written}, validated ${p.validated}, failed ${p.failed} | ` +
-      `${p.filesPerSec} entries/s, ${p.mbPerSec} MB/s | batches ${p.batchesDone}/${p.batchesSent} | ` +
-      `workers ${p.workersAlive}${p.workersLost ? ` (${p.workersLost} lost)` : ""}`,
+    `${p.filesPerSec} entries/s, ${p.mbPerSec} MB/s | batches ${p.batchesDone}/${p.batchesSent} | ` +
+    `workers ${p.workersAlive}${p.workersLost ? ` (${p.workersLost} lost)` : ""}`
   );
+}
+
+const fmt = (n: number) => Math.round(n).toLocaleString("en-US");
+const clock = (sec: number) => {
+  const s = Math.max(0, Math.round(sec));
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const ss = String(s % 60).padStart(2, "0");
+  return h > 0 ? `${h}:${String(m).padStart(2, "0")}:${ss}` : `${m}:${ss}`;
+};
+const size = (b: number) =>
+  b >= 1e9
+    ? `${(b / 1e9).toFixed(2)} GB`
+    : b >= 1e6
+      ? `${(b / 1e6).toFixed(1)} MB`
+      : `${(b / 1e3).toFixed(1)} kB`;
+
+/**
+ * The live display on a terminal, as lines (pure): the phase with a bar of the batches done out of those
+ * sent, then entries, bytes, rates, the time left for what was sent, workers and failures. While the crawl
+ * still runs, more batches come, so the bar and the ETA are of what was sent so far.
+ */
+export function renderLive(
+  p: Progress,
+  ctx: { elapsedSec: number; width: number; expectedWorkers: number },
+): string[] {
+  const working = p.phase === "WRITE" || p.phase === "VALIDATE";
+  const stage = !working
+    ? ""
+    : p.stage === "dirs"
+      ? " (directories)"
+      : p.stage === "content"
+        ? " (files)"
+        : "";
+  const title = `${p.phase}${stage}`;
+  const lines: string[] = [];
+  if (working && p.batchesSent > 0) {
+    const ratio = Math.min(1, p.batchesDone / p.batchesSent);
+    const barWidth = Math.max(10, Math.min(40, ctx.width - title.length - 40));
+    const filled = Math.round(ratio * barWidth);
+    const bar = `${"█".repeat(filled)}${"░".repeat(barWidth - filled)}`;
+    lines.push(
+      `${title}  ${bar} ${String(Math.round(ratio * 100)).padStart(3)}%  batches ${fmt(p.batchesDone)}/${fmt(p.batchesSent)} · ${fmt(p.entriesSent)} entries sent`,
+    );
+    const left = p.entriesSent * (1 - ratio);
+    const eta = p.filesPerSec > 0 ? clock(left / p.filesPerSec) : "--:--";
+    lines.push(
+      `  written ${fmt(p.written)} · validated ${fmt(p.validated)} · ${size(p.bytes)} · ${fmt(p.filesPerSec)} files/s · ${p.mbPerSec.toFixed(1)} MB/s · ETA ${eta}`,
+    );
+  } else {
+    lines.push(`${title}  waiting (${clock(ctx.elapsedSec)} elapsed)`);
+  }
+  const lost = p.workersLost > 0 ? `, ${p.workersLost} lost` : "";
+  lines.push(
+    `  workers ${p.workersAlive}/${ctx.expectedWorkers} alive${lost} · failures ${fmt(p.failed)} · ${clock(ctx.elapsedSec)} elapsed`,
+  );
+  return lines.map((l) => (l.length > ctx.width ? `${l.slice(0, Math.max(1, ctx.width - 1))}…` : l));
 }
 
 export function printSummary(r: RunReport, log: Logger, reportFile?: string): void {

@@ -51,8 +51,6 @@ export interface RunReport {
   readonly rates: { readonly writeFilesPerSec: number; readonly writeMBPerSec: number };
   readonly delivery: {
     readonly duplicates: number;
-    /** Results of batches sent by an earlier master of a resumed run. */
-    readonly staleResults: number;
     readonly redelivered: number;
     readonly deadLettered: number;
     readonly protocolErrors: number;
@@ -61,6 +59,20 @@ export interface RunReport {
   };
   readonly master: { readonly peakRssBytes: number };
   readonly notes: readonly string[];
+  /** The live figures as the run went, one sample per progress line (for the HTML report's chart). */
+  readonly timeline?: readonly TimelineSample[];
+}
+
+export interface TimelineSample {
+  /** Seconds since the run started. */
+  readonly t: number;
+  readonly phase: string;
+  readonly filesPerSec: number;
+  readonly mbPerSec: number;
+  readonly written: number;
+  readonly validated: number;
+  readonly failed: number;
+  readonly workersAlive: number;
 }
 
 export function buildReport(
@@ -116,7 +128,6 @@ export function buildReport(
     },
     delivery: {
       duplicates: s.duplicates,
-      staleResults: s.staleResults,
       redelivered: s.redelivered,
       deadLettered: s.deadLettered,
       protocolErrors: s.protocolErrors,

@@ -11,6 +11,7 @@ import { yargsOptions } from "../core/cli-options.ts";
 import { parseConfig, workerSettings } from "../core/config.ts";
 import { ConfigError } from "../core/errors.ts";
 import { createLogger } from "../core/log.ts";
+import { quietLogger } from "../core/quiet-log.ts";
 import { isS3Url, parseS3Url } from "../core/s3-url.ts";
 import { createShutdown } from "../core/shutdown.ts";
 import { runWorker } from "./run-worker.ts";
@@ -34,12 +35,9 @@ async function workerMain(flags: Record<string, unknown>, env: NodeJS.ProcessEnv
   // File system calls run on libuv's thread pool (4 threads by default): give it one thread per handler, up
   // to 64, before its first use, so that a slow (network) source is read in parallel.
   process.env.UV_THREADPOOL_SIZE ??= String(Math.min(64, Math.max(4, config.concurrency)));
-  const log = createLogger(config.logFormat, { component: `worker ${config.workerId}` });
+  const logger = createLogger(config.logFormat, { component: `worker ${config.workerId}` });
+  const log = flags.quiet ? quietLogger(logger, config.logFormat) : logger;
   const shutdown = createShutdown({ proc: process, abortAfterMs: 30_000 });
-  if (config.exitWithParent) {
-    process.stdin.on("end", () => shutdown.requestAbort("the parent process is gone"));
-    process.stdin.resume();
-  }
   const clients = makeClients({
     region: config.region,
     endpoint: config.endpointUrl,
@@ -118,6 +116,5 @@ async function workerMain(flags: Record<string, unknown>, env: NodeJS.ProcessEnv
   } finally {
     shutdown.dispose();
     clients.destroy();
-    if (config.exitWithParent) process.stdin.destroy();
   }
 }

@@ -1,0 +1,99 @@
+/**
+ * `s3-bucket-loader status [--run-id ID] [--state-dir DIR]`: a run as its master last wrote it to
+ * `<stateDir>/runs/<runId>/status.json` (every progress tick): phase, progress, workers, and whether the
+ * master is still alive. Without `--run-id`, the run updated last. `--json` prints the status file.
+ */
+import fs from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import type { CommandModule } from "yargs";
+import { yargsOptions } from "../core/cli-options.ts";
+import { masterSettings, parseConfig } from "../core/config.ts";
+import { ConfigError } from "../core/errors.ts";
+import { type RunStatus, renderLive, STATUS_FILE } from "../master/output.ts";
+
+const table = {
+  stateDir: masterSettings.stateDir,
+  runId: {
+    ...masterSettings.runId,
+    default: undefined,
+    defaultText: "the run updated last",
+    schema: masterSettings.runId.schema.optional(),
+  },
+};
+
+export const statusCommand: CommandModule = {
+  command: "status",
+  describe: "show a running (or the last) run: phase, progress, workers",
+  builder: (y) => y.options(yargsOptions(table)),
+  handler: async (argv) => {
+    const c = parseConfig(table, argv, process.env);
+    const found = await readStatus(c.stateDir, c.runId);
+    if (!found)
+      throw new ConfigError(
+        c.runId
+          ? `--run-id: got ${JSON.stringify(c.runId)}; no status of that run in ${c.stateDir}`
+          : `--state-dir: got ${JSON.stringify(c.stateDir)}; no run has written a status there yet`,
+      );
+    process.stdout.write(
+      argv.json ? `${JSON.stringify(found.status, null, 2)}\n` : renderStatus(found.status, Date.now()),
+    );
+    process.exitCode = 0;
+  },
+};
+
+/** The status of the run, or of the run updated last. */
+export async function readStatus(
+  stateDir: string,
+  runId?: string,
+): Promise<{ status: RunStatus; file: string } | null> {
+  const runs = path.join(stateDir, "runs");
+  const ids = runId ? [runId] : await fs.readdir(runs).catch(() => [] as string[]);
+  let best: { status: RunStatus; file: string } | null = null;
+  for (const id of ids) {
+    const file = path.join(runs, id, STATUS_FILE);
+    const text = await fs.readFile(file, "utf8").catch(() => null);
+    if (text === null) continue;
+    let status: RunStatus;
+    try {
+      status = JSON.parse(text) as RunStatus;
+    } catch {
+      continue; // being replaced: rename is atomic, so only a foreign file gets here
+    }
+    if (!best || status.updatedAt > best.status.updatedAt) best = { status, file };
+  }
+  return best;
+}
+
+/** The status as text (pure but for the clock it is given). */
+export function renderStatus(s: RunStatus, nowMs: number): string {
+  const ageSec = (nowMs - Date.parse(s.updatedAt)) / 1000;
+  const alive = s.host !== os.hostname() ? "on another host" : isAlive(s.pid) ? "running" : "not running";
+  const lines = [`run ${s.runId}  source ${s.source}  started ${s.startedAt}`];
+  if (s.ended) {
+    lines.push(
+      `ended ${s.ended.endedAt}: ${s.ended.outcome.toUpperCase()}${s.ended.failureReason ? ` (${s.ended.failureReason})` : ""}`,
+    );
+  } else {
+    lines.push(`master pid ${s.pid} on ${s.host}: ${alive}; last update ${Math.round(ageSec)} s ago`);
+    if (alive === "not running") lines.push("the master stopped before the run ended");
+  }
+  if (s.progress)
+    lines.push(
+      ...renderLive(s.progress, {
+        elapsedSec: (Date.parse(s.updatedAt) - Date.parse(s.startedAt)) / 1000,
+        width: 120,
+        expectedWorkers: s.expectedWorkers,
+      }),
+    );
+  return `${lines.join("\n")}\n`;
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}

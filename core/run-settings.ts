@@ -1,0 +1,99 @@
+/**
+ * Settings the master and the local run share beyond their own tables: what the TOC is made of (a manifest,
+ * filters) and how a run shows itself (quiet, HTML report, dry run). Declared like the tables of
+ * `config.ts` and parsed with the same `parseConfig`, so flags, the configuration file and help agree.
+ */
+import { z } from "zod";
+import type { Setting } from "./config.ts";
+
+const bool = z.preprocess(
+  (v) =>
+    typeof v === "string" ? ({ true: true, false: false, "1": true, "0": false }[v.toLowerCase()] ?? v) : v,
+  z.boolean({ error: "expected true or false" }),
+);
+
+/** One glob or several (a repeated flag, or a list in the configuration file). */
+const globs = z.preprocess(
+  (v) => (v === undefined ? [] : Array.isArray(v) ? v : [v]),
+  z.array(z.string().min(1, "expected a glob such as '**/*.log'"), {
+    error: "expected a glob such as '**/*.log', or a list of them",
+  }),
+);
+
+/** `YYYY-MM-DD` (midnight UTC) or a full ISO 8601 time, as epoch milliseconds. */
+const instant = z
+  .union([z.string(), z.date()], { error: "expected a date such as 2024-01-31 or 2024-01-31T12:00:00Z" })
+  .transform((v, ctx) => {
+    const ms =
+      v instanceof Date
+        ? v.getTime()
+        : /^\d{4}-\d{2}-\d{2}$/.test(v)
+          ? Date.parse(`${v}T00:00:00Z`)
+          : /^\d{4}-\d{2}-\d{2}T/.test(v)
+            ? Date.parse(v)
+            : Number.NaN;
+    if (Number.isNaN(ms)) {
+      ctx.addIssue({ code: "custom", message: "expected a date such as 2024-01-31 or 2024-01-31T12:00:00Z" });
+      return z.NEVER;
+    }
+    return ms;
+  });
+
+export const tocSourceSettings = {
+  manifest: {
+    flag: "manifest",
+    type: "string",
+    describe: "take the TOC from this file, one path per line (relative to --source; a leading / is allowed)",
+    schema: z.string().min(1, "expected a file path").optional(),
+  } satisfies Setting<string | undefined>,
+  modifiedAfter: {
+    flag: "modified-after",
+    type: "string",
+    describe:
+      "only files and symlinks modified at or after this time (YYYY-MM-DD is midnight UTC); directories always go",
+    schema: instant.optional(),
+  } satisfies Setting<number | undefined>,
+  include: {
+    flag: "include",
+    type: "string",
+    describe:
+      "only paths matching this glob (repeat for several; * within a name, ** across directories); directories always go",
+    schema: globs,
+    defaultText: "everything",
+  } satisfies Setting<string[]>,
+  exclude: {
+    flag: "exclude",
+    type: "string",
+    describe: "leave out paths matching this glob (repeat for several); an excluded directory's contents too",
+    schema: globs,
+    defaultText: "nothing (hidden files are copied)",
+  } satisfies Setting<string[]>,
+};
+
+export const outputSettings = {
+  quiet: {
+    flag: "quiet",
+    type: "boolean",
+    describe: "print warnings, errors and the outcome only (no live progress)",
+    schema: bool,
+    default: false,
+  } satisfies Setting<boolean>,
+  reportHtml: {
+    flag: "report-html",
+    type: "string",
+    describe: "write the final report as one self-contained HTML page to this file",
+    schema: z.string().min(1, "expected a file path").optional(),
+  } satisfies Setting<string | undefined>,
+  dryRun: {
+    flag: "dry-run",
+    type: "boolean",
+    describe:
+      "walk the source with the filters, write the TOC and print what would be sent and the estimate; copy nothing",
+    schema: bool,
+    default: false,
+  } satisfies Setting<boolean>,
+};
+
+export type TocSourceConfig = {
+  readonly [K in keyof typeof tocSourceSettings]: z.output<(typeof tocSourceSettings)[K]["schema"]>;
+};

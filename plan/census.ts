@@ -1,0 +1,128 @@
+/**
+ * What a TOC source holds, counted as it streams by: entries by kind, bytes, a size histogram, the entries
+ * multipart uploads will take, and the census of what the run will report (special files, names that are not
+ * UTF-8, keys over S3's 1,024 bytes, what cannot be read). `addItem` is pure over the census.
+ */
+import type { CrawlItem } from "../master/crawl.ts";
+
+/** Upper bounds (exclusive) of the histogram's buckets, in bytes; the last bucket has no bound. */
+export const SIZE_BUCKETS: readonly { readonly label: string; readonly below: number }[] = [
+  { label: "empty", below: 1 },
+  { label: "< 4 KiB", below: 4 * 1024 },
+  { label: "< 64 KiB", below: 64 * 1024 },
+  { label: "< 1 MiB", below: 1024 * 1024 },
+  { label: "< 8 MiB", below: 8 * 1024 * 1024 },
+  { label: "< 128 MiB", below: 128 * 1024 * 1024 },
+  { label: "< 1 GiB", below: 1024 ** 3 },
+  { label: "< 16 GiB", below: 16 * 1024 ** 3 },
+  { label: ">= 16 GiB", below: Number.POSITIVE_INFINITY },
+];
+
+export interface Census {
+  entries: number;
+  files: number;
+  dirs: number;
+  symlinks: number;
+  bytes: number;
+  largestFile: { path: string; size: number } | null;
+  /** Files per histogram bucket, and their bytes. */
+  histogram: { files: number; bytes: number }[];
+  /** Files at or over the multipart threshold, and the upload parts they need. */
+  multipartFiles: number;
+  multipartParts: number;
+  specialFiles: string[];
+  nonUtf8Names: string[];
+  keysTooLong: string[];
+  unreadable: string[];
+  /** How many of each list there are (the lists keep the first few paths only). */
+  counts: { specialFiles: number; nonUtf8Names: number; keysTooLong: number; unreadable: number };
+}
+
+export interface CensusOptions {
+  /** The S3 key prefix the entries go under (for the 1,024-byte key limit), "" for none. */
+  readonly keyPrefix: string;
+  readonly multipartThresholdBytes: number;
+  readonly minPartBytes: number;
+  /** Paths kept per list. */
+  readonly keep?: number;
+}
+
+export function emptyCensus(): Census {
+  return {
+    entries: 0,
+    files: 0,
+    dirs: 0,
+    symlinks: 0,
+    bytes: 0,
+    largestFile: null,
+    histogram: SIZE_BUCKETS.map(() => ({ files: 0, bytes: 0 })),
+    multipartFiles: 0,
+    multipartParts: 0,
+    specialFiles: [],
+    nonUtf8Names: [],
+    keysTooLong: [],
+    unreadable: [],
+    counts: { specialFiles: 0, nonUtf8Names: 0, keysTooLong: 0, unreadable: 0 },
+  };
+}
+
+/** The parts of a multipart upload: at least `minPartBytes` each, never more than 10,000. */
+export function partsOf(size: number, minPartBytes: number): number {
+  const part = Math.max(minPartBytes, Math.ceil(size / 10_000 / (1024 * 1024)) * 1024 * 1024);
+  return Math.max(1, Math.ceil(size / part));
+}
+
+export function addItem(c: Census, item: CrawlItem, o: CensusOptions): void {
+  const keep = o.keep ?? 20;
+  const note = (list: keyof Census["counts"], p: string) => {
+    c.counts[list]++;
+    if (c[list].length < keep) c[list].push(p);
+  };
+  if (item.type === "issue") {
+    const r = item.issue.reason;
+    if (item.isEntry) c.entries++;
+    if (/special file/.test(r)) note("specialFiles", item.issue.path);
+    else if (/not valid UTF-8/.test(r)) note("nonUtf8Names", item.issue.path);
+    else note("unreadable", `${item.issue.path} (${r})`);
+    return;
+  }
+  const e = item.entry;
+  c.entries++;
+  if (e.path !== ".") {
+    const key = o.keyPrefix ? `${o.keyPrefix}/${e.path}${e.kind === "dir" ? "/" : ""}` : e.path;
+    if (Buffer.byteLength(key, "utf8") > 1024) note("keysTooLong", e.path);
+  }
+  if (e.kind === "dir") c.dirs++;
+  else if (e.kind === "symlink") c.symlinks++;
+  else {
+    c.files++;
+    c.bytes += e.size;
+    const b = SIZE_BUCKETS.findIndex((x) => e.size < x.below);
+    const bucket = c.histogram[b];
+    if (bucket) {
+      bucket.files++;
+      bucket.bytes += e.size;
+    }
+    if (!c.largestFile || e.size > c.largestFile.size) c.largestFile = { path: e.path, size: e.size };
+    if (e.size >= o.multipartThresholdBytes) {
+      c.multipartFiles++;
+      c.multipartParts += partsOf(e.size, o.minPartBytes);
+    }
+  }
+}
+
+/** Counts a whole TOC source, stopping after `limit` entries when given (a sample). */
+export async function takeCensus(
+  items: AsyncIterable<CrawlItem>,
+  o: CensusOptions & { readonly limit?: number | undefined },
+): Promise<{ census: Census; complete: boolean; seconds: number }> {
+  const started = performance.now();
+  const c = emptyCensus();
+  for await (const item of items) {
+    addItem(c, item, o);
+    if (o.limit !== undefined && c.entries >= o.limit) {
+      return { census: c, complete: false, seconds: (performance.now() - started) / 1000 };
+    }
+  }
+  return { census: c, complete: true, seconds: (performance.now() - started) / 1000 };
+}

@@ -1,0 +1,148 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { addItem, emptyCensus, partsOf } from "../../plan/census.ts";
+import { type EstimateInput, estimate, S3_PUT_PER_SEC, scaleWorkload } from "../../plan/estimate.ts";
+import { DEFAULT_PRICES, INSTANCE_TYPES } from "../../plan/prices.ts";
+
+const c6i = INSTANCE_TYPES["c6i.large"];
+if (!c6i) throw new Error("c6i.large is in the price table");
+
+const input = (over: Partial<EstimateInput> = {}): EstimateInput => ({
+  workload: {
+    entries: 1_000_000,
+    files: 950_000,
+    dirs: 49_000,
+    symlinks: 1_000,
+    bytes: 500e9,
+    multipartFiles: 0,
+    multipartParts: 0,
+  },
+  fleet: {
+    workers: 10,
+    instanceType: "c6i.large",
+    instance: c6i,
+    volumeGiB: 100,
+    filesPerSecPerWorker: 300,
+    checksPerSecPerWorker: 600,
+    bootSec: 300,
+  },
+  target: { kind: "s3", empty: false },
+  prices: DEFAULT_PRICES,
+  sqsRequestsPerEntry: 0.03,
+  ...over,
+});
+
+describe("the plan's estimate", () => {
+  it("counts one PUT per entry, a HEAD before each write and one in VALIDATE, and SQS by the measured rate", () => {
+    const e = estimate(input());
+    assert.equal(e.requests.put, 1_000_000);
+    assert.equal(e.requests.head, 2_000_000);
+    assert.equal(e.requests.sqs, 30_000);
+    assert.equal(e.cost.s3Put, 5); // 1,000 × $0.005
+    assert.equal(e.cost.s3Head, 0.8); // 2,000 × $0.0004
+    assert.ok(Math.abs(e.cost.sqs - 0.012) < 1e-9);
+  });
+
+  it("skips the HEAD before writing into an empty target, and prices a multipart upload's parts", () => {
+    const e = estimate(
+      input({
+        target: { kind: "s3", empty: true },
+        workload: { ...input().workload, multipartFiles: 10, multipartParts: 1_000 },
+      }),
+    );
+    assert.equal(e.requests.head, 1_000_000);
+    // Each multipart file: create + its parts + complete instead of one PUT.
+    assert.equal(e.requests.put, 1_000_000 - 10 + 20 + 1_000);
+  });
+
+  it("takes WRITE's time from the slower of files and network, with S3's PUT rate as a cap", () => {
+    const e = estimate(input());
+    // 10 × 300 files/s = 3,000 files/s → 333 s; 500 GB at 10 × 97 MB/s → 515 s: the network decides.
+    assert.equal(e.writeLimitedBy, "network");
+    assert.ok(Math.abs(e.seconds.write - 500e9 / 1e6 / 970) < 1e-6);
+    const small = estimate(
+      input({ workload: { ...input().workload, bytes: 1e9 }, fleet: { ...input().fleet, workers: 40 } }),
+    );
+    assert.equal(small.writeLimitedBy, "s3-put-rate");
+    assert.equal(small.fleetFilesPerSec, S3_PUT_PER_SEC);
+    assert.equal(small.seconds.total, small.seconds.boot + small.seconds.write + small.seconds.validate);
+  });
+
+  it("bills the fleet's instance-hours (a minute at least) and volumes, and compares with DataSync per GB", () => {
+    const e = estimate(input());
+    assert.ok(Math.abs(e.instanceHours - (10 * e.seconds.total) / 3600) < 1e-9);
+    assert.ok(Math.abs(e.cost.ec2 - e.instanceHours * 0.085) < 1e-9);
+    assert.ok(Math.abs(e.cost.ebs - (e.instanceHours * 100 * 0.08) / 730) < 1e-9);
+    assert.ok(Math.abs(e.dataSync.basic - (500 * 0.0125 + e.cost.s3Put + e.cost.s3Head)) < 1e-9);
+    const tiny = estimate(
+      input({
+        workload: { ...input().workload, entries: 1, files: 1, bytes: 1 },
+        fleet: { ...input().fleet, bootSec: 0 },
+      }),
+    );
+    assert.ok(Math.abs(tiny.instanceHours - (10 * 60) / 3600) < 1e-9);
+  });
+
+  it("scales a sample to the whole tree", () => {
+    const w = scaleWorkload(
+      { entries: 100, files: 90, dirs: 9, symlinks: 1, bytes: 1_000, multipartFiles: 1, multipartParts: 2 },
+      10_000,
+    );
+    assert.deepEqual(w, {
+      entries: 10_000,
+      files: 9_000,
+      dirs: 900,
+      symlinks: 100,
+      bytes: 100_000,
+      multipartFiles: 100,
+      multipartParts: 200,
+    });
+  });
+
+  it("counts a census: histogram, multipart parts, long keys, what the report will list", () => {
+    const c = emptyCensus();
+    const o = {
+      keyPrefix: "imports",
+      multipartThresholdBytes: 8 * 1024 * 1024,
+      minPartBytes: 8 * 1024 * 1024,
+    };
+    const f = (p: string, size: number) =>
+      addItem(c, { type: "entry", entry: { path: p, kind: "file", size, mtimeNs: "0" } }, o);
+    f("empty", 0);
+    f("small", 100);
+    f("big", 20 * 1024 * 1024);
+    f("x".repeat(1020), 5);
+    addItem(
+      c,
+      {
+        type: "issue",
+        issue: { path: "p", reason: "special file (fifo): not copied" },
+        outcome: "skipped",
+        isEntry: true,
+      },
+      o,
+    );
+    addItem(
+      c,
+      {
+        type: "issue",
+        issue: { path: "bad\\xff", reason: "name is not valid UTF-8 and cannot become an S3 key" },
+        outcome: "failed",
+        isEntry: true,
+      },
+      o,
+    );
+    assert.equal(c.entries, 6);
+    assert.equal(c.files, 4);
+    assert.deepEqual(
+      c.histogram.map((h) => h.files),
+      [1, 2, 0, 0, 0, 1, 0, 0, 0],
+    );
+    assert.equal(c.multipartFiles, 1);
+    assert.equal(c.multipartParts, 3);
+    assert.deepEqual(c.keysTooLong, ["x".repeat(1020)]);
+    assert.deepEqual(c.specialFiles, ["p"]);
+    assert.deepEqual(c.nonUtf8Names, ["bad\\xff"]);
+    assert.equal(partsOf(200 * 1024 ** 3, 8 * 1024 * 1024) <= 10_000, true);
+  });
+});
