@@ -233,6 +233,21 @@ export const workerSettings = {
     schema: z.string().regex(/^[\w-]{1,30}$/, "expected 1-30 letters, digits, '_' or '-'"),
     default: "s3bl",
   }),
+  beforeValidateCmd: setting<string | undefined>({
+    flag: "before-validate-cmd",
+    env: ENV.beforeValidateCmd,
+    type: "string",
+    describe:
+      "a shell command run on entering VALIDATE, before any check (e.g. remount yas3fs with an empty cache, so checks see S3)",
+    schema: nonEmpty("a command").optional(),
+  }),
+  exitWithParent: setting({
+    flag: "exit-with-parent",
+    type: "boolean",
+    describe: "stop when standard input closes (a local run's workers end with it, even if it is killed)",
+    schema: bool,
+    default: false,
+  }),
   reportMs: setting({
     flag: "report-ms",
     type: "number",
@@ -276,6 +291,14 @@ export const masterSettings = {
     schema: runId,
     default: () => newRunId(),
     defaultText: "a new id",
+  }),
+  resume: setting({
+    flag: "resume",
+    type: "boolean",
+    describe:
+      "resume the run given by --run-id after the master stopped (crash, kill): what is already written is not copied again",
+    schema: bool,
+    default: false,
   }),
   failfast: setting({
     flag: "failfast",
@@ -447,6 +470,7 @@ export const localSettings = {
     default: 5_000,
   }),
   report: masterSettings.report,
+  resume: masterSettings.resume,
   failfast: masterSettings.failfast,
   runId: masterSettings.runId,
   stateDir: masterSettings.stateDir,

@@ -92,6 +92,7 @@ export function masterOptions(
   return {
     runId: config.runId,
     source: config.source,
+    resume: config.resume,
     target,
     stateDir: config.stateDir,
     settings: {

@@ -51,6 +51,8 @@ export interface RunReport {
   readonly rates: { readonly writeFilesPerSec: number; readonly writeMBPerSec: number };
   readonly delivery: {
     readonly duplicates: number;
+    /** Results of batches sent by an earlier master of a resumed run. */
+    readonly staleResults: number;
     readonly redelivered: number;
     readonly deadLettered: number;
     readonly protocolErrors: number;
@@ -128,6 +130,7 @@ export function buildReport(
     },
     delivery: {
       duplicates: s.duplicates,
+      staleResults: s.staleResults,
       redelivered: s.redelivered,
       deadLettered: s.deadLettered,
       protocolErrors: s.protocolErrors,

@@ -21,11 +21,13 @@ import {
   type MachineEvent,
   type MachineSettings,
   type MachineState,
+  type Resumption,
   start,
   step,
 } from "./phase-machine.ts";
 import { buildReport, type RunReport } from "./report.ts";
 import { defaultLimits } from "./toc-batcher.ts";
+import { BATCH_RESERVATION, type RunRecord, readRunRecord, writeRunRecord } from "./run-record.ts";
 import { readTocFile, TocFileWriter } from "./toc-file.ts";
 import { type TocSourceOptions, tocSource } from "./toc-source.ts";
 
@@ -46,6 +48,8 @@ export interface MasterOptions {
   readonly target: string;
   readonly stateDir: string;
   readonly settings: MachineSettings;
+  /** Resume this run after an earlier master of it stopped (see run-record.ts). */
+  readonly resume?: boolean;
   readonly batchEntries: number;
   readonly batchBytes: number;
   readonly lingerMs?: number;
@@ -94,6 +98,7 @@ export async function runMaster(ports: MasterPorts, o: MasterOptions): Promise<R
   }
   const runDir = path.join(o.stateDir, "runs", o.runId);
   await fs.mkdir(runDir, { recursive: true });
+  const { record, resumed } = await beginAttempt(runDir, o, ports, now());
   const tocFile = path.join(runDir, "toc.jsonl");
   const dirsFile = path.join(runDir, "dirs.jsonl");
 
@@ -132,7 +137,13 @@ export async function runMaster(ports: MasterPorts, o: MasterOptions): Promise<R
     emit({ type: "tick", at: now() });
   }, o.tickMs ?? 250);
 
-  let state: MachineState = initialState(o.runId, o.settings, now());
+  let state: MachineState = initialState(o.runId, o.settings, now(), resumed);
+  let runRecord = record;
+  const reserve = async (firstBatch: number) => {
+    if (firstBatch + BATCH_RESERVATION / 2 < runRecord.batchHighWater) return;
+    runRecord = { ...runRecord, batchHighWater: firstBatch + BATCH_RESERVATION };
+    await writeRunRecord(runDir, runRecord);
+  };
   const current: { dispatch: AbortController | null } = { dispatch: null };
   const progress = progressMeter(o.progressMs, now, (p) => o.onProgress?.(p));
 
@@ -149,6 +160,7 @@ export async function runMaster(ports: MasterPorts, o: MasterOptions): Promise<R
         return;
       }
       case "dispatch": {
+        await reserve(c.firstBatch);
         current.dispatch?.abort();
         const ctl = new AbortController();
         current.dispatch = ctl;
@@ -261,6 +273,12 @@ export async function runMaster(ports: MasterPorts, o: MasterOptions): Promise<R
   current.dispatch?.abort();
   done.abort();
   await Promise.allSettled(background);
+  const attempts = [...runRecord.attempts];
+  const last = attempts.pop();
+  attempts.push({ startedAtMs: last?.startedAtMs ?? now(), endedAtMs: now(), outcome: state.outcome ?? "failed" });
+  await writeRunRecord(runDir, { ...runRecord, attempts }).catch((err) =>
+    log.warn(`could not update the run record: ${describe(err)}`),
+  );
   const sqsRequests =
     ports.tocQueue.requests + ports.reportQueue.requests + (ports.deadLetterQueue?.requests ?? 0);
   return buildReport(state, {
@@ -414,6 +432,45 @@ function progressMeter(everyMs: number, now: () => number, print: (p: Progress) 
       last = t;
       lastCount = count;
       lastBytes = s.write.bytes;
+    },
+  };
+}
+
+/**
+ * Starts this master's attempt at the run: a new run gets its record; `--resume` reads it, starts the batch
+ * numbers above every earlier attempt's, and clears the TOC queue of what an earlier master sent (the work
+ * done for it stands: it is found unchanged when the TOC is sent again).
+ */
+async function beginAttempt(
+  runDir: string,
+  o: MasterOptions,
+  ports: MasterPorts,
+  at: number,
+): Promise<{ record: RunRecord; resumed: Resumption | undefined }> {
+  const existing = await readRunRecord(runDir);
+  if (!o.resume) {
+    if (existing) {
+      throw new Error(`run ${o.runId} was started before (record in ${runDir}): add --resume to resume it, or use a new --run-id`);
+    }
+    const record: RunRecord = { runId: o.runId, source: o.source, startedAtMs: at, batchHighWater: 0, attempts: [{ startedAtMs: at }] };
+    await writeRunRecord(runDir, record);
+    return { record, resumed: undefined };
+  }
+  if (!existing) throw new Error(`there is no run ${o.runId} to resume in ${runDir}: check --run-id and --state-dir`);
+  if (existing.source !== o.source) {
+    throw new Error(`run ${o.runId} loaded ${existing.source}, not ${o.source}: resume it with the same --source`);
+  }
+  await ports.tocQueue.purge().catch((err) => o.log.warn(`could not clear the TOC queue: ${describe(err)}`));
+  const n = existing.attempts.length + 1;
+  const record: RunRecord = { ...existing, attempts: [...existing.attempts, { startedAtMs: at }] };
+  await writeRunRecord(runDir, record);
+  o.log.info(`resuming run ${o.runId} (attempt ${n}); entries already written will be found unchanged`);
+  return {
+    record,
+    resumed: {
+      startedAtMs: existing.startedAtMs,
+      firstBatch: existing.batchHighWater,
+      note: `resumed at ${new Date(at).toISOString()} (attempt ${n}) after the master of attempt ${n - 1} stopped`,
     },
   };
 }

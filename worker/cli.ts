@@ -38,6 +38,10 @@ async function workerMain(flags: Record<string, unknown>, env: NodeJS.ProcessEnv
   const logger = createLogger(config.logFormat, { component: `worker ${config.workerId}` });
   const log = flags.quiet ? quietLogger(logger, config.logFormat) : logger;
   const shutdown = createShutdown({ proc: process, abortAfterMs: 30_000 });
+  if (config.exitWithParent) {
+    process.stdin.on("end", () => shutdown.requestAbort("the parent process is gone"));
+    process.stdin.resume();
+  }
   const clients = makeClients({
     region: config.region,
     endpoint: config.endpointUrl,
@@ -116,5 +120,6 @@ async function workerMain(flags: Record<string, unknown>, env: NodeJS.ProcessEnv
   } finally {
     shutdown.dispose();
     clients.destroy();
+    if (config.exitWithParent) process.stdin.destroy();
   }
 }
