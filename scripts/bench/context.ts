@@ -40,8 +40,8 @@ export const QUICK: Sizes = {
   slowReps: 2,
   s3Files: 2_000,
   s3Reps: 2,
-  tocFiles: 30_000,
-  tocSmallFiles: 10_000,
+  tocFiles: 20_000,
+  tocSmallFiles: 5_000,
 };
 
 /**
