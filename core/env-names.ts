@@ -18,6 +18,8 @@ export const ENV = {
   copier: "S3BL_COPIER",
   controlQueuePrefix: "S3BL_CONTROL_QUEUE_PREFIX",
   logFormat: "S3BL_LOG_FORMAT",
+  /** A command the worker runs on entering VALIDATE, before it checks anything (e.g. remount yas3fs cold). */
+  beforeValidateCmd: "S3BL_BEFORE_VALIDATE_CMD",
   /** yas3fs's own SNS topic: workers of an S3 target tell live mounts about new objects through it. */
   yas3fsTopicArn: "S3BL_YAS3FS_TOPIC_ARN",
   stack: "S3BL_STACK",

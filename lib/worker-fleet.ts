@@ -11,7 +11,7 @@ import { FLEET_TAGS } from "../core/deployment.ts";
 import { ENV } from "../core/env-names.ts";
 import type { Messaging } from "./messaging.ts";
 import { acknowledge, nagResource } from "./nag.ts";
-import { renderWorkerUserData } from "./user-data.ts";
+import { renderWorkerUserData, WORKER_PATHS } from "./user-data.ts";
 
 export interface WorkerFleetProps {
   readonly messaging: Messaging;
@@ -133,6 +133,7 @@ export class WorkerFleet extends Construct {
           [ENV.copier]: props.copier,
           [ENV.controlQueuePrefix]: props.controlQueuePrefix,
           [ENV.logFormat]: "json",
+          [ENV.beforeValidateCmd]: `${WORKER_PATHS.hooks}/before-validate.sh`,
         },
       }),
     );

@@ -46,6 +46,8 @@ export interface WorkerOptions {
   readonly reportMs: number;
   readonly heartbeatMs: number;
   readonly target: Target;
+  /** Run on entering VALIDATE, before any check; a failure is reported and the checks go on. */
+  readonly beforeValidate?: (() => Promise<void>) | undefined;
   /** Tells live yas3fs mounts of the target about what was written. */
   readonly notifier?: Yas3fsNotifier | undefined;
   readonly log: Logger;
@@ -72,6 +74,13 @@ export async function runWorker(ports: WorkerPorts, o: WorkerOptions): Promise<W
 
   let runId: string | null = o.runId ?? null;
   let masterPhase: Phase = "INITIALIZING";
+  /** VALIDATE batches wait until the before-VALIDATE hook has run. */
+  let validateReady = o.beforeValidate === undefined;
+  let openValidate: () => void = () => {};
+  const validateGate = new Promise<void>((resolve) => (openValidate = resolve));
+  if (validateReady) openValidate();
+  const writing = new Set<Promise<void>>();
+  const notes: string[] = [];
   let seen = false;
   let shutdownReason: string | null = null;
   let protocolErrors = 0;
@@ -82,6 +91,9 @@ export async function runWorker(ports: WorkerPorts, o: WorkerOptions): Promise<W
   const running = new Set<Promise<void>>();
   const limiter = new Limiter(o.concurrency);
   const workAbort = new AbortController();
+  const abandoned = new Promise<void>((resolve) =>
+    workAbort.signal.addEventListener("abort", () => resolve()),
+  );
   shutdown.abort.addEventListener("abort", () => workAbort.abort(), { once: true });
   let changed: () => void = () => {};
   const nextChange = () => new Promise<void>((r) => (changed = r));
@@ -154,9 +166,23 @@ export async function runWorker(ports: WorkerPorts, o: WorkerOptions): Promise<W
     if (phase !== previous && (previous === "WRITE" || previous === "VALIDATE")) {
       await sendSummary("FINAL", previous).catch((err) => log.warn(`summary failed: ${describe(err)}`));
     }
+    if (phase === "VALIDATE" && previous !== "VALIDATE" && !validateReady && o.beforeValidate) {
+      await drained(); // nothing of WRITE may still be writing while the target is remounted
+      try {
+        await o.beforeValidate();
+        log.info("before-VALIDATE hook done");
+      } catch (err) {
+        const note = `before-VALIDATE hook failed: ${describe(err)}`;
+        notes.push(note);
+        log.error(note);
+      }
+      validateReady = true;
+      openValidate();
+      changed();
+    }
     if (phase === "ERROR_REPORT" && previous !== "ERROR_REPORT") {
       await flushResults();
-      await send({ type: "ERROR_REPORT", worker: o.workerId, errorsSent, protocolErrors, notes: [] }).catch(
+      await send({ type: "ERROR_REPORT", worker: o.workerId, errorsSent, protocolErrors, notes }).catch(
         (err) => log.warn(`error report failed: ${describe(err)}`),
       );
     }
@@ -224,6 +250,7 @@ export async function runWorker(ports: WorkerPorts, o: WorkerOptions): Promise<W
 
   // ---- the consume loop ----
   const processBatch = async (m: ReceivedMessage, msg: TocBatchMessage) => {
+    if (msg.phase === "VALIDATE") await Promise.race([validateGate, abandoned]);
     const entries = msg.entries.map(entryFromWire);
     let outcomes: EntryOutcome[];
     const target = o.target;
@@ -261,10 +288,19 @@ export async function runWorker(ports: WorkerPorts, o: WorkerOptions): Promise<W
     finished.push({ result, receipt: m.receipt });
   };
 
+  /** Waits until no WRITE batch is being worked on. */
+  const drained = async () => {
+    while (writing.size > 0) await Promise.race(writing);
+  };
   let avgBatchEntries = 2 * o.concurrency;
   const consumeLoop = async () => {
     while (shutdownReason === null && !shutdown.stop.aborted) {
-      if (!runId || !seen || (masterPhase !== "WRITE" && masterPhase !== "VALIDATE")) {
+      if (
+        !runId ||
+        !seen ||
+        (masterPhase !== "WRITE" && masterPhase !== "VALIDATE") ||
+        (masterPhase === "VALIDATE" && !validateReady)
+      ) {
         await Promise.race([
           nextChange(),
           sleep(1_000, undefined, { signal: shutdown.stop }).catch(() => {}),
@@ -307,6 +343,10 @@ export async function runWorker(ports: WorkerPorts, o: WorkerOptions): Promise<W
           .catch((err) => log.error(`batch ${batch.batch} failed unexpectedly: ${describe(err)}`))
           .finally(() => running.delete(task));
         running.add(task);
+        if (batch.phase === "WRITE") {
+          writing.add(task);
+          task.finally(() => writing.delete(task));
+        }
       }
       if (foreign.length > 0) await ports.tocQueue.delete(foreign).catch(() => {});
     }

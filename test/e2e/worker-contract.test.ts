@@ -84,6 +84,8 @@ describe("a worker, driven by hand", { timeout: 120_000 }, () => {
         "100",
         "--heartbeat-ms",
         "500",
+        "--before-validate-cmd",
+        `echo remounted > "${path.join(tmp, "hook-ran")}"`,
       ],
       {
         env: {
@@ -179,6 +181,11 @@ describe("a worker, driven by hand", { timeout: 120_000 }, () => {
       }),
     ]);
     const s = await waitReport((m) => m.type === "SUMMARY" && m.batches.some((b) => b.batch === 1));
+    assert.equal(
+      await fs.readFile(path.join(tmp, "hook-ran"), "utf8"),
+      "remounted\n",
+      "the before-VALIDATE hook ran before the checks",
+    );
     assert.ok(s.type === "SUMMARY");
     const result = s.batches.find((b) => b.batch === 1) as BatchResult;
     assert.equal(result.ok, 1);
