@@ -356,6 +356,14 @@ export const masterSettings = {
     schema: int(1, 86_400),
     default: 60,
   }),
+  awsDownTimeoutSec: setting({
+    flag: "aws-down-timeout-sec",
+    type: "number",
+    describe:
+      "while SQS cannot be reached, keep retrying this long; then the run fails with a partial report",
+    schema: int(1, 86_400),
+    default: 300,
+  }),
   noWorkersTimeoutSec: setting({
     flag: "no-workers-timeout-sec",
     type: "number",

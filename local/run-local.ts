@@ -130,6 +130,7 @@ export async function runLocal(config: LocalConfig, log: Logger, shutdown: Shutd
       initTimeoutSec: 120,
       workerTimeoutSec: config.workerTimeoutSec,
       noWorkersTimeoutSec: 120,
+      awsDownTimeoutSec: 300,
       progressMs: config.progressMs,
       logFormat: config.logFormat,
     };

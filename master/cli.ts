@@ -95,6 +95,7 @@ export function masterOptions(
     resume: config.resume,
     target,
     stateDir: config.stateDir,
+    awsDownTimeoutMs: config.awsDownTimeoutSec * 1000,
     settings: {
       expectedWorkers: config.workers,
       failfast: config.failfast,

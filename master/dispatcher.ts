@@ -4,8 +4,10 @@
  * SendMessageBatch. A partial batch leaves after `lingerMs`, so workers start while the crawl still runs.
  */
 import { clearTimeout, setTimeout } from "node:timers";
+import { setTimeout as sleep } from "node:timers/promises";
 import { encodeMessage, entryToWire, type Stage, type TocEntry, type WorkPhase } from "../core/messages.ts";
 import type { MessageQueue } from "../core/ports.ts";
+import { backoffMs, isRetryable } from "../core/retry.ts";
 import type { MachineEvent } from "./phase-machine.ts";
 import { type BatchLimits, TocBatcher } from "./toc-batcher.ts";
 
@@ -21,6 +23,8 @@ export interface DispatchOptions {
   readonly emit: (event: MachineEvent) => void;
   readonly now: () => number;
   readonly signal: AbortSignal;
+  /** How long a send keeps being retried while SQS cannot be reached (an outage), before the stage fails. */
+  readonly retryForMs?: number;
   /** Directory entries counted by the source (WRITE content stage), reported with completion. */
   readonly dirs?: () => number;
 }
@@ -49,7 +53,7 @@ export async function dispatchStage(o: DispatchOptions): Promise<void> {
       }),
     );
     const entryCount = batches.reduce((n, b) => n + b.length, 0);
-    const p = o.queue.send(bodies, o.signal).then(() => {
+    const p = sendOutlasting(o, bodies).then(() => {
       sentEntries += entryCount;
       o.emit({ type: "batches-sent", at: o.now(), batches: batches.length, entries: entryCount });
     });
@@ -106,4 +110,21 @@ export async function dispatchStage(o: DispatchOptions): Promise<void> {
     entries: sentEntries,
     dirs: o.dirs?.() ?? 0,
   });
+}
+
+/** Sends, and while the failure is retryable (the service is down or throttling) tries again, for a while. */
+async function sendOutlasting(o: DispatchOptions, bodies: string[]): Promise<void> {
+  const started = o.now();
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await o.queue.send(bodies, o.signal);
+      return;
+    } catch (err) {
+      const cause = (err as Error).cause ?? err;
+      if (o.signal.aborted || !isRetryable(cause) || o.now() - started > (o.retryForMs ?? 0)) throw err;
+      await sleep(backoffMs({ attempts: 0, baseMs: 500, maxMs: 5_000 }, attempt), undefined, {
+        signal: o.signal,
+      });
+    }
+  }
 }

@@ -454,7 +454,8 @@ function countBatch(
   out: Command[],
 ): { state: MachineState; failures: number } {
   if (s.doneBatches.has(r.batch)) return { state: { ...s, duplicates: s.duplicates + 1 }, failures: 0 };
-  if (r.batch < s.firstBatchOfAttempt) return { state: { ...s, staleResults: s.staleResults + 1 }, failures: 0 };
+  if (r.batch < s.firstBatchOfAttempt)
+    return { state: { ...s, staleResults: s.staleResults + 1 }, failures: 0 };
   const d = s.dispatch;
   if (
     !d ||

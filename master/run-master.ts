@@ -26,8 +26,8 @@ import {
   step,
 } from "./phase-machine.ts";
 import { buildReport, type RunReport } from "./report.ts";
-import { defaultLimits } from "./toc-batcher.ts";
 import { BATCH_RESERVATION, type RunRecord, readRunRecord, writeRunRecord } from "./run-record.ts";
+import { defaultLimits } from "./toc-batcher.ts";
 import { readTocFile, TocFileWriter } from "./toc-file.ts";
 import { type TocSourceOptions, tocSource } from "./toc-source.ts";
 
@@ -55,6 +55,8 @@ export interface MasterOptions {
   readonly lingerMs?: number;
   readonly tickMs?: number;
   readonly progressMs: number;
+  /** While SQS cannot be reached, keep retrying this long; then the run fails. */
+  readonly awsDownTimeoutMs?: number;
   readonly log: Logger;
   readonly shutdown: Shutdown;
   /** Aborted (with a reason) when the run must fail from outside, e.g. every local worker process died. */
@@ -129,7 +131,8 @@ export async function runMaster(ports: MasterPorts, o: MasterOptions): Promise<R
 
   let peakRss = process.memoryUsage.rss();
   const background: Promise<unknown>[] = [];
-  background.push(receiveReports(ports.reportQueue, o.runId, emit, now, log, done.signal));
+  const awsDownMs = o.awsDownTimeoutMs ?? 300_000;
+  background.push(receiveReports(ports.reportQueue, o.runId, emit, now, log, done.signal, awsDownMs));
   if (ports.deadLetterQueue)
     background.push(drainDeadLetters(ports.deadLetterQueue, o.runId, emit, now, log, done.signal));
   const ticker = setInterval(() => {
@@ -147,12 +150,14 @@ export async function runMaster(ports: MasterPorts, o: MasterOptions): Promise<R
   const current: { dispatch: AbortController | null } = { dispatch: null };
   const progress = progressMeter(o.progressMs, now, (p) => o.onProgress?.(p));
 
+  /** A command's AWS call may take 10 s at most (with its retries): an outage must not hold the loop. */
+  const bounded = () => AbortSignal.any([shutdown.abort, AbortSignal.timeout(10_000)]);
   const perform = async (c: Command): Promise<void> => {
     switch (c.type) {
       case "broadcast": {
         const body = c.message.type === "MODE" ? { ...c.message, sentAtMs: now() } : c.message;
         try {
-          await ports.topic.publish(encodeMessage(o.runId, body), shutdown.abort);
+          await ports.topic.publish(encodeMessage(o.runId, body), bounded());
         } catch (err) {
           // The beacon repeats the mode, so a lost broadcast costs a few seconds, not the run.
           log.warn(`broadcast of ${c.message.type} failed: ${describe(err)}`);
@@ -176,14 +181,14 @@ export async function runMaster(ports: MasterPorts, o: MasterOptions): Promise<R
         return;
       case "purge-toc":
         try {
-          await ports.tocQueue.purge();
+          await ports.tocQueue.purge(bounded());
         } catch (err) {
           log.warn(`could not purge the TOC queue: ${describe(err)}`);
         }
         return;
       case "remove-worker-queue":
         try {
-          await ports.subscriptions.close(c.queueUrl, c.subscriptionArn);
+          await ports.subscriptions.close(c.queueUrl, c.subscriptionArn, bounded());
         } catch (err) {
           log.warn(`could not remove the control queue of ${c.worker}: ${describe(err)}`);
         }
@@ -217,6 +222,7 @@ export async function runMaster(ports: MasterPorts, o: MasterOptions): Promise<R
       emit,
       now,
       signal,
+      retryForMs: awsDownMs,
     };
     const lingerMs = o.lingerMs ?? 200;
     if (phase === "WRITE" && stage === "content") {
@@ -275,7 +281,11 @@ export async function runMaster(ports: MasterPorts, o: MasterOptions): Promise<R
   await Promise.allSettled(background);
   const attempts = [...runRecord.attempts];
   const last = attempts.pop();
-  attempts.push({ startedAtMs: last?.startedAtMs ?? now(), endedAtMs: now(), outcome: state.outcome ?? "failed" });
+  attempts.push({
+    startedAtMs: last?.startedAtMs ?? now(),
+    endedAtMs: now(),
+    outcome: state.outcome ?? "failed",
+  });
   await writeRunRecord(runDir, { ...runRecord, attempts }).catch((err) =>
     log.warn(`could not update the run record: ${describe(err)}`),
   );
@@ -298,10 +308,15 @@ async function receiveReports(
   now: () => number,
   log: Logger,
   signal: AbortSignal,
+  awsDownMs: number,
 ): Promise<void> {
+  let downSince: number | null = null;
   while (!signal.aborted) {
     try {
       const messages = await queue.receive({ max: 10, waitSec: 2 }, signal);
+      if (downSince !== null)
+        log.info(`the report queue answers again after ${Math.round((now() - downSince) / 1000)} s`);
+      downSince = null;
       for (const m of messages) {
         const d = decodeMessage(m.body, {
           expectRun: runId,
@@ -325,6 +340,15 @@ async function receiveReports(
       if (messages.length > 0) await queue.delete(messages.map((m) => m.receipt));
     } catch (err) {
       if (signal.aborted) return;
+      downSince ??= now();
+      if (now() - downSince > awsDownMs) {
+        emit({
+          type: "fatal",
+          at: now(),
+          reason: `SQS unreachable for ${Math.round(awsDownMs / 1000)} s: ${describe(err)}`,
+        });
+        return;
+      }
       log.warn(`receiving reports failed, retrying: ${describe(err)}`);
       await sleep(1_000, undefined, { signal }).catch(() => {});
     }
@@ -450,15 +474,26 @@ async function beginAttempt(
   const existing = await readRunRecord(runDir);
   if (!o.resume) {
     if (existing) {
-      throw new Error(`run ${o.runId} was started before (record in ${runDir}): add --resume to resume it, or use a new --run-id`);
+      throw new Error(
+        `run ${o.runId} was started before (record in ${runDir}): add --resume to resume it, or use a new --run-id`,
+      );
     }
-    const record: RunRecord = { runId: o.runId, source: o.source, startedAtMs: at, batchHighWater: 0, attempts: [{ startedAtMs: at }] };
+    const record: RunRecord = {
+      runId: o.runId,
+      source: o.source,
+      startedAtMs: at,
+      batchHighWater: 0,
+      attempts: [{ startedAtMs: at }],
+    };
     await writeRunRecord(runDir, record);
     return { record, resumed: undefined };
   }
-  if (!existing) throw new Error(`there is no run ${o.runId} to resume in ${runDir}: check --run-id and --state-dir`);
+  if (!existing)
+    throw new Error(`there is no run ${o.runId} to resume in ${runDir}: check --run-id and --state-dir`);
   if (existing.source !== o.source) {
-    throw new Error(`run ${o.runId} loaded ${existing.source}, not ${o.source}: resume it with the same --source`);
+    throw new Error(
+      `run ${o.runId} loaded ${existing.source}, not ${o.source}: resume it with the same --source`,
+    );
   }
   await ports.tocQueue.purge().catch((err) => o.log.warn(`could not clear the TOC queue: ${describe(err)}`));
   const n = existing.attempts.length + 1;

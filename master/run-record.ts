@@ -11,7 +11,11 @@ export interface RunRecord {
   readonly startedAtMs: number;
   /** One past the highest batch number any master of this run may have used. */
   readonly batchHighWater: number;
-  readonly attempts: readonly { readonly startedAtMs: number; readonly endedAtMs?: number; readonly outcome?: string }[];
+  readonly attempts: readonly {
+    readonly startedAtMs: number;
+    readonly endedAtMs?: number;
+    readonly outcome?: string;
+  }[];
 }
 
 const FILE = "run.json";

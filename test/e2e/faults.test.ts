@@ -13,6 +13,7 @@ import { ensureRunResources, type RunResources } from "../../core/aws/resources.
 import { makeSampleTree } from "../../local/sample-tree.ts";
 import type { RunReport } from "../../master/report.ts";
 import { startTestAws, type TestAws } from "../helpers/aws.ts";
+import { startOutageProxy } from "../helpers/outage-proxy.ts";
 import { type Proc, startCli } from "../helpers/run.ts";
 import { diffTrees, listTree } from "../helpers/tree.ts";
 
@@ -53,14 +54,14 @@ describe("faults", { timeout: 600_000 }, () => {
   /** A master and workers as separate processes, on queues of their own, with short timeouts. */
   const cluster = async (
     name: string,
-    o: { workers: number; maxReceiveCount?: number; masterArgs?: string[] },
+    o: { workers: number; maxReceiveCount?: number; masterArgs?: string[]; endpoint?: string },
   ): Promise<Cluster> => {
     const r = await ensureRunResources(aws.clients, name, {
       tocVisibilityTimeoutSec: 3,
       maxReceiveCount: o.maxReceiveCount ?? 5,
     });
     const env = {
-      AWS_ENDPOINT_URL: aws.emulator.url,
+      AWS_ENDPOINT_URL: o.endpoint ?? aws.emulator.url,
       S3BL_TOPIC_ARN: r.topicArn,
       S3BL_TOC_QUEUE_URL: r.tocQueueUrl,
       S3BL_REPORT_QUEUE_URL: r.reportQueueUrl,
@@ -84,7 +85,7 @@ describe("faults", { timeout: 600_000 }, () => {
             "--batch-entries",
             "10",
             "--worker-timeout-sec",
-            "3",
+            o.endpoint ? "30" : "3",
             "--beacon-ms",
             "500",
             "--progress-ms",
@@ -245,6 +246,46 @@ describe("faults", { timeout: 600_000 }, () => {
     assert.equal(report.write.ok + report.write.failed, entries, "every entry is accounted for");
     const missing = new Set(dead.map((e) => e.path));
     assert.deepEqual(await diffTrees(source, c.target, { owner: isRoot, except: missing }), []);
+  });
+
+  it("AWS unreachable for a while mid-WRITE (connections refused, then back): the run carries on", async () => {
+    const proxy = await startOutageProxy(aws.emulator.url);
+    try {
+      const c = await cluster("outage", { workers: 2, endpoint: proxy.url });
+      await c.master.waitFor(progressAtLeast("WRITE", "written", 300));
+      await proxy.down();
+      await new Promise((r) => setTimeout(r, 6_000)); // the outage itself
+      await proxy.up();
+      assert.equal((await c.master.exited).code, 0, c.master.stderr().slice(-4000));
+      await assertComplete(c, await c.report());
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it("AWS unreachable past --aws-down-timeout-sec: the run fails cleanly with a partial report", async () => {
+    const proxy = await startOutageProxy(aws.emulator.url);
+    try {
+      const c = await cluster("down", {
+        workers: 1,
+        endpoint: proxy.url,
+        masterArgs: ["--aws-down-timeout-sec", "4"],
+      });
+      await c.master.waitFor(progressAtLeast("WRITE", "written", 100));
+      await proxy.down();
+      assert.equal((await c.master.exited).code, 1, c.master.stderr().slice(-4000));
+      const report = await c.report();
+      assert.equal(report.outcome, "failed");
+      assert.match(
+        report.failureReason ?? "",
+        /SQS unreachable for 4 s|the TOC could not be sent: .*ECONNREFUSED/,
+      );
+      assert.ok(report.write.ok >= 100 && report.write.ok < entries);
+      await proxy.up();
+      for (const w of c.workers) w.child.kill("SIGTERM");
+    } finally {
+      await proxy.close();
+    }
   });
 
   for (const times of [1, 2]) {
