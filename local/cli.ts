@@ -9,7 +9,6 @@ import { createShutdown } from "../core/shutdown.ts";
 import { createRunConsole, printSummary, writeReport } from "../master/output.ts";
 import { exitCodeOf } from "../master/report.ts";
 import { runExtraOptions, runExtraSettings, tocOptions, writeHtmlReport } from "../master/run-extras.ts";
-import { isNoFilter } from "../master/toc-filter.ts";
 import { dryRun } from "../plan/dry-run.ts";
 import { runLocal } from "./run-local.ts";
 
@@ -36,12 +35,6 @@ async function localMain(flags: Record<string, unknown>, env: NodeJS.ProcessEnv)
       json: config.logFormat === "json",
     });
   }
-  // The local run builds the master's options itself from these settings; the TOC filters reach only the
-  // master of `master` and the dry run, so refuse them here rather than ignore them.
-  if (x.manifest || !isNoFilter(tocOptions(x)))
-    throw new ConfigError(
-      "--manifest, --include, --exclude, --modified-after: given to local; they apply to master and --dry-run",
-    );
   const log = createRunConsole({
     format: config.logFormat,
     quiet: x.quiet,
@@ -58,7 +51,7 @@ async function localMain(flags: Record<string, unknown>, env: NodeJS.ProcessEnv)
     },
   });
   try {
-    const run = await runLocal(config, log, shutdown);
+    const run = await runLocal(config, log, shutdown, tocOptions(x));
     const report = log.finish(run.report);
     if (config.report) await writeReport(config.report, report);
     if (x.reportHtml) await writeHtmlReport(x.reportHtml, report);

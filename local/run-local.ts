@@ -21,6 +21,7 @@ import type { Shutdown } from "../core/shutdown.ts";
 import { masterOptions, masterPorts } from "../master/cli.ts";
 import type { RunReport } from "../master/report.ts";
 import { runMaster } from "../master/run-master.ts";
+import type { TocSourceOptions } from "../master/toc-source.ts";
 import { type Emulator, startEmulator } from "./emulator.ts";
 import { makeSampleTree } from "./sample-tree.ts";
 
@@ -32,7 +33,12 @@ export interface LocalRun {
   readonly resources: RunResources;
 }
 
-export async function runLocal(config: LocalConfig, log: Logger, shutdown: Shutdown): Promise<LocalRun> {
+export async function runLocal(
+  config: LocalConfig,
+  log: Logger,
+  shutdown: Shutdown,
+  toc?: TocSourceOptions,
+): Promise<LocalRun> {
   const runDir = path.join(config.stateDir, "runs", config.runId);
   await fs.mkdir(runDir, { recursive: true });
   const cleanups: (() => Promise<void>)[] = [];
@@ -136,6 +142,7 @@ export async function runLocal(config: LocalConfig, log: Logger, shutdown: Shutd
     };
     const report = await runMaster(masterPorts(clients, masterConfig), {
       ...masterOptions(masterConfig, target, log, shutdown),
+      toc,
       fatal: fatal.signal,
     });
     masterDone = true;
