@@ -22,6 +22,9 @@ export const localCommand: CommandModule = {
 };
 
 async function localMain(flags: Record<string, unknown>, env: NodeJS.ProcessEnv): Promise<number> {
+  // The crawl stats many files at once (a round trip each on a network filer): more threads than libuv's 4,
+  // set before the thread pool's first use.
+  process.env.UV_THREADPOOL_SIZE ??= "32";
   const config = parseConfig(localSettings, flags, env);
   const x = parseConfig(runExtraSettings, flags, env);
   if (x.dryRun) {

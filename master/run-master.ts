@@ -150,8 +150,11 @@ export async function runMaster(ports: MasterPorts, o: MasterOptions): Promise<R
   const current: { dispatch: AbortController | null } = { dispatch: null };
   const progress = progressMeter(o.progressMs, now, (p) => o.onProgress?.(p));
 
-  /** A command's AWS call may take 10 s at most (with its retries): an outage must not hold the loop. */
-  const bounded = () => AbortSignal.any([shutdown.abort, AbortSignal.timeout(10_000)]);
+  /**
+   * A command's AWS call may take 10 s at most (with its retries): an outage must not hold the loop. Not tied
+   * to the abort signal: after a second Ctrl-C the queues must still be removed.
+   */
+  const bounded = () => AbortSignal.timeout(10_000);
   const perform = async (c: Command): Promise<void> => {
     switch (c.type) {
       case "broadcast": {

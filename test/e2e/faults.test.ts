@@ -283,6 +283,12 @@ describe("faults", { timeout: 600_000 }, () => {
       assert.ok(report.write.ok >= 100 && report.write.ok < entries);
       await proxy.up();
       for (const w of c.workers) w.child.kill("SIGTERM");
+      // Back online, a stopped worker removes its own control queue.
+      for (const w of c.workers) await w.exited;
+      assert.deepEqual(
+        (await aws.queueNames()).filter((n) => n.includes("-w-")),
+        [],
+      );
     } finally {
       await proxy.close();
     }
