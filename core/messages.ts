@@ -121,6 +121,8 @@ const SummaryMessage = z.object({
   batches: z.array(BatchResult),
   inFlight: count,
   rssBytes: count,
+  /** SQS requests this worker has made (every queue, every kind), so the run can report its own cost. */
+  sqsRequests: count,
   protocolErrors: count,
 });
 

@@ -50,6 +50,8 @@ export interface WorkerView {
   readonly lostAtMs?: number;
   readonly totals: { readonly WRITE: Tally; readonly VALIDATE: Tally };
   readonly peakRssBytes: number;
+  /** The worker's own count of its SQS requests, as last reported. */
+  readonly sqsRequests: number;
   readonly errorsReceived: number;
   readonly errorReport?: { readonly errorsSent: number; readonly notes: readonly string[] };
   readonly removed: boolean;
@@ -399,6 +401,7 @@ function onWorkerState(s: MachineState, m: WorkerStateMessage, at: number, out: 
     state: "INITIALIZED",
     totals: { WRITE: emptyTally(), VALIDATE: emptyTally() },
     peakRssBytes: 0,
+    sqsRequests: 0,
     errorsReceived: 0,
     removed: false,
   };
@@ -430,6 +433,7 @@ function onSummary(s: MachineState, m: SummaryMessage, at: number, out: Command[
     state: w.state === "INITIALIZED" || w.state === "LOST" ? "ACTIVE" : w.state,
     totals: m.totals,
     peakRssBytes: Math.max(w.peakRssBytes, m.rssBytes),
+    sqsRequests: Math.max(w.sqsRequests, m.sqsRequests),
   }));
   if (next.workers[m.worker] === undefined) {
     // A worker we never saw announce itself (e.g. the master restarted): it works for this run, so count it.

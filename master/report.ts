@@ -56,8 +56,10 @@ export interface RunReport {
     readonly redelivered: number;
     readonly deadLettered: number;
     readonly protocolErrors: number;
+    /** Every SQS request of the run: the master's and each worker's (as each last reported). */
     readonly sqsRequests: number;
     readonly sqsRequestsPerEntry: number;
+    readonly masterSqsRequests: number;
   };
   readonly master: { readonly peakRssBytes: number };
   readonly notes: readonly string[];
@@ -93,6 +95,7 @@ export function buildReport(
   }
   const writeTime = s.phaseTimes.WRITE;
   const writeSec = writeTime ? ((writeTime.endMs ?? ctx.endedAtMs) - writeTime.startMs) / 1000 : 0;
+  const totalSqs = ctx.sqsRequests + Object.values(s.workers).reduce((n, w) => n + w.sqsRequests, 0);
   const accounted = s.write.ok + s.write.failed + s.write.skipped + s.write.unchanged;
   return {
     runId: s.runId,
@@ -134,8 +137,9 @@ export function buildReport(
       redelivered: s.redelivered,
       deadLettered: s.deadLettered,
       protocolErrors: s.protocolErrors,
-      sqsRequests: ctx.sqsRequests,
-      sqsRequestsPerEntry: s.entries > 0 ? round(ctx.sqsRequests / s.entries, 4) : 0,
+      sqsRequests: totalSqs,
+      sqsRequestsPerEntry: s.entries > 0 ? round(totalSqs / s.entries, 4) : 0,
+      masterSqsRequests: ctx.sqsRequests,
     },
     master: { peakRssBytes: ctx.masterPeakRssBytes },
     notes: s.notes,

@@ -203,6 +203,7 @@ export async function runWorker(ports: WorkerPorts, o: WorkerOptions): Promise<W
         batches: chunk.map((f) => f.result),
         inFlight: inFlight.size,
         rssBytes: process.memoryUsage.rss(),
+        sqsRequests: ports.tocQueue.requests + ports.reportQueue.requests + sub.queue.requests,
         protocolErrors,
       }).catch((err) => {
         finished.unshift(...chunk); // not reported: keep it, and keep its message

@@ -66,6 +66,7 @@ function summary(worker: string, batches: BatchResult[]): SummaryMessage {
     batches,
     inFlight: 0,
     rssBytes: 1,
+    sqsRequests: 3,
     protocolErrors: 0,
   };
 }
@@ -411,5 +412,22 @@ describe("phase machine against forged results", () => {
     const late = run([{ type: "summary", at: 6, message: summary("w1", [result(98, "WRITE")]) }], r.state);
     assert.equal(late.state.protocolErrors, 1);
     assert.equal(late.state.phase, "WRITE");
+  });
+});
+
+describe("the report", () => {
+  it("counts every SQS request of the run: the master's and each worker's own last count", async () => {
+    const { buildReport } = await import("../../master/report.ts");
+    const r = run([...writing(1), { type: "summary", at: 4, message: summary("w1", [result(0, "WRITE")]) }]);
+    const report = buildReport(r.state, {
+      source: "/s",
+      target: "/t",
+      endedAtMs: 10,
+      sqsRequests: 10,
+      masterPeakRssBytes: 1,
+    });
+    assert.equal(report.delivery.masterSqsRequests, 10);
+    assert.equal(report.delivery.sqsRequests, 13, "10 of the master, 3 reported by w1");
+    assert.equal(report.delivery.sqsRequestsPerEntry, 13 / 2);
   });
 });
