@@ -16,6 +16,7 @@ import type { Shutdown } from "../core/shutdown.ts";
 import { type CrawlItem, listBucket } from "./crawl.ts";
 import { dispatchStage } from "./dispatcher.ts";
 import {
+  type BroadcastBody,
   type Command,
   initialState,
   type MachineEvent,
@@ -155,18 +156,40 @@ export async function runMaster(ports: MasterPorts, o: MasterOptions): Promise<R
    * to the abort signal: after a second Ctrl-C the queues must still be removed.
    */
   const bounded = () => AbortSignal.timeout(10_000);
-  const perform = async (c: Command): Promise<void> => {
-    switch (c.type) {
-      case "broadcast": {
-        const body = c.message.type === "MODE" ? { ...c.message, sentAtMs: now() } : c.message;
+  /**
+   * Broadcasts go out one at a time, beside the loop (a slow or failing publish must not hold it); while one is
+   * out, only the newest waiting one is kept: the beacon repeats the current mode anyway.
+   */
+  const broadcaster = (() => {
+    let next: BroadcastBody | null = null;
+    let running: Promise<void> | null = null;
+    const drain = async () => {
+      while (next) {
+        const message = next;
+        next = null;
+        const body = message.type === "MODE" ? { ...message, sentAtMs: now() } : message;
         try {
           await ports.topic.publish(encodeMessage(o.runId, body), bounded());
         } catch (err) {
           // The beacon repeats the mode, so a lost broadcast costs a few seconds, not the run.
-          log.warn(`broadcast of ${c.message.type} failed: ${describe(err)}`);
+          log.warn(`broadcast of ${message.type} failed: ${describe(err)}`);
         }
-        return;
       }
+      running = null;
+    };
+    return {
+      send(message: BroadcastBody) {
+        next = message;
+        running ??= drain();
+      },
+      settled: () => running ?? Promise.resolve(),
+    };
+  })();
+  const perform = async (c: Command): Promise<void> => {
+    switch (c.type) {
+      case "broadcast":
+        broadcaster.send(c.message);
+        return;
       case "dispatch": {
         await reserve(c.firstBatch);
         current.dispatch?.abort();
@@ -280,6 +303,7 @@ export async function runMaster(ports: MasterPorts, o: MasterOptions): Promise<R
 
   clearInterval(ticker);
   current.dispatch?.abort();
+  await broadcaster.settled(); // the last SHUTDOWN goes out before we stop
   done.abort();
   await Promise.allSettled(background);
   const attempts = [...runRecord.attempts];

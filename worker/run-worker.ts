@@ -74,6 +74,7 @@ export async function runWorker(ports: WorkerPorts, o: WorkerOptions): Promise<W
 
   let runId: string | null = o.runId ?? null;
   let masterPhase: Phase = "INITIALIZING";
+  let lastModeSentAtMs = 0;
   /** VALIDATE batches wait until the before-VALIDATE hook has run. */
   let validateReady = o.beforeValidate === undefined;
   let openValidate: () => void = () => {};
@@ -138,6 +139,12 @@ export async function runWorker(ports: WorkerPorts, o: WorkerOptions): Promise<W
           if (msg.type !== "MODE") continue;
           runId = msg.run;
           log.info(`joined run ${runId}`);
+        }
+        // SNS does not keep order: a mode older than one already seen is stale. (INITIALIZING always counts:
+        // a restarted master, perhaps on another machine's clock, begins with it.)
+        if (msg.type === "MODE") {
+          if (msg.phase !== "INITIALIZING" && msg.sentAtMs < lastModeSentAtMs) continue;
+          lastModeSentAtMs = msg.sentAtMs;
         }
         if (msg.type === "SHUTDOWN") {
           shutdownReason = msg.reason;
