@@ -9,6 +9,7 @@ import { type ConfigFileLayer, fileValue, readConfigFile } from "./config-file.t
 import { ENV, type EnvName } from "./env-names.ts";
 import { ConfigError } from "./errors.ts";
 import { isS3Url, parseS3Url } from "./s3-url.ts";
+import { bool, int, nonEmpty, url } from "./setting-schemas.ts";
 
 export interface Setting<T> {
   readonly flag: string;
@@ -29,19 +30,6 @@ export type ConfigOf<T extends Table> = {
 
 const setting = <T>(s: Setting<T>): Setting<T> => s;
 
-const int = (min: number, max: number) =>
-  z.coerce
-    .number({ error: `expected an integer from ${min} to ${max}` })
-    .int(`expected an integer from ${min} to ${max}`)
-    .min(min, `expected an integer from ${min} to ${max}`)
-    .max(max, `expected an integer from ${min} to ${max}`);
-const bool = z.preprocess(
-  (v) =>
-    typeof v === "string" ? ({ true: true, false: false, "1": true, "0": false }[v.toLowerCase()] ?? v) : v,
-  z.boolean({ error: "expected true or false" }),
-);
-const url = z.url({ error: "expected a URL such as http://127.0.0.1:4566" });
-const nonEmpty = (what: string) => z.string({ error: `expected ${what}` }).min(1, `expected ${what}`);
 const queueUrl = z
   .string({ error: "expected an SQS queue URL" })
   .regex(

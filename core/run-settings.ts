@@ -5,12 +5,7 @@
  */
 import { z } from "zod";
 import type { Setting } from "./config.ts";
-
-const bool = z.preprocess(
-  (v) =>
-    typeof v === "string" ? ({ true: true, false: false, "1": true, "0": false }[v.toLowerCase()] ?? v) : v,
-  z.boolean({ error: "expected true or false" }),
-);
+import { bool } from "./setting-schemas.ts";
 
 /** One glob or several (a repeated flag, or a list in the configuration file). */
 const globs = z.preprocess(

@@ -6,19 +6,7 @@
 import { z } from "zod";
 import { masterSettings, type Setting } from "../core/config.ts";
 import { ENV } from "../core/env-names.ts";
-
-const bool = z.preprocess(
-  (v) =>
-    typeof v === "string" ? ({ true: true, false: false, "1": true, "0": false }[v.toLowerCase()] ?? v) : v,
-  z.boolean({ error: "expected true or false" }),
-);
-const int = (min: number, max: number) =>
-  z.coerce
-    .number({ error: `expected an integer from ${min} to ${max}` })
-    .int(`expected an integer from ${min} to ${max}`)
-    .min(min, `expected an integer from ${min} to ${max}`)
-    .max(max, `expected an integer from ${min} to ${max}`);
-const url = z.url({ error: "expected a URL such as http://127.0.0.1:4566" });
+import { bool, int, url } from "../core/setting-schemas.ts";
 
 export const deploymentSettings = {
   region: masterSettings.region,

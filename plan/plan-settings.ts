@@ -2,19 +2,9 @@
 import { z } from "zod";
 import type { Setting } from "../core/config.ts";
 import { ENV } from "../core/env-names.ts";
+import { bool, int } from "../core/setting-schemas.ts";
 import { DEFAULT_PRICES, INSTANCE_TYPES } from "./prices.ts";
 
-const bool = z.preprocess(
-  (v) =>
-    typeof v === "string" ? ({ true: true, false: false, "1": true, "0": false }[v.toLowerCase()] ?? v) : v,
-  z.boolean({ error: "expected true or false" }),
-);
-const int = (min: number, max: number) =>
-  z.coerce
-    .number({ error: `expected an integer from ${min} to ${max}` })
-    .int(`expected an integer from ${min} to ${max}`)
-    .min(min, `expected an integer from ${min} to ${max}`)
-    .max(max, `expected an integer from ${min} to ${max}`);
 const price = z.coerce
   .number({ error: "expected a price in dollars such as 0.005" })
   .nonnegative("expected a price in dollars such as 0.005");
