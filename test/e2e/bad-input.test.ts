@@ -8,9 +8,8 @@ import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
-import type { RunReport } from "../../master/report.ts";
 import { startTestAws, type TestAws } from "../helpers/aws.ts";
-import { startCli, unprivileged } from "../helpers/run.ts";
+import { startLocal, unprivileged } from "../helpers/run.ts";
 import { diffTrees, listTree } from "../helpers/tree.ts";
 
 describe("bad input", { timeout: 120_000 }, () => {
@@ -48,30 +47,18 @@ describe("bad input", { timeout: 120_000 }, () => {
     ]);
     await fs.writeFile(badName, "latin-1 name\n");
 
-    const reportFile = path.join(tmp, "report.json");
-    const run = startCli(
-      [
-        "local",
-        "--endpoint-url",
-        aws.emulator.url,
-        "--source",
-        src,
-        "--target",
-        path.join(tmp, "dst"),
-        "--workers",
-        "2",
-        "--report",
-        reportFile,
-        "--state-dir",
-        path.join(tmp, "state"),
-        "--name-prefix",
-        "bad",
-      ],
-      unprivileged(),
-    );
+    const run = startLocal({
+      endpoint: aws.emulator.url,
+      dir: tmp,
+      name: "bad",
+      source: src,
+      target: path.join(tmp, "dst"),
+      args: ["--workers", "2"],
+      as: unprivileged(),
+    });
     const { code } = await run.exited;
     assert.equal(code, 1, run.stderr().slice(-3000));
-    const report: RunReport = JSON.parse(await fs.readFile(reportFile, "utf8"));
+    const report = await run.report();
     assert.equal(report.outcome, "failed");
 
     const err = (p: string) => report.errors.find((e) => e.path === p);

@@ -11,7 +11,7 @@ import { after, before, describe, it } from "node:test";
 import { HeadObjectCommand } from "@aws-sdk/client-s3";
 import type { RunReport } from "../../master/report.ts";
 import { startTestAws, type TestAws } from "../helpers/aws.ts";
-import { startCli, unprivileged } from "../helpers/run.ts";
+import { startLocal, unprivileged } from "../helpers/run.ts";
 import { diffTrees, listTree } from "../helpers/tree.ts";
 
 type Outcome = { copied: true } | { failed: RegExp } | { skipped: RegExp };
@@ -206,30 +206,18 @@ describe(`the bad-input corpus (${KINDS.length} kinds)`, { timeout: 240_000 }, (
   });
 
   const load = async (target: string, as: { uid?: number; gid?: number }) => {
-    const reportFile = path.join(tmp, `report-${path.basename(target)}.json`);
-    const run = startCli(
-      [
-        "local",
-        "--endpoint-url",
-        aws.emulator.url,
-        "--source",
-        src,
-        "--target",
-        target,
-        "--workers",
-        "2",
-        "--report",
-        reportFile,
-        "--state-dir",
-        path.join(tmp, `state-${path.basename(target)}`),
-        "--name-prefix",
-        `corpus-${path.basename(target).replace(/\W/g, "")}`,
-      ],
+    const run = startLocal({
+      endpoint: aws.emulator.url,
+      dir: tmp,
+      name: `corpus-${path.basename(target).replace(/\W/g, "")}`,
+      source: src,
+      target,
+      args: ["--workers", "2"],
       as,
-    );
+    });
     const { code } = await run.exited;
     assert.equal(code, 1, `some kinds fail by design: exit 1\n${run.stderr().slice(-2000)}`);
-    return JSON.parse(await fs.readFile(reportFile, "utf8")) as RunReport;
+    return run.report();
   };
 
   const check = (report: RunReport, outcomeOf: (k: Kind) => Outcome) => {

@@ -12,7 +12,7 @@ import { after, before, describe, it } from "node:test";
 import { makeSampleTree } from "../../local/sample-tree.ts";
 import type { RunReport } from "../../master/report.ts";
 import { startTestAws, type TestAws } from "../helpers/aws.ts";
-import { type Proc, startCli } from "../helpers/run.ts";
+import { type LocalRun, startLocal } from "../helpers/run.ts";
 
 describe("hostile file systems", { timeout: 240_000 }, () => {
   let aws: TestAws;
@@ -45,35 +45,20 @@ describe("hostile file systems", { timeout: 240_000 }, () => {
     return dir;
   };
 
-  const load = (name: string, source: string, target: string): Proc =>
-    startCli([
-      "local",
-      "--endpoint-url",
-      aws.emulator.url,
-      "--source",
-      source,
-      "--target",
-      target,
-      "--workers",
-      "2",
-      "--concurrency",
-      "2",
-      "--batch-entries",
-      "10",
-      "--progress-ms",
-      "200",
-      "--report",
-      path.join(tmp, `${name}.json`),
-      "--state-dir",
-      path.join(tmp, "state"),
-      "--name-prefix",
+  const load = (name: string, source: string, target: string): LocalRun =>
+    startLocal({
+      endpoint: aws.emulator.url,
+      dir: tmp,
       name,
-    ]);
+      source,
+      target,
+      args: ["--workers", "2", "--concurrency", "2", "--batch-entries", "10", "--progress-ms", "200"],
+    });
 
-  const finished = async (name: string, run: Proc): Promise<RunReport> => {
+  const finished = async (run: LocalRun): Promise<RunReport> => {
     const { code } = await run.exited;
     assert.equal(code, 1, `entries failed: exit 1\n${run.stderr().slice(-2000)}`);
-    const report: RunReport = JSON.parse(await fs.readFile(path.join(tmp, `${name}.json`), "utf8"));
+    const report = await run.report();
     const w = report.write;
     assert.equal(
       w.ok + w.failed + w.skipped + w.unchanged + report.notAttempted,
@@ -93,7 +78,7 @@ describe("hostile file systems", { timeout: 240_000 }, () => {
     const src = path.join(tmp, "src-full");
     await makeSampleTree(src, { files: 300, largeFiles: 2, seed: 11 }); // about 3 MB
     const target = await tmpfs("full", "1m");
-    const report = await finished("full", load("full", src, target));
+    const report = await finished(load("full", src, target));
     assert.ok(report.write.ok > 50, "much of it fitted");
     assert.ok(
       report.errors.some((e) => /no space left on the target/.test(e.reason)),
@@ -109,7 +94,7 @@ describe("hostile file systems", { timeout: 240_000 }, () => {
     const run = load("ro", src, target);
     await run.waitFor((l) => l.event === "progress" && l.phase === "WRITE" && Number(l.written) >= 100);
     execFileSync("mount", ["-o", "remount,ro", target]);
-    const report = await finished("ro", run);
+    const report = await finished(run);
     assert.ok(
       report.errors.some((e) => /the target is read-only/.test(e.reason)),
       JSON.stringify(report.errors[0]),
@@ -123,7 +108,7 @@ describe("hostile file systems", { timeout: 240_000 }, () => {
     const run = load("gone", src, path.join(tmp, "dst-gone"));
     await run.waitFor((l) => l.event === "progress" && l.phase === "WRITE" && Number(l.written) >= 100);
     await fs.rename(src, path.join(tmp, "src-gone-elsewhere"));
-    const report = await finished("gone", run);
+    const report = await finished(run);
     assert.ok(
       report.errors.some((e) => /source vanished|cannot list directory/.test(e.reason)),
       JSON.stringify(report.errors[0]),

@@ -4,9 +4,8 @@ import os from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { makeSampleTree } from "../../local/sample-tree.ts";
-import type { RunReport } from "../../master/report.ts";
 import { startTestAws, type TestAws } from "../helpers/aws.ts";
-import { startCli } from "../helpers/run.ts";
+import { startLocal } from "../helpers/run.ts";
 import { diffTrees, listTree } from "../helpers/tree.ts";
 
 const isRoot = process.getuid?.() === 0;
@@ -46,36 +45,20 @@ describe("a local run, end to end over the emulator", { timeout: 240_000 }, () =
   for (const copier of ["fs", "rsync"] as const) {
     it(`copies every entry with content, mode, ${isRoot ? "owner, " : ""}mtime and links intact (copier ${copier})`, async () => {
       const target = path.join(tmp, `dst-${copier}`);
-      const reportFile = path.join(tmp, `report-${copier}.json`);
-      const run = startCli([
-        "local",
-        "--endpoint-url",
-        aws.emulator.url,
-        "--source",
+      const run = startLocal({
+        endpoint: aws.emulator.url,
+        dir: tmp,
+        name: `e2e-${copier}`,
         source,
-        "--target",
         target,
-        "--workers",
-        "3",
-        "--concurrency",
-        "8",
-        "--copier",
-        copier,
-        "--batch-entries",
-        "50",
-        "--report",
-        reportFile,
-        "--state-dir",
-        path.join(tmp, "state"),
-        "--name-prefix",
-        `e2e-${copier}`,
-      ]);
+        args: ["--workers", "3", "--concurrency", "8", "--copier", copier, "--batch-entries", "50"],
+      });
       const { code } = await run.exited;
       assert.equal(code, 0, run.stderr().slice(-3000));
 
       assert.deepEqual(await diffTrees(source, target, { owner: isRoot }), []);
 
-      const report: RunReport = JSON.parse(await fs.readFile(reportFile, "utf8"));
+      const report = await run.report();
       const entries = (await listTree(source)).length + 1; // and the root itself
       assert.equal(report.outcome, "succeeded");
       assert.equal(report.entries, entries);
@@ -100,21 +83,14 @@ describe("a local run, end to end over the emulator", { timeout: 240_000 }, () =
 
   it("a second run over the same queues starts clean and succeeds again", async () => {
     const target = path.join(tmp, "dst-again");
-    const run = startCli([
-      "local",
-      "--endpoint-url",
-      aws.emulator.url,
-      "--source",
+    const run = startLocal({
+      endpoint: aws.emulator.url,
+      dir: tmp,
+      name: "e2e-fs", // the queues of the first test
       source,
-      "--target",
       target,
-      "--workers",
-      "2",
-      "--state-dir",
-      path.join(tmp, "state"),
-      "--name-prefix",
-      "e2e-fs",
-    ]);
+      args: ["--workers", "2"],
+    });
     const { code } = await run.exited;
     assert.equal(code, 0, run.stderr().slice(-3000));
     const summary = run.lines.find((l) => l.event === "summary");

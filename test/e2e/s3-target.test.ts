@@ -20,7 +20,7 @@ import type { RunReport } from "../../master/report.ts";
 import { parseAttr } from "../../worker/targets/yas3fs-format.ts";
 import { startTestAws, type TestAws } from "../helpers/aws.ts";
 import { driveWorker } from "../helpers/driver.ts";
-import { startCli } from "../helpers/run.ts";
+import { startLocal } from "../helpers/run.ts";
 import { listTree } from "../helpers/tree.ts";
 
 const BUCKET = "golden";
@@ -33,31 +33,16 @@ describe("the direct S3 target", { timeout: 240_000 }, () => {
   let runs = 0;
 
   const load = async (extra: string[] = []): Promise<RunReport> => {
-    const reportFile = path.join(tmp, `report-${++runs}.json`);
-    const run = startCli([
-      "local",
-      "--endpoint-url",
-      aws.emulator.url,
-      "--source",
-      src,
-      "--target",
-      `s3://${BUCKET}/${PREFIX}`,
-      "--workers",
-      "2",
-      "--multipart-threshold-mb",
-      "5",
-      "--part-size-mb",
-      "5",
-      "--report",
-      reportFile,
-      "--state-dir",
-      path.join(tmp, "state"),
-      "--name-prefix",
-      "s3t",
-      ...extra,
-    ]);
+    const run = startLocal({
+      endpoint: aws.emulator.url,
+      dir: tmp,
+      name: `s3t${++runs}`,
+      source: src,
+      target: `s3://${BUCKET}/${PREFIX}`,
+      args: ["--workers", "2", "--multipart-threshold-mb", "5", "--part-size-mb", "5", ...extra],
+    });
     const { code } = await run.exited;
-    const report: RunReport = JSON.parse(await fs.readFile(reportFile, "utf8"));
+    const report = await run.report();
     assert.ok(code === 0 || report.outcome === "failed", run.stderr().slice(-3000));
     return report;
   };
@@ -243,31 +228,17 @@ describe("the direct S3 target", { timeout: 240_000 }, () => {
 
   it("mirrors the bucket to another, keeping every object's metadata and body, and re-runs to unchanged", async () => {
     const mirror = async () => {
-      const reportFile = path.join(tmp, `mirror-${++runs}.json`);
-      const run = startCli([
-        "local",
-        "--endpoint-url",
-        aws.emulator.url,
-        "--source",
-        `s3://${BUCKET}/${PREFIX}`,
-        "--target",
-        "s3://mirror/m",
-        "--workers",
-        "2",
-        "--multipart-threshold-mb",
-        "5",
-        "--part-size-mb",
-        "5",
-        "--report",
-        reportFile,
-        "--state-dir",
-        path.join(tmp, "state"),
-        "--name-prefix",
-        "mir",
-      ]);
+      const run = startLocal({
+        endpoint: aws.emulator.url,
+        dir: tmp,
+        name: `mir${++runs}`,
+        source: `s3://${BUCKET}/${PREFIX}`,
+        target: "s3://mirror/m",
+        args: ["--workers", "2", "--multipart-threshold-mb", "5", "--part-size-mb", "5"],
+      });
       const { code } = await run.exited;
       assert.equal(code, 0, run.stderr().slice(-3000));
-      return JSON.parse(await fs.readFile(reportFile, "utf8")) as RunReport;
+      return run.report();
     };
     const listKeys = async (bucket: string, prefix: string) =>
       (
@@ -322,26 +293,14 @@ describe("the direct S3 target", { timeout: 240_000 }, () => {
     await aws.clients.sns.send(
       new SubscribeCommand({ TopicArn: topicArn, Protocol: "sqs", Endpoint: queueArn }),
     );
-    const reportFile = path.join(tmp, "notify.json");
-    const run = startCli([
-      "local",
-      "--endpoint-url",
-      aws.emulator.url,
-      "--source",
-      src,
-      "--target",
-      "s3://notified/n",
-      "--workers",
-      "1",
-      "--yas3fs-topic-arn",
-      topicArn,
-      "--report",
-      reportFile,
-      "--state-dir",
-      path.join(tmp, "state"),
-      "--name-prefix",
-      "ntf",
-    ]);
+    const run = startLocal({
+      endpoint: aws.emulator.url,
+      dir: tmp,
+      name: "ntf",
+      source: src,
+      target: "s3://notified/n",
+      args: ["--workers", "1", "--yas3fs-topic-arn", topicArn],
+    });
     assert.equal((await run.exited).code, 0, run.stderr().slice(-3000));
     const seen: unknown[] = [];
     for (let i = 0; i < 5; i++) {

@@ -1,5 +1,6 @@
 /** Runs the bundled CLI as a real process and follows its JSON log lines. */
 import { type ChildProcess, spawn } from "node:child_process";
+import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -91,4 +92,50 @@ export function startCli(
 /** When the tests run as root, unprivileged processes run as `nobody` (so that file modes bite). */
 export function unprivileged(): { uid?: number; gid?: number } {
   return process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {};
+}
+
+export interface LocalRun extends Proc {
+  readonly reportFile: string;
+  /** The JSON report the run wrote. */
+  report(): Promise<import("../../master/report.ts").RunReport>;
+}
+
+/**
+ * `local` against the test's emulator: queues named after `name`, the state and the report under `dir`;
+ * `args` adds or overrides flags.
+ */
+export function startLocal(o: {
+  readonly endpoint: string;
+  readonly dir: string;
+  readonly name: string;
+  readonly source: string;
+  readonly target: string;
+  readonly args?: readonly string[];
+  readonly as?: { uid?: number; gid?: number };
+}): LocalRun {
+  const reportFile = `${o.dir}/${o.name}.json`;
+  const proc = startCli(
+    [
+      "local",
+      "--endpoint-url",
+      o.endpoint,
+      "--source",
+      o.source,
+      "--target",
+      o.target,
+      "--report",
+      reportFile,
+      "--state-dir",
+      `${o.dir}/state-${o.name}`,
+      "--name-prefix",
+      o.name,
+      ...(o.args ?? []),
+    ],
+    o.as ?? {},
+  );
+  return {
+    ...proc,
+    reportFile,
+    report: async () => JSON.parse(await readFile(reportFile, "utf8")),
+  };
 }
