@@ -17,6 +17,7 @@ export const STACK_OUTPUTS = {
   workerRoleArn: "WorkerRoleArn",
   masterPolicyArn: "MasterPolicyArn",
   fleetName: "FleetName",
+  masterLaunchTemplateId: "MasterLaunchTemplateId",
 } as const;
 
 export type StackOutputName = (typeof STACK_OUTPUTS)[keyof typeof STACK_OUTPUTS];
@@ -27,4 +28,13 @@ export const FLEET_TAGS = {
   fleet: "s3bl-fleet",
   /** The run the instance works for; the boot script reads it through instance metadata. */
   runId: "s3bl-run-id",
+} as const;
+
+/**
+ * Tags of the master host, read by its boot script through instance metadata: the run id, and the master's
+ * further arguments (`--workers 20 --spot`, split on spaces).
+ */
+export const MASTER_TAGS = {
+  runId: "s3bl-run-id",
+  args: "s3bl-master-args",
 } as const;

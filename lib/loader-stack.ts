@@ -4,6 +4,7 @@ import type { Construct } from "constructs";
 import { STACK_OUTPUTS, type StackOutputName } from "../core/deployment.ts";
 import { CONTEXT_DEFAULTS, type LoaderContext } from "./context.ts";
 import { LogsBucket } from "./logs-bucket.ts";
+import { MasterHost } from "./master-host.ts";
 import { MasterPolicy } from "./master-policy.ts";
 import { Messaging } from "./messaging.ts";
 import { TargetBucket } from "./target-bucket.ts";
@@ -25,7 +26,7 @@ export interface LoaderStackProps extends StackProps {
 
 /**
  * The load stack: the run's channels, the target bucket, a bucket for logs, the workers' network, role and
- * launch template, and the master's managed policy. Its outputs are all the master needs (`--stack NAME`).
+ * launch template, the master's managed policy, and a host to run the master on. Its outputs are all the master needs (`--stack NAME`).
  */
 export class LoaderStack extends Stack {
   public readonly messaging: Messaging;
@@ -34,6 +35,7 @@ export class LoaderStack extends Stack {
   public readonly network: WorkerNetwork;
   public readonly fleet: WorkerFleet;
   public readonly masterPolicy: MasterPolicy;
+  public readonly masterHost: MasterHost;
 
   constructor(scope: Construct, id: string, props: LoaderStackProps = {}) {
     super(scope, id, props);
@@ -73,6 +75,16 @@ export class LoaderStack extends Stack {
       controlQueuePrefix: s.controlQueuePrefix,
     });
 
+    this.masterHost = new MasterHost(this, "MasterHost", {
+      securityGroup: this.network.securityGroup,
+      masterPolicy: this.masterPolicy.policy,
+      logsBucket: this.logs.bucket,
+      runsPrefix: MasterHost.RUNS_PREFIX,
+      instanceType: new ec2.InstanceType(s.instanceType),
+      sourceNfs: s.sourceNfs,
+      sourceMount: s.sourceMount,
+    });
+
     const outputs: Record<StackOutputName, string> = {
       [STACK_OUTPUTS.region]: Aws.REGION,
       [STACK_OUTPUTS.topicArn]: this.messaging.controlTopic.topicArn,
@@ -87,6 +99,7 @@ export class LoaderStack extends Stack {
       [STACK_OUTPUTS.workerRoleArn]: this.fleet.role.roleArn,
       [STACK_OUTPUTS.masterPolicyArn]: this.masterPolicy.policy.managedPolicyArn,
       [STACK_OUTPUTS.fleetName]: this.fleet.fleetName,
+      [STACK_OUTPUTS.masterLaunchTemplateId]: this.masterHost.launchTemplate.launchTemplateId ?? "",
     };
     // Output ids sit directly under the stack, so their names are exactly these (the master reads them).
     for (const [name, value] of Object.entries(outputs)) new CfnOutput(this, name, { value });

@@ -166,7 +166,8 @@ export function renderWorkerUserData(input: WorkerBootInput): string {
   ].join("\n");
 }
 
-const RETRY_FUNCTION = [
+/** A bash function `retry CMD…`, shared by the boot scripts. */
+export const RETRY_FUNCTION = [
   "# Runs a command up to 5 times, 10 s apart: package mirrors and S3 can fail for a moment at boot.",
   "retry() {",
   "  local attempt",
@@ -178,6 +179,10 @@ const RETRY_FUNCTION = [
   "  return 1",
   "}",
 ].join("\n");
+
+/** Mounts `$SOURCE_EXPORT` read-only at `$SOURCE_MOUNT`: the same on workers and on the master host. */
+export const MOUNT_SOURCE =
+  'mount -t nfs4 -o ro,nfsvers=4.1,rsize=1048576,wsize=1048576,hard,timeo=600,retrans=2,noresvport "$SOURCE_EXPORT" "$SOURCE_MOUNT"';
 
 function mountTarget(input: WorkerBootInput): string {
   const t = input.target;
@@ -228,7 +233,7 @@ function beforeInitialized(input: WorkerBootInput): string {
       "# The source is only read.",
       'mkdir -p "$SOURCE_MOUNT"',
       'if ! mountpoint -q "$SOURCE_MOUNT"; then',
-      '  mount -t nfs4 -o ro,nfsvers=4.1,rsize=1048576,wsize=1048576,hard,timeo=600,retrans=2,noresvport "$SOURCE_EXPORT" "$SOURCE_MOUNT"',
+      `  ${MOUNT_SOURCE}`,
       "fi",
       `${q(`${p.hooks}/mount-target.sh`)}`,
       "",
@@ -293,12 +298,12 @@ function atShutdown(input: WorkerBootInput): string {
   );
 }
 
-function script(purpose: string, body: readonly string[]): string {
+export function script(purpose: string, body: readonly string[]): string {
   return ["#!/bin/bash", `# ${purpose}`, "set -euo pipefail", "", ...body, ""].join("\n");
 }
 
 /** A file written by the boot script; the quoted delimiter keeps the text verbatim (no expansion). */
-function heredoc(path: string, text: string): string {
+export function heredoc(path: string, text: string): string {
   const marker = "S3BL_EOF";
   if (text.split("\n").includes(marker)) throw new Error(`${path}: content contains the heredoc marker`);
   const body = text.endsWith("\n") ? text : `${text}\n`;
@@ -311,6 +316,6 @@ export function q(word: string): string {
   return `'${word.replace(/'/g, `'\\''`)}'`;
 }
 
-function dirname(path: string): string {
+export function dirname(path: string): string {
   return path.slice(0, path.lastIndexOf("/")) || "/";
 }

@@ -26,13 +26,21 @@ export function loaderStack(
   });
 }
 
-/** The user data of the workers' launch template, with tokens shown as `${Ref}` / `${Logical.Attr}`. */
-export function userDataOf(template: Record<string, unknown>): string {
+/**
+ * The user data of the workers' launch template (or the master host's), with tokens shown as `${Ref}` /
+ * `${Logical.Attr}`.
+ */
+export function userDataOf(
+  template: Record<string, unknown>,
+  host: "Workers" | "MasterHost" = "Workers",
+): string {
   const resources = (
     template as { Resources: Record<string, { Type: string; Properties: Record<string, unknown> }> }
   ).Resources;
-  const lt = Object.values(resources).find((r) => r.Type === "AWS::EC2::LaunchTemplate");
-  if (!lt) throw new Error("no launch template in the template");
+  const lt = Object.entries(resources).find(
+    ([id, r]) => r.Type === "AWS::EC2::LaunchTemplate" && id.startsWith(`${host}LaunchTemplate`),
+  )?.[1];
+  if (!lt) throw new Error(`no launch template of ${host} in the template`);
   const data = (lt.Properties.LaunchTemplateData as { UserData: { "Fn::Base64": unknown } }).UserData;
   return flatten(data["Fn::Base64"]);
 }
