@@ -7,13 +7,26 @@ import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import type { CommandModule } from "yargs";
+import { makeClients } from "../core/aws/clients.ts";
+import { S3ObjectStore } from "../core/aws/s3-object-store.ts";
 import { yargsOptions } from "../core/cli-options.ts";
-import { masterSettings, parseConfig } from "../core/config.ts";
+import { masterSettings, parseConfig, type Setting } from "../core/config.ts";
 import { ConfigError } from "../core/errors.ts";
+import { isS3Url, parseS3Url } from "../core/s3-url.ts";
 import { type RunStatus, renderLive, STATUS_FILE } from "../master/output.ts";
 
 const table = {
   stateDir: masterSettings.stateDir,
+  from: {
+    flag: "from",
+    type: "string",
+    describe:
+      "read the status from S3 instead, where the stack's master host publishes it: s3://LOGS-BUCKET[/PREFIX] (needs --run-id)",
+    schema: masterSettings.source.schema.optional(),
+  } as Setting<string | undefined>,
+  region: masterSettings.region,
+  endpointUrl: masterSettings.endpointUrl,
+  logFormat: masterSettings.logFormat,
   runId: {
     ...masterSettings.runId,
     default: undefined,
@@ -28,11 +41,18 @@ export const statusCommand: CommandModule = {
   builder: (y) => y.options(yargsOptions(table)),
   handler: async (argv) => {
     const c = parseConfig(table, argv, process.env);
-    const found = await readStatus(c.stateDir, c.runId);
+    if (c.from) {
+      if (!isS3Url(c.from))
+        throw new ConfigError(`--from: got ${JSON.stringify(c.from)}; expected s3://BUCKET[/PREFIX]`);
+      if (!c.runId) throw new ConfigError("--run-id: got nothing; reading from S3 needs the run's id");
+    }
+    const found = c.from
+      ? await readStatusFromS3(c.from, c.runId ?? "", { region: c.region, endpoint: c.endpointUrl })
+      : await readStatus(c.stateDir, c.runId);
     if (!found)
       throw new ConfigError(
         c.runId
-          ? `--run-id: got ${JSON.stringify(c.runId)}; no status of that run in ${c.stateDir}`
+          ? `--run-id: got ${JSON.stringify(c.runId)}; no status of that run in ${c.from ?? c.stateDir}`
           : `--state-dir: got ${JSON.stringify(c.stateDir)}; no run has written a status there yet`,
       );
     process.stdout.write(
@@ -41,6 +61,29 @@ export const statusCommand: CommandModule = {
     process.exitCode = 0;
   },
 };
+
+/** The status the master host published to S3, at `PREFIX/runs/<runId>/status.json`. */
+export async function readStatusFromS3(
+  from: string,
+  runId: string,
+  conn: { region: string; endpoint?: string | undefined },
+): Promise<{ status: RunStatus; file: string } | null> {
+  const loc = parseS3Url(from);
+  const key = `${loc.prefix ? `${loc.prefix}/` : ""}runs/${runId}/${STATUS_FILE}`;
+  const clients = makeClients({ ...conn, maxSockets: 2 });
+  try {
+    const store = new S3ObjectStore(clients.s3, loc.bucket);
+    if (!(await store.head(key))) return null;
+    const chunks: Buffer[] = [];
+    for await (const c of await store.get(key)) chunks.push(Buffer.from(c as Uint8Array));
+    return {
+      status: JSON.parse(Buffer.concat(chunks).toString("utf8")) as RunStatus,
+      file: `s3://${loc.bucket}/${key}`,
+    };
+  } finally {
+    clients.destroy();
+  }
+}
 
 /** The status of the run, or of the run updated last. */
 export async function readStatus(
