@@ -7,6 +7,7 @@ import type * as s3 from "aws-cdk-lib/aws-s3";
 import { Asset } from "aws-cdk-lib/aws-s3-assets";
 import { Construct } from "constructs";
 import { MASTER_TAGS } from "../core/deployment.ts";
+import { hardenedLaunchTemplate } from "./hardened-launch-template.ts";
 import { renderMasterUserData } from "./master-user-data.ts";
 import { acknowledge, nagResource } from "./nag.ts";
 
@@ -103,31 +104,12 @@ export class MasterHost extends Construct {
       }),
     );
 
-    this.launchTemplate = new ec2.LaunchTemplate(this, "LaunchTemplate", {
+    this.launchTemplate = hardenedLaunchTemplate(this, "LaunchTemplate", {
       instanceType: props.instanceType,
-      machineImage: ec2.MachineImage.latestAmazonLinux2023({
-        cpuType:
-          props.instanceType.architecture === ec2.InstanceArchitecture.ARM_64
-            ? ec2.AmazonLinuxCpuType.ARM_64
-            : ec2.AmazonLinuxCpuType.X86_64,
-      }),
       instanceProfile: profile,
       securityGroup: props.securityGroup,
       userData,
-      requireImdsv2: true,
-      httpPutResponseHopLimit: 1,
-      instanceMetadataTags: true,
-      instanceInitiatedShutdownBehavior: ec2.InstanceInitiatedShutdownBehavior.TERMINATE,
-      blockDevices: [
-        {
-          deviceName: "/dev/xvda",
-          volume: ec2.BlockDeviceVolume.ebs(20, {
-            volumeType: ec2.EbsDeviceVolumeType.GP3,
-            encrypted: true,
-            deleteOnTermination: true,
-          }),
-        },
-      ],
+      rootVolumeGiB: 20,
     });
   }
 }

@@ -9,6 +9,7 @@ import * as sns from "aws-cdk-lib/aws-sns";
 import { Construct } from "constructs";
 import { FLEET_TAGS } from "../core/deployment.ts";
 import { ENV } from "../core/env-names.ts";
+import { hardenedLaunchTemplate } from "./hardened-launch-template.ts";
 import type { Messaging } from "./messaging.ts";
 import { acknowledge, nagResource } from "./nag.ts";
 import { renderWorkerUserData, WORKER_PATHS } from "./user-data.ts";
@@ -138,31 +139,12 @@ export class WorkerFleet extends Construct {
       }),
     );
 
-    this.launchTemplate = new ec2.LaunchTemplate(this, "LaunchTemplate", {
+    this.launchTemplate = hardenedLaunchTemplate(this, "LaunchTemplate", {
       instanceType: props.instanceType,
-      machineImage: ec2.MachineImage.latestAmazonLinux2023({
-        cpuType:
-          props.instanceType.architecture === ec2.InstanceArchitecture.ARM_64
-            ? ec2.AmazonLinuxCpuType.ARM_64
-            : ec2.AmazonLinuxCpuType.X86_64,
-      }),
       instanceProfile: profile,
       securityGroup: props.securityGroup,
       userData,
-      requireImdsv2: true,
-      httpPutResponseHopLimit: 1,
-      instanceMetadataTags: true,
-      instanceInitiatedShutdownBehavior: ec2.InstanceInitiatedShutdownBehavior.TERMINATE,
-      blockDevices: [
-        {
-          deviceName: "/dev/xvda",
-          volume: ec2.BlockDeviceVolume.ebs(props.volumeGiB, {
-            volumeType: ec2.EbsDeviceVolumeType.GP3,
-            encrypted: true,
-            deleteOnTermination: true,
-          }),
-        },
-      ],
+      rootVolumeGiB: props.volumeGiB,
     });
   }
 
