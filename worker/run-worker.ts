@@ -99,21 +99,24 @@ export async function runWorker(ports: WorkerPorts, o: WorkerOptions): Promise<W
   let changed: () => void = () => {};
   const nextChange = () => new Promise<void>((r) => (changed = r));
 
-  const send = async (body: MessageBody) => {
+  const send = async (body: MessageBody, signal: AbortSignal = workAbort.signal) => {
     if (!runId) return;
-    await ports.reportQueue.send([encodeMessage(runId, body)], workAbort.signal);
+    await ports.reportQueue.send([encodeMessage(runId, body)], signal);
   };
-  const announce = (state: "INITIALIZED" | "IDLE" | "STOPPED") =>
-    send({
-      type: "WORKER_STATE",
-      worker: o.workerId,
-      state,
-      host: o.host,
-      pid: process.pid,
-      concurrency: o.concurrency,
-      controlQueueUrl: sub.queue.url,
-      subscriptionArn: sub.subscriptionArn,
-    });
+  const announce = (state: "INITIALIZED" | "IDLE" | "STOPPED", signal?: AbortSignal) =>
+    send(
+      {
+        type: "WORKER_STATE",
+        worker: o.workerId,
+        state,
+        host: o.host,
+        pid: process.pid,
+        concurrency: o.concurrency,
+        controlQueueUrl: sub.queue.url,
+        subscriptionArn: sub.subscriptionArn,
+      },
+      signal,
+    );
 
   // ---- control: the master's broadcasts, through this worker's own queue ----
   const controlLoop = async () => {
@@ -371,25 +374,8 @@ export async function runWorker(ports: WorkerPorts, o: WorkerOptions): Promise<W
   changed();
   const goodbye = new AbortController();
   setTimeout(() => goodbye.abort(), 5_000).unref();
-  if (runId) {
-    await ports.reportQueue
-      .send(
-        [
-          encodeMessage(runId, {
-            type: "WORKER_STATE",
-            worker: o.workerId,
-            state: "STOPPED",
-            host: o.host,
-            pid: process.pid,
-            concurrency: o.concurrency,
-            controlQueueUrl: sub.queue.url,
-            subscriptionArn: sub.subscriptionArn,
-          }),
-        ],
-        goodbye.signal,
-      )
-      .catch(() => {});
-  }
+  // After SHUTDOWN the work signal is aborted: the goodbye has its own few seconds.
+  await announce("STOPPED", goodbye.signal).catch(() => {});
   await ports.subscriptions
     .close(sub.queue.url, sub.subscriptionArn, goodbye.signal)
     .catch((err) => log.warn(`could not remove the control queue: ${describe(err)}`));

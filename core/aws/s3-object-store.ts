@@ -183,11 +183,7 @@ export class S3ObjectStore implements ObjectStore {
         { signal },
       );
     } catch (err) {
-      if (uploadId) {
-        await this.client
-          .send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId }))
-          .catch(() => {});
-      }
+      await this.abandon(key, uploadId);
       throw new AwsCallError("multipart upload", where, { cause: err });
     }
   }
@@ -300,13 +296,17 @@ export class S3ObjectStore implements ObjectStore {
         { signal },
       );
     } catch (err) {
-      if (uploadId) {
-        await this.client
-          .send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: targetKey, UploadId: uploadId }))
-          .catch(() => {});
-      }
+      await this.abandon(targetKey, uploadId);
       throw new AwsCallError("multipart copy", where, { cause: err });
     }
+  }
+
+  /** Aborts an unfinished multipart upload, so that its parts are not kept (and billed); best effort. */
+  private async abandon(key: string, uploadId: string | undefined): Promise<void> {
+    if (!uploadId) return;
+    await this.client
+      .send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId }))
+      .catch(() => {});
   }
 
   async *list(prefix: string, signal?: AbortSignal): AsyncIterable<ListedObject> {

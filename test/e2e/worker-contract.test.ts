@@ -8,53 +8,20 @@ import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { ensureRunResources, type RunResources } from "../../core/aws/resources.ts";
-import { SnsTopic } from "../../core/aws/sns-topic.ts";
-import { SqsQueue } from "../../core/aws/sqs-queue.ts";
-import { type BatchResult, decodeMessage, encodeMessage, type Message } from "../../core/messages.ts";
+import { type BatchResult, encodeMessage, type Message } from "../../core/messages.ts";
 import { startTestAws, type TestAws } from "../helpers/aws.ts";
-import { type Proc, startCli } from "../helpers/run.ts";
+import { type DrivenWorker, driveWorker } from "../helpers/driver.ts";
 
 const RUN = "contract-run";
 
 describe("a worker, driven by hand", { timeout: 120_000 }, () => {
   let aws: TestAws;
   let tmp: string;
-  let r: RunResources;
-  let worker: Proc;
-  let reports: SqsQueue;
-  let toc: SqsQueue;
-  let topic: SnsTopic;
-  const received: Message[] = [];
-
-  /** Reads the report queue until a message matches. */
-  const waitReport = async (pred: (m: Message) => boolean, timeoutMs = 30_000): Promise<Message> => {
-    const end = Date.now() + timeoutMs;
-    for (;;) {
-      const hit = received.find(pred);
-      if (hit) return hit;
-      if (Date.now() > end) throw new Error(`no such report; worker said:\n${worker.stderr().slice(-2000)}`);
-      const ms = await reports.receive({ max: 10, waitSec: 1 });
-      for (const m of ms) {
-        const d = decodeMessage(m.body, {
-          expectRun: RUN,
-          accept: ["WORKER_STATE", "SUMMARY", "ERROR_REPORT"],
-        });
-        if (d.ok) received.push(d.message);
-      }
-      if (ms.length) await reports.delete(ms.map((m) => m.receipt));
-    }
-  };
+  let worker: DrivenWorker;
+  const waitReport = (pred: (m: Message) => boolean) => worker.waitReport(pred);
 
   before(async () => {
     aws = await startTestAws();
-    r = await ensureRunResources(aws.clients, "contract", {
-      tocVisibilityTimeoutSec: 30,
-      maxReceiveCount: 5,
-    });
-    reports = new SqsQueue(aws.clients.sqs, r.reportQueueUrl);
-    toc = new SqsQueue(aws.clients.sqs, r.tocQueueUrl);
-    topic = new SnsTopic(aws.clients.sns, r.topicArn);
     tmp = await fs.mkdtemp(path.join(os.tmpdir(), "s3bl-contract-"));
     const src = path.join(tmp, "src");
     const dst = path.join(tmp, "dst");
@@ -69,53 +36,31 @@ describe("a worker, driven by hand", { timeout: 120_000 }, () => {
     await fs.mkdir(path.join(src, "tdir"));
     await fs.writeFile(path.join(src, "tdir/x"), "x\n");
     await fs.symlink(outside, path.join(dst, "tdir")); // a symlinked parent in the target
-    worker = startCli(
-      [
-        "worker",
-        "--source",
-        src,
-        "--target",
-        dst,
-        "--run-id",
-        RUN,
-        "--worker-id",
-        "contract-1",
-        "--report-ms",
-        "100",
-        "--heartbeat-ms",
-        "500",
-        "--before-validate-cmd",
-        `echo remounted > "${path.join(tmp, "hook-ran")}"`,
-      ],
-      {
-        env: {
-          AWS_ENDPOINT_URL: aws.emulator.url,
-          S3BL_TOPIC_ARN: r.topicArn,
-          S3BL_TOC_QUEUE_URL: r.tocQueueUrl,
-          S3BL_REPORT_QUEUE_URL: r.reportQueueUrl,
-        },
-      },
-    );
+    worker = await driveWorker(aws, {
+      name: "contract",
+      runId: RUN,
+      source: src,
+      target: dst,
+      args: ["--before-validate-cmd", `echo remounted > "${path.join(tmp, "hook-ran")}"`],
+    });
   });
 
   after(async () => {
-    worker?.child.kill("SIGKILL");
+    worker?.proc.child.kill("SIGKILL");
     await aws?.close();
     if (tmp) await fs.rm(tmp, { recursive: true, force: true });
   });
 
   it("announces itself, and works only the entries that stay inside its roots", async () => {
     await waitReport((m) => m.type === "WORKER_STATE" && m.state === "INITIALIZED");
-    await topic.publish(
-      encodeMessage(RUN, {
-        type: "MODE",
-        phase: "WRITE",
-        known: ["contract-1"],
-        failfast: false,
-        sentAtMs: 0,
-      }),
-    );
-    await toc.send([
+    await worker.publish({
+      type: "MODE",
+      phase: "WRITE",
+      known: ["contract-1"],
+      failfast: false,
+      sentAtMs: 0,
+    });
+    await worker.sendToc([
       "not json at all",
       JSON.stringify({ v: 1, run: RUN, type: "TOC_BATCH", phase: "WRITE", entries: "nope" }),
       encodeMessage("someone-else", {
@@ -164,10 +109,8 @@ describe("a worker, driven by hand", { timeout: 120_000 }, () => {
 
   it("checks what it wrote in VALIDATE, and reports a target that was tampered with", async () => {
     await fs.writeFile(path.join(tmp, "dst/ok.txt"), "changed!\n");
-    await topic.publish(
-      encodeMessage(RUN, { type: "MODE", phase: "VALIDATE", known: [], failfast: false, sentAtMs: 0 }),
-    );
-    await toc.send([
+    await worker.publish({ type: "MODE", phase: "VALIDATE", known: [], failfast: false, sentAtMs: 0 });
+    await worker.sendToc([
       encodeMessage(RUN, {
         type: "TOC_BATCH",
         phase: "VALIDATE",
@@ -195,15 +138,13 @@ describe("a worker, driven by hand", { timeout: 120_000 }, () => {
   });
 
   it("confirms its error count in ERROR_REPORT, then stops and removes its queue on SHUTDOWN", async () => {
-    await topic.publish(
-      encodeMessage(RUN, { type: "MODE", phase: "ERROR_REPORT", known: [], failfast: false, sentAtMs: 0 }),
-    );
+    await worker.publish({ type: "MODE", phase: "ERROR_REPORT", known: [], failfast: false, sentAtMs: 0 });
     const report = await waitReport((m) => m.type === "ERROR_REPORT");
     assert.ok(report.type === "ERROR_REPORT");
     assert.equal(report.errorsSent, 7);
-    await topic.publish(encodeMessage(RUN, { type: "SHUTDOWN", reason: "test over" }));
-    const { code } = await worker.exited;
-    assert.equal(code, 0, worker.stderr().slice(-2000));
+    await worker.publish({ type: "SHUTDOWN", reason: "test over" });
+    const { code } = await worker.proc.exited;
+    assert.equal(code, 0, worker.proc.stderr().slice(-2000));
     await waitReport((m) => m.type === "WORKER_STATE" && m.state === "STOPPED");
     assert.deepEqual(
       (await aws.queueNames()).filter((n) => n.includes("-w-")),

@@ -1,10 +1,6 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: ${…} here is bash, not a JS template.
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import os from "node:os";
-import path from "node:path";
-import { after, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import { Match, Template } from "aws-cdk-lib/assertions";
 import { STACK_OUTPUTS } from "../../core/deployment.ts";
 import {
@@ -14,6 +10,7 @@ import {
   renderPublishScript,
   renderRunMasterScript,
 } from "../../lib/master-user-data.ts";
+import { shellcheck } from "../helpers/shellcheck.ts";
 import { loaderStack, userDataOf } from "./fixture.ts";
 
 const input: MasterBootInput = {
@@ -25,17 +22,6 @@ const input: MasterBootInput = {
   runTagKey: "s3bl-run-id",
   argsTagKey: "s3bl-master-args",
 };
-
-const tmp = mkdtempSync(path.join(os.tmpdir(), "s3bl-master-userdata-"));
-after(() => rmSync(tmp, { recursive: true, force: true }));
-
-function shellcheck(name: string, text: string): string {
-  const file = path.join(tmp, name);
-  writeFileSync(file, text);
-  const r = spawnSync("shellcheck", ["--shell=bash", "--severity=style", file], { encoding: "utf8" });
-  if (r.error) throw new Error(`shellcheck could not run (.ci/run installs it): ${r.error.message}`);
-  return r.status === 0 ? "" : `${r.stdout}${r.stderr}`;
-}
 
 describe("the master host's boot script", () => {
   const script = renderMasterUserData(input);

@@ -1,10 +1,6 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: ${…} here is bash, not a JS template.
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import os from "node:os";
-import path from "node:path";
-import { after, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import { ENV } from "../../core/env-names.ts";
 import {
   q,
@@ -14,6 +10,7 @@ import {
   renderWorkerUserData,
   type WorkerBootInput,
 } from "../../lib/user-data.ts";
+import { shellcheck } from "../helpers/shellcheck.ts";
 
 const input: WorkerBootInput = {
   region: "eu-west-1",
@@ -36,18 +33,6 @@ const input: WorkerBootInput = {
     [ENV.target]: "/mnt/s3",
   },
 };
-
-const tmp = mkdtempSync(path.join(os.tmpdir(), "s3bl-userdata-"));
-after(() => rmSync(tmp, { recursive: true, force: true }));
-
-/** Runs shellcheck (all checks, bash) on a script; returns its findings, empty when clean. */
-function shellcheck(name: string, text: string): string {
-  const file = path.join(tmp, name);
-  writeFileSync(file, text);
-  const r = spawnSync("shellcheck", ["--shell=bash", "--severity=style", file], { encoding: "utf8" });
-  if (r.error) throw new Error(`shellcheck could not run (.ci/run installs it): ${r.error.message}`);
-  return r.status === 0 ? "" : `${r.stdout}${r.stderr}`;
-}
 
 describe("the worker boot script", () => {
   const script = renderWorkerUserData(input);
