@@ -22,7 +22,13 @@ export const planCommand: CommandModule = {
     const view = await makePlan({
       source: c.source,
       target: c.target,
-      toc: { manifest: c.manifest, include: c.include, exclude: c.exclude, modifiedAfterMs: c.modifiedAfter },
+      toc: {
+        crawler: c.crawler,
+        manifest: c.manifest,
+        include: c.include,
+        exclude: c.exclude,
+        modifiedAfterMs: c.modifiedAfter,
+      },
       workers: c.workers,
       targetEmpty: c.targetEmpty,
       sample: c.sample,

@@ -35,6 +35,14 @@ const instant = z
   });
 
 export const tocSourceSettings = {
+  crawler: {
+    flag: "crawler",
+    type: "string",
+    describe:
+      "how the source is walked: find (GNU find, fastest on a local disk), walk (many calls in flight, fastest on NFS/EFS/FUSE), or auto (walk on network and FUSE filesystems, find elsewhere)",
+    schema: z.enum(["auto", "find", "walk"], { error: "expected auto, find or walk" }),
+    default: "auto",
+  } satisfies Setting<"auto" | "find" | "walk">,
   manifest: {
     flag: "manifest",
     type: "string",

@@ -22,7 +22,13 @@ export const runExtraSettings = { ...runExtraOptions, quiet: outputSettings.quie
 export type RunExtras = ConfigOf<typeof runExtraSettings>;
 
 export function tocOptions(x: RunExtras): TocSourceOptions {
-  return { manifest: x.manifest, include: x.include, exclude: x.exclude, modifiedAfterMs: x.modifiedAfter };
+  return {
+    crawler: x.crawler,
+    manifest: x.manifest,
+    include: x.include,
+    exclude: x.exclude,
+    modifiedAfterMs: x.modifiedAfter,
+  };
 }
 
 export async function writeHtmlReport(file: string, report: RunReport): Promise<void> {

@@ -1,12 +1,14 @@
 /**
- * Where a directory source's TOC comes from: the crawl, or a manifest (`--manifest`), then the filters
+ * Where a directory source's TOC comes from: the crawl (`--crawler`), or a manifest (`--manifest`), then the filters
  * (`--include`, `--exclude`, `--modified-after`). The run, `--dry-run` and `plan` all take it from here.
  */
-import { type CrawlItem, crawl } from "./crawl.ts";
+import { type Crawler, type CrawlItem, crawl } from "./crawl.ts";
 import { manifestToc } from "./manifest.ts";
 import { type FilterCounts, filterToc, type TocFilter } from "./toc-filter.ts";
 
 export interface TocSourceOptions extends TocFilter {
+  /** How the tree is walked (`auto` when not given). */
+  readonly crawler?: Crawler | undefined;
   /** Take the paths from this file instead of walking the tree. */
   readonly manifest?: string | undefined;
 }
@@ -18,6 +20,6 @@ export function tocSource(
   counts?: FilterCounts,
 ): AsyncGenerator<CrawlItem> {
   if (!o) return crawl(root, signal);
-  const items = o.manifest ? manifestToc(root, o.manifest, signal) : crawl(root, signal);
+  const items = o.manifest ? manifestToc(root, o.manifest, signal) : crawl(root, signal, o.crawler);
   return filterToc(items, o, counts);
 }
