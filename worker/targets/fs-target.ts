@@ -7,7 +7,7 @@
  * Every path is checked before use: relative, no `..`, and its parent directory resolves inside the root on
  * both sides (so a symlink in the tree can never lead a read or a write outside it).
  */
-import type { BigIntStats } from "node:fs";
+import { type BigIntStats, constants as fsConstants } from "node:fs";
 import fs from "node:fs/promises";
 import path from "node:path";
 import type { Stage, TocEntry } from "../../core/messages.ts";
@@ -112,15 +112,25 @@ export class FsTarget implements Target {
       if ("reason" in before) return failed(before.reason);
       if (!before.isFile()) return failed(`changed since the crawl: now a ${kindOf(before)} in the source`);
       await this.ensureParent(dst);
-      const existing = await lstatOrNull(dst);
-      if (existing?.isDirectory()) return failed("a directory of that name exists in the target");
-      if (existing && !existing.isFile()) await fs.unlink(dst); // never write through a symlink
-      // A re-run (or a resumed run) does not copy again what is there already with the same size, mtime,
-      // mode and owner: the quick check rsync makes too.
-      if (existing?.isFile() && this.sameMeta(existing, before) && existing.size === before.size) {
-        return { status: "unchanged", bytes: 0 };
+      // Into a new target, the copy refuses to replace anything: one call, no lstat of the target first. Only
+      // when something is there already is it looked at (a re-run, a resumed run, a redelivered batch).
+      const copied = await fs.copyFile(src, dst, fsConstants.COPYFILE_EXCL).then(
+        () => true,
+        (err: NodeJS.ErrnoException) => {
+          if (err.code === "EEXIST") return false;
+          throw err;
+        },
+      );
+      if (!copied) {
+        const existing = await lstatOrNull(dst);
+        if (existing?.isDirectory()) return failed("a directory of that name exists in the target");
+        if (existing && !existing.isFile()) await fs.unlink(dst); // never write through a symlink
+        // The quick check rsync makes too: the same size, mtime, mode and owner is not copied again.
+        if (existing?.isFile() && this.sameMeta(existing, before) && existing.size === before.size) {
+          return { status: "unchanged", bytes: 0 };
+        }
+        await fs.copyFile(src, dst);
       }
-      await fs.copyFile(src, dst);
       const after = await lstatSource(src);
       if ("reason" in after) return failed(after.reason);
       if (after.size !== before.size || after.mtimeNs !== before.mtimeNs) {
