@@ -206,6 +206,14 @@ export const workerSettings = {
     schema: z.enum(["fs", "rsync"], { error: "expected fs or rsync" }),
     default: "fs",
   }),
+  fsCalls: setting<"auto" | "direct" | "threads">({
+    flag: "fs-calls",
+    type: "string",
+    describe:
+      "directory target: make file system calls directly (fastest when source and target are local disks) or through the thread pool (many in flight, for NFS/EFS/FUSE); auto picks by filesystem",
+    schema: z.enum(["auto", "direct", "threads"], { error: "expected auto, direct or threads" }),
+    default: "auto",
+  }),
   validate: setting<"size" | "attrs">({
     flag: "validate",
     type: "string",
@@ -453,6 +461,7 @@ export const localSettings = {
   }),
   concurrency: workerSettings.concurrency,
   copier: workerSettings.copier,
+  fsCalls: workerSettings.fsCalls,
   targetEmpty: workerSettings.targetEmpty,
   yas3fsTopicArn: workerSettings.yas3fsTopicArn,
   multipartThresholdMb: workerSettings.multipartThresholdMb,

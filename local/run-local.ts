@@ -183,6 +183,8 @@ function startWorker(
     String(config.concurrency),
     "--copier",
     config.copier,
+    "--fs-calls",
+    config.fsCalls,
     "--validate",
     config.validate,
     "--log-format",

@@ -6,7 +6,7 @@
  * `auto` takes the walker on network and FUSE filesystems (NFS, EFS, SMB, a yas3fs mount…) and find elsewhere,
  * when GNU find is there.
  */
-import { statfsSync } from "node:fs";
+import { isRemoteFs } from "../core/filesystems.ts";
 import type { ObjectStore } from "../core/object-store.ts";
 import { findCrawl, hasGnuFind } from "./crawl-find.ts";
 import type { CrawlItem } from "./crawl-item.ts";
@@ -26,32 +26,10 @@ export async function* crawl(
   yield* chosen === "find" ? findCrawl(root, signal) : walk(root, signal);
 }
 
-/** statfs magic numbers of filesystems where a metadata call is a round trip to another machine. */
-const NETWORK_FS = new Set([
-  0x6969, // NFS (EFS too)
-  0x65735546, // FUSE (yas3fs, sshfs, s3fs…)
-  0xff534d42, // CIFS
-  0xfe534d42, // SMB2
-  0x517b, // SMB
-  0x00c36400, // Ceph
-  0x0bd00bd0, // Lustre
-  0x01021997, // 9p
-  0x5346414f, // AFS
-  0x47504653, // GPFS
-  0x19830326, // BeeGFS
-  0x01161970, // GFS2
-  0x7461636f, // OCFS2
-]);
-
 /** `find` on a local filesystem when GNU find is there, the walker otherwise. */
 export function autoCrawler(root: string): "find" | "walk" {
-  let type: number;
-  try {
-    type = statfsSync(root).type;
-  } catch {
-    return "walk"; // the walker reports the root that cannot be read
-  }
-  return !NETWORK_FS.has(type) && hasGnuFind() ? "find" : "walk";
+  // A root that cannot be looked at counts as remote: the walker then says why it cannot be read.
+  return !isRemoteFs(root) && hasGnuFind() ? "find" : "walk";
 }
 
 /**

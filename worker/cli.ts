@@ -84,9 +84,12 @@ async function workerMain(flags: Record<string, unknown>, env: NodeJS.ProcessEnv
         targetRoot: config.target,
         preserveOwner: process.getuid?.() === 0,
         validate: config.validate,
+        fsCalls: config.fsCalls,
       });
     }
     await target.init();
+    if (target instanceof FsTarget)
+      log.info(`file system calls: ${target.fsCalls} (--fs-calls ${config.fsCalls})`);
     const outcome = await runWorker(
       {
         tocQueue: new SqsQueue(clients.sqs, config.tocQueueUrl),

@@ -42,16 +42,24 @@ describe("a local run, end to end over the emulator", { timeout: 240_000 }, () =
     if (tmp) await fs.rm(tmp, { recursive: true, force: true });
   });
 
-  for (const copier of ["fs", "rsync"] as const) {
-    it(`copies every entry with content, mode, ${isRoot ? "owner, " : ""}mtime and links intact (copier ${copier})`, async () => {
-      const target = path.join(tmp, `dst-${copier}`);
+  const variants = [
+    { copier: "fs", calls: "direct" },
+    { copier: "fs", calls: "threads" },
+    { copier: "rsync", calls: "auto" },
+  ] as const;
+  for (const { copier, calls } of variants) {
+    it(`copies every entry with content, mode, ${isRoot ? "owner, " : ""}mtime and links intact (copier ${copier}, calls ${calls})`, async () => {
+      const target = path.join(tmp, `dst-${copier}-${calls}`);
       const run = startLocal({
         endpoint: aws.emulator.url,
         dir: tmp,
-        name: `e2e-${copier}`,
+        name: `e2e-${copier}-${calls}`,
         source,
         target,
-        args: ["--workers", "3", "--concurrency", "8", "--copier", copier, "--batch-entries", "50"],
+        args: [
+          ...["--workers", "3", "--concurrency", "8", "--copier", copier, "--batch-entries", "50"],
+          ...["--fs-calls", calls],
+        ],
       });
       const { code } = await run.exited;
       assert.equal(code, 0, run.stderr().slice(-3000));
@@ -59,6 +67,13 @@ describe("a local run, end to end over the emulator", { timeout: 240_000 }, () =
       assert.deepEqual(await diffTrees(source, target, { owner: isRoot }), []);
 
       const report = await run.report();
+      // Source and target are on this machine's disk: auto makes the calls directly.
+      const workerLog = await fs.readFile(
+        path.join(tmp, `state-e2e-${copier}-${calls}`, "runs", report.runId, "worker-1.log"),
+        "utf8",
+      );
+      const made = calls === "threads" ? "threads" : "direct";
+      assert.match(workerLog, new RegExp(`file system calls: ${made} \\(--fs-calls ${calls}\\)`));
       const entries = (await listTree(source)).length + 1; // and the root itself
       assert.equal(report.outcome, "succeeded");
       assert.equal(report.entries, entries);

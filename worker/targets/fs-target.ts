@@ -7,12 +7,19 @@
  * Every path is checked before use: relative, no `..`, and its parent directory resolves inside the root on
  * both sides (so a symlink in the tree can never lead a read or a write outside it).
  */
-import { type BigIntStats, constants as fsConstants } from "node:fs";
-import fs from "node:fs/promises";
+import type { BigIntStats } from "node:fs";
 import path from "node:path";
 import type { Stage, TocEntry } from "../../core/messages.ts";
 import { checkTocPath } from "../../core/toc-path.ts";
-import { kindOf, lstatOrNull, lstatSource, RootedTree, reasonOf } from "./rooted-tree.ts";
+import {
+  Breather,
+  chooseFsCalls,
+  directCalls,
+  type FsCalls,
+  type FsCallsSetting,
+  threadCalls,
+} from "./fs-calls.ts";
+import { kindOf, lstatSource, RootedTree, reasonOf } from "./rooted-tree.ts";
 import { type EntryOutcome, failed, ok, type Target } from "./target.ts";
 
 export interface TargetOptions {
@@ -22,29 +29,49 @@ export interface TargetOptions {
   readonly preserveOwner: boolean;
   /** size: existence, kind and size; attrs: also mode, owner (when preserved) and mtime. */
   readonly validate: "size" | "attrs";
+  /** How file system calls are made (see fs-calls.ts); `auto` when not given. */
+  readonly fsCalls?: FsCallsSetting;
 }
 
 export class FsTarget implements Target {
-  private readonly source: RootedTree;
-  private readonly target: RootedTree;
+  private source: RootedTree;
+  private target: RootedTree;
   private readonly createdDirs = new Set<string>();
+  private calls: FsCalls;
+  private readonly breather = new Breather();
 
   constructor(readonly opts: TargetOptions) {
-    this.source = new RootedTree(opts.sourceRoot, "source");
-    this.target = new RootedTree(opts.targetRoot, "target");
+    this.calls = opts.fsCalls === "direct" ? directCalls : threadCalls;
+    this.source = new RootedTree(opts.sourceRoot, "source", this.calls);
+    this.target = new RootedTree(opts.targetRoot, "target", this.calls);
   }
 
   get description(): string {
     return this.opts.targetRoot;
   }
 
+  /** How this target makes its file system calls: `direct` or `threads` (known after init). */
+  get fsCalls(): "direct" | "threads" {
+    return this.calls.direct ? "direct" : "threads";
+  }
+
   async init(): Promise<void> {
     await this.source.init();
     await this.target.init();
+    // Both roots exist now: their filesystems decide.
+    const calls = chooseFsCalls(this.opts.fsCalls ?? "auto", this.opts.sourceRoot, this.opts.targetRoot);
+    if (calls !== this.calls) {
+      this.calls = calls;
+      this.source = new RootedTree(this.opts.sourceRoot, "source", calls);
+      this.target = new RootedTree(this.opts.targetRoot, "target", calls);
+      await this.source.init();
+      await this.target.init();
+    }
   }
 
   /** Writes one entry; never throws: every failure is an outcome with a reason. */
   async write(entry: TocEntry, stage: Stage): Promise<EntryOutcome> {
+    await this.breather.breathe();
     try {
       const p = await this.paths(entry.path);
       if ("reason" in p) return failed(p.reason);
@@ -58,14 +85,15 @@ export class FsTarget implements Target {
 
   /** Checks one entry in the target against the source (and the TOC when the source is gone). */
   async check(entry: TocEntry): Promise<EntryOutcome> {
+    await this.breather.breathe();
     try {
       const p = await this.paths(entry.path);
       if ("reason" in p) return failed(p.reason);
-      const dst = await lstatOrNull(p.dst);
+      const dst = await this.calls.lstatOrNull(p.dst);
       if (!dst) return failed("missing in the target");
       const kind = kindOf(dst);
       if (kind !== entry.kind) return failed(`is a ${kind} in the target, expected a ${entry.kind}`);
-      const src = await lstatOrNull(p.src);
+      const src = await this.calls.lstatOrNull(p.src);
       const problems: string[] = [];
       if (entry.kind === "file") {
         const want = src ? src.size : BigInt(entry.size);
@@ -73,7 +101,7 @@ export class FsTarget implements Target {
           problems.push(`size ${dst.size} in the target, ${want} in the ${src ? "source" : "TOC"}`);
       }
       if (entry.kind === "symlink" && src?.isSymbolicLink()) {
-        const [a, b] = await Promise.all([fs.readlink(p.src), fs.readlink(p.dst)]);
+        const [a, b] = [await this.calls.readlink(p.src), await this.calls.readlink(p.dst)];
         if (a !== b) problems.push(`link points to ${JSON.stringify(b)}, expected ${JSON.stringify(a)}`);
       }
       if (this.opts.validate === "attrs" && src && kindOf(src) === entry.kind) {
@@ -108,30 +136,30 @@ export class FsTarget implements Target {
 
   private async writeFile(src: string, dst: string): Promise<EntryOutcome> {
     for (let attempt = 1; ; attempt++) {
-      const before = await lstatSource(src);
+      const before = await lstatSource(src, this.calls);
       if ("reason" in before) return failed(before.reason);
       if (!before.isFile()) return failed(`changed since the crawl: now a ${kindOf(before)} in the source`);
       await this.ensureParent(dst);
       // Into a new target, the copy refuses to replace anything: one call, no lstat of the target first. Only
       // when something is there already is it looked at (a re-run, a resumed run, a redelivered batch).
-      const copied = await fs.copyFile(src, dst, fsConstants.COPYFILE_EXCL).then(
-        () => true,
-        (err: NodeJS.ErrnoException) => {
-          if (err.code === "EEXIST") return false;
-          throw err;
-        },
-      );
+      let copied = true;
+      try {
+        await this.calls.copyFile(src, dst, true);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+        copied = false;
+      }
       if (!copied) {
-        const existing = await lstatOrNull(dst);
+        const existing = await this.calls.lstatOrNull(dst);
         if (existing?.isDirectory()) return failed("a directory of that name exists in the target");
-        if (existing && !existing.isFile()) await fs.unlink(dst); // never write through a symlink
+        if (existing && !existing.isFile()) await this.calls.unlink(dst); // never write through a symlink
         // The quick check rsync makes too: the same size, mtime, mode and owner is not copied again.
         if (existing?.isFile() && this.sameMeta(existing, before) && existing.size === before.size) {
           return { status: "unchanged", bytes: 0 };
         }
-        await fs.copyFile(src, dst);
+        await this.calls.copyFile(src, dst, false);
       }
-      const after = await lstatSource(src);
+      const after = await lstatSource(src, this.calls);
       if ("reason" in after) return failed(after.reason);
       if (after.size !== before.size || after.mtimeNs !== before.mtimeNs) {
         if (attempt < 2) continue;
@@ -151,33 +179,33 @@ export class FsTarget implements Target {
   }
 
   private async writeSymlink(src: string, dst: string): Promise<EntryOutcome> {
-    const st = await lstatSource(src);
+    const st = await lstatSource(src, this.calls);
     if ("reason" in st) return failed(st.reason);
     if (!st.isSymbolicLink()) return failed(`changed since the crawl: now a ${kindOf(st)} in the source`);
-    const link = await fs.readlink(src);
+    const link = await this.calls.readlink(src);
     await this.ensureParent(dst);
-    const existing = await lstatOrNull(dst);
+    const existing = await this.calls.lstatOrNull(dst);
     if (existing?.isDirectory()) return failed("a directory of that name exists in the target");
     // Idempotent: a redelivered batch must not recreate the link (that would touch its directory's mtime).
-    const same = existing?.isSymbolicLink() && (await fs.readlink(dst)) === link;
+    const same = existing?.isSymbolicLink() && (await this.calls.readlink(dst)) === link;
     if (same && existing && this.sameMeta(existing, st)) return { status: "unchanged", bytes: 0 };
     if (!same) {
-      if (existing) await fs.unlink(dst);
-      await fs.symlink(link, dst);
+      if (existing) await this.calls.unlink(dst);
+      await this.calls.symlink(link, dst);
     }
     await this.setMeta(dst, st, true);
     return ok();
   }
 
   private async writeDir(src: string, dst: string): Promise<EntryOutcome> {
-    const st = await lstatSource(src);
+    const st = await lstatSource(src, this.calls);
     if ("reason" in st) return failed(st.reason);
     if (!st.isDirectory()) return failed(`changed since the crawl: now a ${kindOf(st)} in the source`);
-    const existing = await lstatOrNull(dst);
+    const existing = await this.calls.lstatOrNull(dst);
     if (existing && !existing.isDirectory())
       return failed(`a ${kindOf(existing)} of that name exists in the target`);
     if (!existing) {
-      await fs.mkdir(dst, { recursive: true });
+      await this.calls.mkdirp(dst);
       // Creating it changed its parent's mtime, which another handler may have set already: set it again.
       // Both handlers converge on the source's times, in whichever order they run.
       if (dst !== this.opts.targetRoot) await this.restoreTimes(path.dirname(src), path.dirname(dst));
@@ -187,25 +215,25 @@ export class FsTarget implements Target {
   }
 
   private async restoreTimes(srcDir: string, dstDir: string): Promise<void> {
-    const st = await fs.lstat(srcDir, { bigint: true });
-    await fs.utimes(dstDir, nsToSeconds(st.atimeNs), nsToSeconds(st.mtimeNs));
+    const st = await this.calls.lstat(srcDir);
+    await this.calls.utimes(dstDir, nsToSeconds(st.atimeNs), nsToSeconds(st.mtimeNs));
   }
 
   private async ensureParent(dst: string): Promise<void> {
     const dir = path.dirname(dst);
     if (this.createdDirs.has(dir)) return;
-    await fs.mkdir(dir, { recursive: true });
+    await this.calls.mkdirp(dir);
     if (this.createdDirs.size > 50_000) this.createdDirs.clear();
     this.createdDirs.add(dir);
   }
 
   private async setMeta(dst: string, st: BigIntStats, isLink: boolean): Promise<void> {
-    if (this.opts.preserveOwner) await fs.lchown(dst, Number(st.uid), Number(st.gid));
-    if (!isLink) await fs.chmod(dst, Number(st.mode & 0o7777n));
+    if (this.opts.preserveOwner) await this.calls.lchown(dst, Number(st.uid), Number(st.gid));
+    if (!isLink) await this.calls.chmod(dst, Number(st.mode & 0o7777n));
     const atime = nsToSeconds(st.atimeNs);
     const mtime = nsToSeconds(st.mtimeNs);
-    if (isLink) await fs.lutimes(dst, atime, mtime);
-    else await fs.utimes(dst, atime, mtime);
+    if (isLink) await this.calls.lutimes(dst, atime, mtime);
+    else await this.calls.utimes(dst, atime, mtime);
   }
 }
 

@@ -7,6 +7,7 @@ import type { BigIntStats } from "node:fs";
 import fs from "node:fs/promises";
 import path from "node:path";
 import { resolveUnder } from "../../core/toc-path.ts";
+import { type FsCalls, threadCalls } from "./fs-calls.ts";
 
 export class RootedTree {
   private real = "";
@@ -15,6 +16,7 @@ export class RootedTree {
   constructor(
     readonly root: string,
     readonly role: "source" | "target",
+    private readonly calls: FsCalls = threadCalls,
   ) {}
 
   /** Resolves the root (creating a target root that does not exist yet). */
@@ -47,7 +49,7 @@ export class RootedTree {
     if (this.proven.has(dir)) return true;
     let real: string;
     try {
-      real = await fs.realpath(dir);
+      real = await this.calls.realpath(dir);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
       // Source: the read then fails with ENOENT and says so. Target: we create it, below a checked ancestor.
@@ -64,22 +66,13 @@ export class RootedTree {
 }
 
 /** lstat that turns the expected failures of a source into reasons. */
-export async function lstatSource(p: string): Promise<BigIntStats | { reason: string }> {
+export async function lstatSource(p: string, calls = threadCalls): Promise<BigIntStats | { reason: string }> {
   try {
-    return await fs.lstat(p, { bigint: true });
+    return await calls.lstat(p);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === "ENOENT" || code === "ENOTDIR") return { reason: "source vanished after the crawl" };
     if (code === "EACCES" || code === "EPERM") return { reason: "permission denied reading the source" };
-    throw err;
-  }
-}
-
-export async function lstatOrNull(p: string): Promise<BigIntStats | null> {
-  try {
-    return await fs.lstat(p, { bigint: true });
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") return null;
     throw err;
   }
 }
