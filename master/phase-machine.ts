@@ -18,6 +18,7 @@ import {
   type WorkerStateMessage,
   type WorkPhase,
 } from "../core/messages.ts";
+import { BatchSet } from "./batch-set.ts";
 
 export interface MachineSettings {
   readonly expectedWorkers: number;
@@ -85,7 +86,8 @@ export interface MachineState {
   readonly workers: Readonly<Record<string, WorkerView>>;
   readonly dispatch: DispatchView | null;
   readonly nextBatch: number;
-  readonly doneBatches: ReadonlySet<number>;
+  /** Every batch reported done (or dead-lettered) in this master's life. */
+  readonly doneBatches: BatchSet;
   /** Every entry the crawl found, sent or not. */
   readonly entries: number;
   readonly dirs: number;
@@ -205,7 +207,7 @@ export function initialState(
     nextBatch: resumed?.firstBatch ?? 0,
     firstBatchOfAttempt: resumed?.firstBatch ?? 0,
     staleResults: 0,
-    doneBatches: new Set(),
+    doneBatches: BatchSet.empty,
     entries: 0,
     dirs: 0,
     write: emptyTally(),
@@ -268,8 +270,7 @@ export function step(state: MachineState, event: MachineEvent): StepResult {
       if (s.dispatch) {
         const { firstBatch } = s.dispatch;
         // Only batches of this stage's range count; anything beyond it was never sent by us.
-        let done = 0;
-        for (const b of s.doneBatches) if (b >= firstBatch && b < firstBatch + event.batches) done++;
+        const done = s.doneBatches.countIn(firstBatch, firstBatch + event.batches);
         s = {
           ...s,
           dispatch: { ...s.dispatch, batches: event.batches, entries: event.entries, complete: true, done },
@@ -474,14 +475,12 @@ function countBatch(
     });
     return { state: { ...s, protocolErrors: s.protocolErrors + 1 }, failures: 0 };
   }
-  const done = new Set(s.doneBatches);
-  done.add(r.batch);
   const tally = r.phase === "WRITE" ? "write" : "validate";
   const errors = r.errors.map((e): RunIssue => ({ ...e, phase: r.phase }));
   const skips = r.skips.map((e): RunIssue => ({ ...e, phase: r.phase }));
   let next: MachineState = {
     ...s,
-    doneBatches: done,
+    doneBatches: s.doneBatches.add(r.batch),
     dispatch: { ...d, done: d.done + 1 },
     [tally]: add(s[tally], {
       ok: r.ok,
@@ -516,12 +515,10 @@ function onDeadLettered(
   });
   const errors = e.paths.map((path): RunIssue => ({ path, reason, phase: e.phase }));
   const tally = e.phase === "WRITE" ? "write" : "validate";
-  const done = new Set(s.doneBatches);
-  done.add(e.batch);
   const inStage = d !== null && d.phase === e.phase && e.batch >= d.firstBatch;
   let next: MachineState = {
     ...s,
-    doneBatches: done,
+    doneBatches: s.doneBatches.add(e.batch),
     dispatch: inStage && d ? { ...d, done: d.done + 1 } : d,
     [tally]: add(s[tally], { failed: e.paths.length }),
     errors: [...s.errors, ...errors],
