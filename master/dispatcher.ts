@@ -35,15 +35,15 @@ export async function dispatchStage(o: DispatchOptions): Promise<void> {
   const batcher = new TocBatcher(o.limits);
   let nextBatch = o.firstBatch;
   let sentEntries = 0;
-  let outbox: TocEntry[][] = [];
+  // Full batches wait here as message bodies, not entries: an entry lives no longer than its own batch, so
+  // the crawl's objects die young instead of filling the old generation on a big TOC.
+  let outbox: string[] = [];
+  let outboxEntries = 0;
   const inFlight = new Set<Promise<void>>();
   let sendError: unknown = null;
 
-  const sendOutbox = async () => {
-    if (outbox.length === 0) return;
-    const batches = outbox;
-    outbox = [];
-    const bodies = batches.map((entries) =>
+  const enqueue = (entries: readonly TocEntry[]) => {
+    outbox.push(
       encodeMessage(o.runId, {
         type: "TOC_BATCH",
         phase: o.phase,
@@ -52,10 +52,17 @@ export async function dispatchStage(o: DispatchOptions): Promise<void> {
         entries: entries.map(entryToWire),
       }),
     );
-    const entryCount = batches.reduce((n, b) => n + b.length, 0);
+    outboxEntries += entries.length;
+  };
+  const sendOutbox = async () => {
+    if (outbox.length === 0) return;
+    const bodies = outbox;
+    const entryCount = outboxEntries;
+    outbox = [];
+    outboxEntries = 0;
     const p = sendOutlasting(o, bodies).then(() => {
       sentEntries += entryCount;
-      o.emit({ type: "batches-sent", at: o.now(), batches: batches.length, entries: entryCount });
+      o.emit({ type: "batches-sent", at: o.now(), batches: bodies.length, entries: entryCount });
     });
     inFlight.add(p);
     p.catch((err) => {
@@ -65,6 +72,7 @@ export async function dispatchStage(o: DispatchOptions): Promise<void> {
     if (inFlight.size >= 4) await Promise.race(inFlight);
   };
 
+  const linger = lingerTimer(o.lingerMs);
   const it = o.entries[Symbol.asyncIterator]();
   // A pull may still be pending when we stop (abort): its rejection must not go unhandled.
   const pull = () => {
@@ -73,33 +81,27 @@ export async function dispatchStage(o: DispatchOptions): Promise<void> {
     return p;
   };
   let next = pull();
-  for (;;) {
-    o.signal.throwIfAborted();
-    if (sendError) throw sendError;
-    let timer: NodeJS.Timeout | undefined;
-    const r =
-      batcher.pending > 0 || outbox.length > 0
-        ? await Promise.race([
-            next,
-            new Promise<typeof TIMEOUT>((resolve) => {
-              timer = setTimeout(() => resolve(TIMEOUT), o.lingerMs);
-            }),
-          ])
-        : await next;
-    if (timer) clearTimeout(timer);
-    if (r === TIMEOUT) {
-      const b = batcher.flush();
-      if (b) outbox.push(b);
-      await sendOutbox();
-      continue;
+  try {
+    for (;;) {
+      o.signal.throwIfAborted();
+      if (sendError) throw sendError;
+      const r = batcher.pending > 0 || outbox.length > 0 ? await linger.race(next) : await next;
+      if (r === TIMEOUT) {
+        const b = batcher.flush();
+        if (b) enqueue(b);
+        await sendOutbox();
+        continue;
+      }
+      if (r.done) break;
+      next = pull();
+      for (const b of batcher.add(r.value)) enqueue(b);
+      if (outbox.length >= 10) await sendOutbox();
     }
-    if (r.done) break;
-    next = pull();
-    outbox.push(...batcher.add(r.value));
-    if (outbox.length >= 10) await sendOutbox();
+  } finally {
+    linger.stop();
   }
   const last = batcher.flush();
-  if (last) outbox.push(last);
+  if (last) enqueue(last);
   await sendOutbox();
   await Promise.allSettled(inFlight);
   if (sendError) throw sendError;
@@ -110,6 +112,36 @@ export async function dispatchStage(o: DispatchOptions): Promise<void> {
     entries: sentEntries,
     dirs: o.dirs?.() ?? 0,
   });
+}
+
+/**
+ * `race(next)` settles as `next` does, or with TIMEOUT once `ms` pass first: a partial batch leaves once no
+ * entry came for that long. One timer, restarted for every wait, instead of a timer and two promises per entry;
+ * and no long-lived promise that every wait would hang a reaction on.
+ */
+function lingerTimer(ms: number) {
+  let timer: NodeJS.Timeout | null = null;
+  let waiter: ((t: typeof TIMEOUT) => void) | null = null;
+  return {
+    race<T>(next: Promise<T>): Promise<T | typeof TIMEOUT> {
+      return new Promise<T | typeof TIMEOUT>((resolve, reject) => {
+        waiter = resolve;
+        if (timer) timer.refresh();
+        else {
+          timer = setTimeout(() => {
+            timer = null;
+            waiter?.(TIMEOUT);
+          }, ms);
+        }
+        next.then(resolve, reject);
+      });
+    },
+    stop() {
+      if (timer) clearTimeout(timer);
+      timer = null;
+      waiter = null;
+    },
+  };
 }
 
 /** Sends, and while the failure is retryable (the service is down or throttling) tries again, for a while. */
