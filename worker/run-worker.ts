@@ -232,9 +232,26 @@ export async function runWorker(ports: WorkerPorts, o: WorkerOptions): Promise<W
   const flushResults = async () => {
     if (finished.length > 0) await sendSummary("CURRENT", masterPhase).catch(() => {});
   };
+  // A worker with nothing left in hand reports at once: at the end of a stage the master waits for exactly
+  // these results, and every report period waited there is the whole run waiting.
+  // A wake while a report is being sent is kept for the next wait.
+  let wakeNow = false;
+  let wakeReport = () => {
+    wakeNow = true;
+  };
   const reportLoop = async () => {
     while (shutdownReason === null && !shutdown.abort.aborted) {
-      await sleep(o.reportMs, undefined, { signal: shutdown.abort }).catch(() => {});
+      if (!wakeNow)
+        await Promise.race([
+          sleep(o.reportMs, undefined, { signal: shutdown.abort }).catch(() => {}),
+          new Promise<void>((resolve) => {
+            wakeReport = resolve;
+          }),
+        ]);
+      wakeNow = false;
+      wakeReport = () => {
+        wakeNow = true;
+      };
       if (!runId || !seen) continue;
       const due = finished.length > 0 || Date.now() - lastSummaryMs >= o.heartbeatMs;
       if (due)
@@ -297,6 +314,7 @@ export async function runWorker(ports: WorkerPorts, o: WorkerOptions): Promise<W
       o.notifier?.touched(entries.filter((_, i) => outcomes[i]?.status === "ok").map((e) => e.path));
     }
     finished.push({ result, receipt: m.receipt });
+    if (running.size <= 1 && limiter.queued === 0) wakeReport(); // this batch was the last one in hand
   };
 
   /** Waits until no WRITE batch is being worked on. */
@@ -318,8 +336,9 @@ export async function runWorker(ports: WorkerPorts, o: WorkerOptions): Promise<W
         ]);
         continue;
       }
-      // Back-pressure: take more only while fewer entries wait than there are handlers.
-      if (limiter.queued >= o.concurrency || running.size >= 100) {
+      // Back-pressure: take more only while fewer entries wait than there are handlers, or than a quarter of a
+      // batch (so the next batch is here before this one runs dry: a receive takes a round trip).
+      if (limiter.queued >= Math.max(o.concurrency, avgBatchEntries / 4) || running.size >= 100) {
         await Promise.race(running);
         continue;
       }
