@@ -6,6 +6,7 @@ import { yargsOptions } from "../core/cli-options.ts";
 import { localSettings, parseConfig } from "../core/config.ts";
 import { ConfigError } from "../core/errors.ts";
 import { createShutdown } from "../core/shutdown.ts";
+import { boundHeapGrowth } from "../master/heap-growth.ts";
 import { createRunConsole, printSummary, writeReport } from "../master/output.ts";
 import { exitCodeOf } from "../master/report.ts";
 import { runExtraOptions, runExtraSettings, tocOptions, writeHtmlReport } from "../master/run-extras.ts";
@@ -25,6 +26,8 @@ async function localMain(flags: Record<string, unknown>, env: NodeJS.ProcessEnv)
   // The crawl stats many files at once (a round trip each on a network filer): more threads than libuv's 4,
   // set before the thread pool's first use.
   process.env.UV_THREADPOOL_SIZE ??= "32";
+  // The master in this process: a peak that stays flat however large the TOC (see heap-growth.ts).
+  boundHeapGrowth();
   const config = parseConfig(localSettings, flags, env);
   const x = parseConfig(runExtraSettings, flags, env);
   if (x.dryRun) {

@@ -6,7 +6,7 @@
 export class BatchSet {
   static readonly empty = new BatchSet([]);
 
-  /** Flat `[start, end)` pairs, sorted, never touching: `[0, 5, 7, 8]` is 0–4 and 7. */
+  /** Flat `[start, end)` pairs, sorted, never touching: `[0, 5, 7, 8]` is 0 to 4, and 7. */
   private constructor(private readonly runs: readonly number[]) {}
 
   /** How many runs of consecutive numbers the set holds (its size in memory). */

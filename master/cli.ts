@@ -16,6 +16,7 @@ import { dryRun } from "../plan/dry-run.ts";
 import { runMasterOnFleet } from "./fleet-cli.ts";
 import { withDeployment } from "./fleet-deployment.ts";
 import { masterCliSettings } from "./fleet-settings.ts";
+import { boundHeapGrowth } from "./heap-growth.ts";
 import { createRunConsole, printProgress, printSummary, writeReport } from "./output.ts";
 import { exitCodeOf } from "./report.ts";
 import { runExtraOptions, runExtraSettings, tocOptions, writeHtmlReport } from "./run-extras.ts";
@@ -35,6 +36,8 @@ async function masterMain(flags: Record<string, unknown>, env: NodeJS.ProcessEnv
   // The crawl stats many files at once (a round trip each on a network filer): more threads than libuv's 4,
   // set before the thread pool's first use.
   process.env.UV_THREADPOOL_SIZE ??= "32";
+  // The master in this process: a peak that stays flat however large the TOC (see heap-growth.ts).
+  boundHeapGrowth();
   const config = parseConfig(masterCliSettings, await withDeployment(flags, env), env);
   const x = parseConfig(runExtraSettings, flags, env);
   if (x.dryRun)
