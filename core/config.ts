@@ -206,6 +206,14 @@ export const workerSettings = {
     schema: z.enum(["fs", "rsync"], { error: "expected fs or rsync" }),
     default: "fs",
   }),
+  s3Requests: setting<"direct" | "sdk">({
+    flag: "s3-requests",
+    type: "string",
+    describe:
+      "S3 target: send single PUTs and HEADs signed by hand on the SDK's credentials and endpoint rules (direct, several times less CPU per small object) or through the SDK's own stack (sdk)",
+    schema: z.enum(["direct", "sdk"], { error: "expected direct or sdk" }),
+    default: "direct",
+  }),
   fsCalls: setting<"auto" | "direct" | "threads">({
     flag: "fs-calls",
     type: "string",
@@ -462,6 +470,7 @@ export const localSettings = {
   concurrency: workerSettings.concurrency,
   copier: workerSettings.copier,
   fsCalls: workerSettings.fsCalls,
+  s3Requests: workerSettings.s3Requests,
   targetEmpty: workerSettings.targetEmpty,
   yas3fsTopicArn: workerSettings.yas3fsTopicArn,
   multipartThresholdMb: workerSettings.multipartThresholdMb,

@@ -185,6 +185,8 @@ function startWorker(
     config.copier,
     "--fs-calls",
     config.fsCalls,
+    "--s3-requests",
+    config.s3Requests,
     "--validate",
     config.validate,
     "--log-format",

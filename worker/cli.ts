@@ -70,7 +70,12 @@ async function workerMain(flags: Record<string, unknown>, env: NodeJS.ProcessEnv
       const loc = parseS3Url(config.target);
       target = new S3Target({
         sourceRoot: config.source,
-        store: new S3ObjectStore(clients.s3, loc.bucket),
+        store: new S3ObjectStore(
+          clients.s3,
+          loc.bucket,
+          undefined,
+          config.s3Requests === "direct" ? clients.s3Wire : undefined,
+        ),
         prefix: loc.prefix,
         multipartThresholdBytes: config.multipartThresholdMb * 1024 * 1024,
         minPartBytes: config.partSizeMb * 1024 * 1024,

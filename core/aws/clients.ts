@@ -8,6 +8,7 @@ import https from "node:https";
 import { S3Client } from "@aws-sdk/client-s3";
 import { SNSClient } from "@aws-sdk/client-sns";
 import { SQSClient } from "@aws-sdk/client-sqs";
+import { S3Wire } from "./s3-wire.ts";
 
 export interface AwsConnection {
   readonly region: string;
@@ -21,15 +22,18 @@ export interface AwsClients {
   readonly sqs: SQSClient;
   readonly sns: SNSClient;
   readonly s3: S3Client;
+  /** Single PUTs and HEADs of the S3 client, signed by hand (see s3-wire.ts). */
+  readonly s3Wire: S3Wire;
   destroy(): void;
 }
 
 export function makeClients(conn: AwsConnection): AwsClients {
   const agentOptions = { keepAlive: true, maxSockets: conn.maxSockets };
+  const agents = { http: new http.Agent(agentOptions), https: new https.Agent(agentOptions) };
   const common = {
     region: conn.region,
     maxAttempts: 5,
-    requestHandler: { httpAgent: new http.Agent(agentOptions), httpsAgent: new https.Agent(agentOptions) },
+    requestHandler: { httpAgent: agents.http, httpsAgent: agents.https },
     ...(conn.endpoint
       ? {
           endpoint: conn.endpoint,
@@ -53,6 +57,7 @@ export function makeClients(conn: AwsConnection): AwsClients {
     sqs,
     sns,
     s3,
+    s3Wire: new S3Wire(s3, agents),
     destroy() {
       sqs.destroy();
       sns.destroy();
