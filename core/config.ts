@@ -218,7 +218,7 @@ export const workerSettings = {
     flag: "fs-calls",
     type: "string",
     describe:
-      "directory target: make file system calls directly (fastest when source and target are local disks) or through the thread pool (many in flight, for NFS/EFS/FUSE); auto picks by filesystem",
+      "make file system calls directly (fastest on local disks) or through the thread pool (many in flight, for NFS/EFS/FUSE); auto: direct when the source and a directory target are both local",
     schema: z.enum(["auto", "direct", "threads"], { error: "expected auto, direct or threads" }),
     default: "auto",
   }),

@@ -82,6 +82,7 @@ async function workerMain(flags: Record<string, unknown>, env: NodeJS.ProcessEnv
         skipUnchanged: !config.targetEmpty,
         largeFiles: 2,
         partsInFlight: 4,
+        fsCalls: config.fsCalls,
       });
     } else {
       target = new FsTarget({

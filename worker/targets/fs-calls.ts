@@ -29,6 +29,8 @@ export interface FsCalls {
   chmod(p: string, mode: number): Awaitable<void>;
   utimes(p: string, atime: number, mtime: number): Awaitable<void>;
   lutimes(p: string, atime: number, mtime: number): Awaitable<void>;
+  /** A whole file, and its fstat once read (to tell whether it moved meanwhile). */
+  readWhole(p: string): Awaitable<{ body: Buffer; after: BigIntStats }>;
 }
 
 export const threadCalls: FsCalls = {
@@ -49,6 +51,15 @@ export const threadCalls: FsCalls = {
   chmod: (p, mode) => fsp.chmod(p, mode),
   utimes: (p, a, m) => fsp.utimes(p, a, m),
   lutimes: (p, a, m) => fsp.lutimes(p, a, m),
+  readWhole: async (p) => {
+    const fh = await fsp.open(p, "r");
+    try {
+      const body = await fh.readFile();
+      return { body, after: await fh.stat({ bigint: true }) };
+    } finally {
+      await fh.close();
+    }
+  },
 };
 
 export const directCalls: FsCalls = {
@@ -65,9 +76,18 @@ export const directCalls: FsCalls = {
   chmod: (p, mode) => fsSync.chmodSync(p, mode),
   utimes: (p, a, m) => fsSync.utimesSync(p, a, m),
   lutimes: (p, a, m) => fsSync.lutimesSync(p, a, m),
+  readWhole: (p) => {
+    const fd = fsSync.openSync(p, "r");
+    try {
+      const body = fsSync.readFileSync(fd);
+      return { body, after: fsSync.fstatSync(fd, { bigint: true }) };
+    } finally {
+      fsSync.closeSync(fd);
+    }
+  },
 };
 
-/** The calls for a source and a target root (both existing directories). */
+/** The calls for a source and a target root (both existing directories; an S3 target passes its source twice). */
 export function chooseFsCalls(setting: FsCallsSetting, sourceRoot: string, targetRoot: string): FsCalls {
   if (setting === "direct") return directCalls;
   if (setting === "threads") return threadCalls;

@@ -15,6 +15,7 @@ import { Limiter } from "../../core/limiter.ts";
 import type { Stage, TocEntry } from "../../core/messages.ts";
 import type { ObjectHead, ObjectStore } from "../../core/object-store.ts";
 import { checkTocPath } from "../../core/toc-path.ts";
+import { Breather, chooseFsCalls, type FsCalls, type FsCallsSetting, threadCalls } from "./fs-calls.ts";
 import { kindOf, lstatSource, RootedTree, reasonOf } from "./rooted-tree.ts";
 import { type EntryOutcome, failed, ok, type Target } from "./target.ts";
 import { attrJson, contentTypeFor, keyOf, MAX_KEY_BYTES, parseAttr } from "./yas3fs-format.ts";
@@ -38,6 +39,8 @@ export interface S3TargetOptions {
   /** Multipart uploads at once, and parts in flight for each: bounds the memory of large files. */
   readonly largeFiles: number;
   readonly partsInFlight: number;
+  /** How the source is read (see fs-calls.ts); `auto` when not given. */
+  readonly fsCalls?: FsCallsSetting;
 }
 
 const S_IFMT = 0o170000n;
@@ -48,12 +51,19 @@ export class ChangedWhileReading extends Error {
 }
 
 export class S3Target implements Target {
-  private readonly source: RootedTree;
+  private source: RootedTree;
   private readonly large: Limiter;
+  private calls: FsCalls = threadCalls;
+  private readonly breather = new Breather();
 
   constructor(readonly opts: S3TargetOptions) {
     this.source = new RootedTree(opts.sourceRoot, "source");
     this.large = new Limiter(opts.largeFiles);
+  }
+
+  /** How this target reads its source: `direct` or `threads` (known after init). */
+  get fsCalls(): "direct" | "threads" {
+    return this.calls.direct ? "direct" : "threads";
   }
 
   get description(): string {
@@ -61,16 +71,19 @@ export class S3Target implements Target {
   }
 
   async init(): Promise<void> {
+    this.calls = chooseFsCalls(this.opts.fsCalls ?? "auto", this.opts.sourceRoot, this.opts.sourceRoot);
+    this.source = new RootedTree(this.opts.sourceRoot, "source", this.calls);
     await this.source.init();
   }
 
   async write(entry: TocEntry, _stage: Stage, signal: AbortSignal): Promise<EntryOutcome> {
+    await this.breather.breathe();
     try {
       const r = await this.locate(entry);
       if ("reason" in r) return failed(r.reason);
       const { src, key } = r;
       for (let attempt = 1; ; attempt++) {
-        const st = await lstatSource(src);
+        const st = await lstatSource(src, this.calls);
         if ("reason" in st) return failed(st.reason);
         const kind = kindOf(st);
         if (kind !== entry.kind) return failed(`changed since the crawl: now a ${kind} in the source`);
@@ -97,6 +110,7 @@ export class S3Target implements Target {
   }
 
   async check(entry: TocEntry, signal: AbortSignal): Promise<EntryOutcome> {
+    await this.breather.breathe();
     try {
       const r = await this.locate(entry);
       if ("reason" in r) return failed(r.reason);
@@ -111,7 +125,7 @@ export class S3Target implements Target {
       if ((attr.mode & S_IFMT) !== TYPE_BITS[entry.kind]) {
         return failed(`attr st_mode ${attr.mode.toString(8)} does not say ${entry.kind}`);
       }
-      const st = await lstatSource(src);
+      const st = await lstatSource(src, this.calls);
       const problems: string[] = [];
       if ("reason" in st) {
         if (entry.kind === "file" && head.size !== entry.size)
@@ -180,7 +194,7 @@ export class S3Target implements Target {
       return ok();
     }
     if (entry.kind === "symlink") {
-      const link = await fs.readlink(src);
+      const link = await this.calls.readlink(src);
       const size = Buffer.byteLength(link);
       await store.put(
         key,
@@ -192,7 +206,7 @@ export class S3Target implements Target {
     }
     const size = Number(st.size);
     if (size < this.opts.multipartThresholdBytes) {
-      const body = await readWhole(src, st);
+      const body = await readWhole(this.calls, src, st);
       const crc32 = crc32Base64(body);
       await store.put(
         key,
@@ -256,7 +270,7 @@ export class S3Target implements Target {
 
   private async sizeOf(kind: TocEntry["kind"], src: string, st: BigIntStats): Promise<number> {
     if (kind === "dir") return 0;
-    if (kind === "symlink") return Buffer.byteLength(await fs.readlink(src));
+    if (kind === "symlink") return Buffer.byteLength(await this.calls.readlink(src));
     return Number(st.size);
   }
 
@@ -289,22 +303,12 @@ function unchanged(head: ObjectHead | null, st: BigIntStats, kind: TocEntry["kin
 }
 
 /** Reads a small file whole, checking that it did not change while read. */
-async function readWhole(src: string, before: BigIntStats): Promise<Buffer> {
-  const fh = await fs.open(src, "r");
-  try {
-    const body = await fh.readFile();
-    const after = await fh.stat({ bigint: true });
-    if (
-      after.size !== before.size ||
-      after.mtimeNs !== before.mtimeNs ||
-      body.length !== Number(before.size)
-    ) {
-      throw new ChangedWhileReading();
-    }
-    return body;
-  } finally {
-    await fh.close();
+async function readWhole(calls: FsCalls, src: string, before: BigIntStats): Promise<Buffer> {
+  const { body, after } = await calls.readWhole(src);
+  if (after.size !== before.size || after.mtimeNs !== before.mtimeNs || body.length !== Number(before.size)) {
+    throw new ChangedWhileReading();
   }
+  return body;
 }
 
 /** Yields a large file in parts, feeding the whole-file CRC, and checks at the end that it did not change. */
