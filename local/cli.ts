@@ -25,6 +25,8 @@ export const localCommand: CommandModule = {
 async function localMain(flags: Record<string, unknown>, env: NodeJS.ProcessEnv): Promise<number> {
   // The crawl stats many files at once (a round trip each on a network filer): more threads than libuv's 4,
   // set before the thread pool's first use.
+  // (Only this process's: the workers size theirs by their concurrency, unless the user set one.)
+  const userPool = process.env.UV_THREADPOOL_SIZE;
   process.env.UV_THREADPOOL_SIZE ??= "32";
   // The master in this process: a peak that stays flat however large the TOC (see heap-growth.ts).
   boundHeapGrowth();
@@ -57,7 +59,7 @@ async function localMain(flags: Record<string, unknown>, env: NodeJS.ProcessEnv)
     },
   });
   try {
-    const run = await runLocal(config, log, shutdown, tocOptions(x));
+    const run = await runLocal(config, log, shutdown, tocOptions(x), userPool);
     const report = log.finish(run.report);
     if (config.report) await writeReport(config.report, report);
     if (x.reportHtml) await writeHtmlReport(x.reportHtml, report);

@@ -38,6 +38,8 @@ export async function runLocal(
   log: Logger,
   shutdown: Shutdown,
   toc?: TocSourceOptions,
+  /** UV_THREADPOOL_SIZE as the user gave it, for the workers; unset, each worker sizes its own. */
+  workerThreadPool?: string,
 ): Promise<LocalRun> {
   const runDir = path.join(config.stateDir, "runs", config.runId);
   await fs.mkdir(runDir, { recursive: true });
@@ -95,7 +97,7 @@ export async function runLocal(
     const fatal = new AbortController();
     let running = config.workers;
     for (let i = 1; i <= config.workers; i++) {
-      const w = startWorker(i, config, endpoint, resources, source, target, runDir);
+      const w = startWorker(i, config, endpoint, resources, source, target, runDir, workerThreadPool);
       const logFile = path.join(runDir, `worker-${i}.log`);
       w.once("exit", async (code, signal) => {
         running--;
@@ -165,6 +167,7 @@ function startWorker(
   source: string,
   target: string,
   runDir: string,
+  threadPool: string | undefined,
 ): ChildProcess {
   const script = process.argv[1] ?? "";
   const args = [
@@ -209,6 +212,7 @@ function startWorker(
       [ENV.tocQueueUrl]: r.tocQueueUrl,
       [ENV.reportQueueUrl]: r.reportQueueUrl,
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
+      UV_THREADPOOL_SIZE: threadPool,
     },
   });
   child.stderr?.pipe(createWriteStream(path.join(runDir, `worker-${n}.log`)));

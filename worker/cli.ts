@@ -34,8 +34,8 @@ export const workerCommand: CommandModule = {
 async function workerMain(flags: Record<string, unknown>, env: NodeJS.ProcessEnv): Promise<number> {
   const config = parseConfig(workerSettings, flags, env);
   // File system calls run on libuv's thread pool (4 threads by default): give it one thread per handler, up
-  // to 64, before its first use, so that a slow (network) source is read in parallel.
-  process.env.UV_THREADPOOL_SIZE ??= String(Math.min(64, Math.max(4, config.concurrency)));
+  // to 128, before its first use, so that a slow (network) source is read in parallel.
+  process.env.UV_THREADPOOL_SIZE ??= String(Math.min(128, Math.max(4, config.concurrency)));
   const logger = createLogger(config.logFormat, { component: `worker ${config.workerId}` });
   const log = flags.quiet ? quietLogger(logger, config.logFormat) : logger;
   const shutdown = createShutdown({ proc: process, abortAfterMs: 30_000 });
