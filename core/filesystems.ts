@@ -7,7 +7,7 @@ import { statfsSync } from "node:fs";
 /** statfs magic numbers of filesystems where a metadata call is a round trip to another machine or process. */
 const REMOTE_FS = new Set([
   0x6969, // NFS (EFS too)
-  0x65735546, // FUSE (yas3fs, sshfs, s3fs…)
+  0x65735546, // FUSE (yas3fs, sshfs, s3fs...)
   0xff534d42, // CIFS
   0xfe534d42, // SMB2
   0x517b, // SMB
