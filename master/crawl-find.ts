@@ -1,5 +1,5 @@
 /**
- * The `find` crawler: GNU find walks the tree in C and prints one record per entry (`%y %s %T@ %P` and a NUL),
+ * The `find` crawler: GNU find walks the tree in C and prints one record per entry (`%y %s %T@ %p` and a NUL),
  * which is parsed here as it streams. On a local disk this is several times faster than any walk in Node; on a
  * network filesystem find waits for one round trip at a time, so the walker does better there (see `crawl.ts`).
  * Its complaints on stderr (a directory it cannot list, an entry gone before its lstat) are looked at again
@@ -8,6 +8,7 @@
 import { isUtf8 } from "node:buffer";
 import { spawn, spawnSync } from "node:child_process";
 import fs from "node:fs/promises";
+import { availableParallelism } from "node:os";
 import path from "node:path";
 import type { EntryKind } from "../core/messages.ts";
 import {
@@ -21,7 +22,7 @@ import {
   specialFile,
 } from "./crawl-item.ts";
 
-const FORMAT = "%y %s %T@ %P\\0";
+const FORMAT = "%y %s %T@ %p\\0";
 
 let gnuFind: boolean | undefined;
 
@@ -31,15 +32,94 @@ export function hasGnuFind(): boolean {
   return gnuFind;
 }
 
-/** Yields the root (as `.`) and every entry under it, in find's order (a directory before its contents). */
+/** find processes at once over separate subtrees: find is bound by its own CPU, and hosts have more cores. */
+const PARALLEL = Math.max(2, Math.min(4, availableParallelism()));
+
+/**
+ * Yields the root (as `.`) and every entry under it. The root's children come first (one shallow find, one
+ * level more when there are few directories), then the subtrees below, dealt among up to PARALLEL finds at
+ * once; within a subtree, find's order (a directory before its contents).
+ */
 export async function* findCrawl(root: string, signal?: AbortSignal): AsyncGenerator<CrawlItem> {
   yield await rootItem(root);
   if (!hasGnuFind()) {
     throw new Error("--crawler find needs GNU find (findutils): install it, or use --crawler walk");
   }
   const absRoot = path.resolve(root);
+  // The top levels, shallow: their directories become the subtrees walked in parallel.
+  let level: string[] = [""];
+  for (let depth = 1; depth <= 2; depth++) {
+    const next: string[] = [];
+    for await (const items of findJob(absRoot, level, true, signal)) {
+      for (const item of items) {
+        if (item.type === "entry" && item.entry.kind === "dir") next.push(item.entry.path);
+        yield item;
+      }
+    }
+    level = next;
+    if (level.length >= 2 * PARALLEL) break;
+  }
+  // The subtrees, dealt round robin among PARALLEL finds (each takes many start directories; at most 1,000
+  // per process, far from the argument limit).
+  const groups: string[][] = [];
+  for (let i = 0; i < level.length; i += PARALLEL * 1000) {
+    const slice = level.slice(i, i + PARALLEL * 1000);
+    for (let g = 0; g < PARALLEL; g++) {
+      const group = slice.filter((_, j) => j % PARALLEL === g);
+      if (group.length > 0) groups.push(group);
+    }
+  }
+  for await (const items of merged(
+    groups.map((dirs) => () => findJob(absRoot, dirs, false, signal)),
+    PARALLEL,
+  )) {
+    for (const item of items) yield item;
+  }
+}
+
+/** Runs the jobs, at most `k` at once, and yields their chunks as they come. */
+async function* merged<T>(jobs: (() => AsyncGenerator<T>)[], k: number): AsyncGenerator<T> {
+  const running = new Map<AsyncGenerator<T>, Promise<{ it: AsyncGenerator<T>; r: IteratorResult<T> }>>();
+  let nextJob = 0;
+  const pull = (it: AsyncGenerator<T>) =>
+    running.set(
+      it,
+      it.next().then((r) => ({ it, r })),
+    );
+  const start = () => {
+    while (running.size < k && nextJob < jobs.length) pull((jobs[nextJob++] as () => AsyncGenerator<T>)());
+  };
+  try {
+    start();
+    while (running.size > 0) {
+      const { it, r } = await Promise.race(running.values());
+      if (r.done) {
+        running.delete(it);
+        start();
+        continue;
+      }
+      pull(it);
+      yield r.value;
+    }
+  } finally {
+    await Promise.allSettled([...running.keys()].map((it) => it.return(undefined)));
+  }
+}
+
+/**
+ * One find over the directories `rels` (the root for ""): their children only (`shallow`), or everything
+ * below them. Yields the items of each chunk of output; find's complaints become issues.
+ */
+async function* findJob(
+  absRoot: string,
+  rels: readonly string[],
+  shallow: boolean,
+  signal?: AbortSignal,
+): AsyncGenerator<CrawlItem[]> {
+  const dirs = rels.map((rel) => (rel === "" ? absRoot : path.join(absRoot, rel)));
   // -H: the root may be a symlink to the tree (as the walker allows); nothing below it is followed.
-  const child = spawn("find", ["-H", absRoot, "-mindepth", "1", "-printf", FORMAT], {
+  const args = ["-H", ...dirs, "-mindepth", "1", ...(shallow ? ["-maxdepth", "1"] : []), "-printf", FORMAT];
+  const child = spawn("find", args, {
     stdio: ["ignore", "pipe", "pipe"],
     env: { ...process.env, LC_ALL: "C" },
   });
@@ -60,36 +140,40 @@ export async function* findCrawl(root: string, signal?: AbortSignal): AsyncGener
     errText = lines.pop() ?? "";
     complaints.push(...lines.filter((l) => l !== ""));
   });
-  const parser = new RecordParser();
+  const parser = new RecordParser(`${absRoot}/`);
   let complained = 0;
+  const heard = async () => {
+    const items: CrawlItem[] = [];
+    while (complaints.length > 0) {
+      complained++;
+      items.push(await complaintItem(complaints.shift() as string, absRoot));
+    }
+    return items;
+  };
   try {
     for await (const chunk of child.stdout as AsyncIterable<Buffer>) {
       signal?.throwIfAborted();
-      for (const item of parser.push(chunk)) yield item;
-      while (complaints.length > 0) {
-        complained++;
-        yield await complaintItem(complaints.shift() as string, absRoot);
-      }
+      yield parser.push(chunk);
+      if (complaints.length > 0) yield await heard();
     }
     const end = await exited;
     signal?.throwIfAborted();
     if (end.error) throw new Error(`find could not be started: ${end.error.message}`, { cause: end.error });
     if (errText !== "") complaints.push(errText);
-    while (complaints.length > 0) {
-      complained++;
-      yield await complaintItem(complaints.shift() as string, absRoot);
-    }
+    yield await heard();
     parser.finish();
     if (end.code === 1 && complained === 0) {
-      yield {
-        type: "issue",
-        issue: {
-          path: ".",
-          reason: "find failed without saying why: the TOC may be incomplete; re-run the crawl",
+      yield [
+        {
+          type: "issue",
+          issue: {
+            path: rels.length === 1 ? rels[0] || "." : ".",
+            reason: "find failed without saying why: the TOC may be incomplete; re-run the crawl",
+          },
+          outcome: "failed",
+          isEntry: false,
         },
-        outcome: "failed",
-        isEntry: false,
-      };
+      ];
     } else if (end.code !== 0 && end.code !== 1) {
       throw new Error(`find exited with ${end.code ?? end.signal}: the crawl is incomplete`);
     }
@@ -102,6 +186,13 @@ export async function* findCrawl(root: string, signal?: AbortSignal): AsyncGener
 /** Splits find's output into records and parses them; a record may straddle chunks. */
 export class RecordParser {
   private rest: Buffer | null = null;
+  private readonly strip: Buffer;
+
+  /** `root`: what every path find prints starts with (the root and a slash), taken off to make TOC paths. */
+  constructor(root: string) {
+    this.strip = Buffer.from(root, "utf8");
+  }
+
   /** Directories whose names are not UTF-8: their contents are covered by the directory's own issue. */
   private readonly badDirs: Buffer[] = [];
 
@@ -135,9 +226,18 @@ export class RecordParser {
     const t0 = ++i;
     while (buf[i] !== 0x20 && i < end) i++;
     const mtimeNs = nsOf(buf.toString("latin1", t0, i));
-    const raw = buf.subarray(i + 1, end);
-    if (!isUtf8(raw)) return this.notUtf8(raw, type === 0x64);
-    const rel = buf.toString("utf8", i + 1, end);
+    const p0 = i + 1 + this.strip.length;
+    // find prints each path under the start directory it was given, all under the root: a cheap look at the
+    // slash that ends the root's part (and at the root's first byte) catches a record this crawler misread.
+    if (p0 > end || buf[p0 - 1] !== 0x2f || buf[i + 1] !== this.strip[0]) {
+      throw new Error("find printed a path outside the root: the crawl cannot go on");
+    }
+    const rel = buf.toString("utf8", p0, end);
+    // Bytes that are not UTF-8 decode to U+FFFD; only then is the name looked at byte by byte.
+    if (rel.includes("\uFFFD")) {
+      const raw = buf.subarray(p0, end);
+      if (!isUtf8(raw)) return this.notUtf8(raw, type === 0x64);
+    }
     const kind = KINDS[type];
     if (typeof kind !== "string") return specialFile(rel, kind?.special ?? "unknown type");
     return { type: "entry", entry: { path: rel, kind, size: kind === "dir" ? 0 : size, mtimeNs } };
@@ -173,7 +273,8 @@ export function nsOf(t: string): string {
   const dot = t.indexOf(".");
   const whole = dot < 0 ? t : t.slice(0, dot);
   const frac = (dot < 0 ? "" : t.slice(dot + 1, dot + 10)).padEnd(9, "0");
-  if (/^[1-9]\d*$/.test(whole)) return `${whole}${frac}`;
+  const c = whole.charCodeAt(0);
+  if (c > 0x30 && c <= 0x39) return `${whole}${frac}`; // after 1970: the digits joined
   return (BigInt(whole) * 1_000_000_000n + BigInt(frac)).toString();
 }
 

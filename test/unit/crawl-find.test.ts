@@ -8,17 +8,17 @@ const record = (s: string | Buffer) =>
 
 describe("find crawler: records", () => {
   const stream = Buffer.concat([
-    record("d 4096 1700000000.1234567890 a"),
-    record("f 12345 1700000001.0000000010 a/file with spaces\nand a newline"),
-    record("l 7 1700000002.5000000000 a/link"),
-    record("p 0 1700000003.0000000000 a/pipe"),
-    record(Buffer.concat([Buffer.from("d 4096 1.0000000000 bad"), Buffer.from([0xff])])),
-    record(Buffer.concat([Buffer.from("f 1 1.0000000000 bad"), Buffer.from([0xff]), Buffer.from("/inside")])),
-    record("f 3 -5.2500000000 old"),
+    record("d 4096 1700000000.1234567890 /src/a"),
+    record("f 12345 1700000001.0000000010 /src/a/file with spaces\nand a newline"),
+    record("l 7 1700000002.5000000000 /src/a/link"),
+    record("p 0 1700000003.0000000000 /src/a/pipe"),
+    record(Buffer.concat([Buffer.from("d 4096 1.0000000000 /src/bad"), Buffer.from([0xff])])),
+    record(Buffer.concat([Buffer.from("f 1 1.0000000000 /src/bad"), Buffer.from([0xff]), Buffer.from("/inside")])),
+    record("f 3 -5.2500000000 /src/old"),
   ]);
 
   const parseIn = (pieces: Buffer[]) => {
-    const p = new RecordParser();
+    const p = new RecordParser("/src/");
     const items = pieces.flatMap((b) => p.push(b));
     p.finish();
     return items;
@@ -67,9 +67,14 @@ describe("find crawler: records", () => {
   });
 
   it("refuses output that ends inside a record", () => {
-    const p = new RecordParser();
-    p.push(Buffer.from("f 1 1.0 cut"));
+    const p = new RecordParser("/src/");
+    p.push(Buffer.from("f 1 1.0 /src/cut"));
     assert.throws(() => p.finish(), /ended inside a record/);
+  });
+
+  it("refuses a path outside the root", () => {
+    const p = new RecordParser("/src/");
+    assert.throws(() => p.push(record("f 1 1.0 /elsewhere/x")), /outside the root/);
   });
 });
 
