@@ -48,7 +48,7 @@ export async function* findCrawl(root: string, signal?: AbortSignal): AsyncGener
   const absRoot = path.resolve(root);
   // The top levels, shallow: their directories become the subtrees walked in parallel.
   let level: string[] = [""];
-  for (let depth = 1; depth <= 2; depth++) {
+  for (let depth = 1; depth <= 2 && level.length > 0; depth++) {
     const next: string[] = [];
     for await (const items of findJob(absRoot, level, true, signal)) {
       for (const item of items) {
@@ -116,6 +116,7 @@ async function* findJob(
   shallow: boolean,
   signal?: AbortSignal,
 ): AsyncGenerator<CrawlItem[]> {
+  if (rels.length === 0) return; // find with no start directory would walk the current one
   const dirs = rels.map((rel) => (rel === "" ? absRoot : path.join(absRoot, rel)));
   // -H: the root may be a symlink to the tree (as the walker allows); nothing below it is followed.
   const args = ["-H", ...dirs, "-mindepth", "1", ...(shallow ? ["-maxdepth", "1"] : []), "-printf", FORMAT];

@@ -102,6 +102,23 @@ describe("crawl: find and the walker agree", { timeout: 60_000 }, () => {
     assert.deepEqual(dump(link, "find").sorted, dump(src, "find").sorted);
   });
 
+  it("walks trees without subdirectories, or with one level only, as the walker does", async () => {
+    const flat = path.join(tmp, "flat");
+    await fs.mkdir(path.join(flat, "only-dir"), { recursive: true });
+    await fs.writeFile(path.join(flat, "f.txt"), "f");
+    const empty = path.join(tmp, "empty");
+    await fs.mkdir(empty);
+    for (const root of [flat, empty, path.join(flat, "only-dir")]) {
+      const viaFind = dump(root, "find").sorted;
+      assert.deepEqual(viaFind, dump(root, "walk").sorted, root);
+      assert.ok(
+        viaFind.every((l) => !l.includes('"path":"./')),
+        "no path of the current directory",
+      );
+    }
+    assert.equal(dump(flat, "find").sorted.length, 3);
+  });
+
   it("auto takes find on a local disk", () => {
     assert.equal(autoCrawler(src), "find");
   });
