@@ -14,6 +14,14 @@ export class Limiter {
     return this.waiting.length;
   }
 
+  /** Resolves once fewer than `n` tasks wait (at once if they do already). */
+  whenQueuedBelow(n: number): Promise<void> {
+    if (this.waiting.length < n) return Promise.resolve();
+    return new Promise((resolve) => this.lowWaiters.push({ below: n, resolve }));
+  }
+
+  private lowWaiters: { below: number; resolve: () => void }[] = [];
+
   async run<T>(task: () => Promise<T>): Promise<T> {
     if (this.active >= this.limit) await new Promise<void>((resolve) => this.waiting.push(resolve));
     this.active++;
@@ -22,6 +30,14 @@ export class Limiter {
     } finally {
       this.active--;
       this.waiting.shift()?.();
+      if (this.lowWaiters.length > 0) {
+        const n = this.waiting.length;
+        const ready = this.lowWaiters.filter((w) => n < w.below);
+        if (ready.length > 0) {
+          this.lowWaiters = this.lowWaiters.filter((w) => n >= w.below);
+          for (const w of ready) w.resolve();
+        }
+      }
     }
   }
 }

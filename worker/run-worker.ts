@@ -338,8 +338,13 @@ export async function runWorker(ports: WorkerPorts, o: WorkerOptions): Promise<W
       }
       // Back-pressure: take more only while fewer entries wait than there are handlers, or than a quarter of a
       // batch (so the next batch is here before this one runs dry: a receive takes a round trip).
-      if (limiter.queued >= Math.max(o.concurrency, avgBatchEntries / 4) || running.size >= 100) {
+      const enough = Math.max(o.concurrency, avgBatchEntries / 4);
+      if (running.size >= 100) {
         await Promise.race(running);
+        continue;
+      }
+      if (limiter.queued >= enough) {
+        await Promise.race([...running, limiter.whenQueuedBelow(enough)]);
         continue;
       }
       // Take as many batches as keep about two rounds of entries waiting: one at first (batches can be large

@@ -19,6 +19,33 @@ describe("limits", () => {
     assert.equal(peak, 3);
   });
 
+  it("says when fewer than n tasks wait, as soon as they do", async () => {
+    const l = new Limiter(1);
+    const gates: (() => void)[] = [];
+    const tasks = Array.from({ length: 6 }, () => l.run(() => new Promise<void>((r) => gates.push(r))));
+    await new Promise((r) => setImmediate(r));
+    assert.equal(l.queued, 5);
+    let below3 = false;
+    const w = l.whenQueuedBelow(3).then(() => {
+      below3 = true;
+    });
+    for (let i = 0; i < 2; i++) {
+      gates.shift()?.();
+      await new Promise((r) => setImmediate(r));
+    }
+    assert.equal(l.queued, 3);
+    assert.equal(below3, false, "3 still wait");
+    gates.shift()?.();
+    await w;
+    assert.equal(l.queued, 2);
+    await l.whenQueuedBelow(5); // already true: resolves at once
+    while (gates.length > 0 || l.queued > 0) {
+      gates.shift()?.();
+      await new Promise((r) => setImmediate(r));
+    }
+    await Promise.all(tasks);
+  });
+
   it("halves on throttling and climbs back by one per streak of successes", () => {
     const a = new AdaptiveLimit(2, 64, 32, 3);
     a.throttled();
