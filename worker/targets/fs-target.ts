@@ -36,7 +36,10 @@ export interface TargetOptions {
 export class FsTarget implements Target {
   private source: RootedTree;
   private target: RootedTree;
-  private readonly createdDirs = new Set<string>();
+  /** Target directories known to exist, with the group a file created in them gets. */
+  private readonly createdDirs = new Map<string, bigint>();
+  private readonly euid = BigInt(process.geteuid?.() ?? -1);
+  private readonly egid = BigInt(process.getegid?.() ?? -1);
   private calls: FsCalls;
   private readonly breather = new Breather();
 
@@ -165,7 +168,14 @@ export class FsTarget implements Target {
         if (attempt < 2) continue;
         return failed("changed while being copied (size or mtime moved), twice; not recorded as copied");
       }
-      await this.setMeta(dst, before, false);
+      // A file this copy created on a local disk already has the source's mode (the copy sets it) and our
+      // owner: what is the same is not set again.
+      await this.setMeta(
+        dst,
+        before,
+        false,
+        copied && this.calls.direct ? this.createdDirs.get(path.dirname(dst)) : undefined,
+      );
       return ok(Number(before.size));
     }
   }
@@ -223,13 +233,24 @@ export class FsTarget implements Target {
     const dir = path.dirname(dst);
     if (this.createdDirs.has(dir)) return;
     await this.calls.mkdirp(dir);
+    // A new file takes the directory's group when the directory is set-group-ID, else ours.
+    const d = await this.calls.lstat(dir);
     if (this.createdDirs.size > 50_000) this.createdDirs.clear();
-    this.createdDirs.add(dir);
+    this.createdDirs.set(dir, d.mode & 0o2000n ? d.gid : this.egid);
   }
 
-  private async setMeta(dst: string, st: BigIntStats, isLink: boolean): Promise<void> {
-    if (this.opts.preserveOwner) await this.calls.lchown(dst, Number(st.uid), Number(st.gid));
-    if (!isLink) await this.calls.chmod(dst, Number(st.mode & 0o7777n));
+  /**
+   * Owner, mode and times from the source. `newFileGid`: the file was just created by a copy that set its mode,
+   * owned by us and this group; then the owner is set only if it differs, and the mode only when it has set-ID
+   * bits (which the copy's own write cleared).
+   */
+  private async setMeta(dst: string, st: BigIntStats, isLink: boolean, newFileGid?: bigint): Promise<void> {
+    const ownerSame = newFileGid !== undefined && st.uid === this.euid && st.gid === newFileGid;
+    const chowned = this.opts.preserveOwner && !ownerSame;
+    if (chowned) await this.calls.lchown(dst, Number(st.uid), Number(st.gid));
+    // Writing the data (after the copy set the mode) and setting the owner both clear set-ID bits.
+    const modeSet = newFileGid !== undefined && (st.mode & 0o6000n) === 0n;
+    if (!isLink && !modeSet) await this.calls.chmod(dst, Number(st.mode & 0o7777n));
     const atime = nsToSeconds(st.atimeNs);
     const mtime = nsToSeconds(st.mtimeNs);
     if (isLink) await this.calls.lutimes(dst, atime, mtime);
