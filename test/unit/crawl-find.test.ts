@@ -13,7 +13,9 @@ describe("find crawler: records", () => {
     record("l 7 1700000002.5000000000 /src/a/link"),
     record("p 0 1700000003.0000000000 /src/a/pipe"),
     record(Buffer.concat([Buffer.from("d 4096 1.0000000000 /src/bad"), Buffer.from([0xff])])),
-    record(Buffer.concat([Buffer.from("f 1 1.0000000000 /src/bad"), Buffer.from([0xff]), Buffer.from("/inside")])),
+    record(
+      Buffer.concat([Buffer.from("f 1 1.0000000000 /src/bad"), Buffer.from([0xff]), Buffer.from("/inside")]),
+    ),
     record("f 3 -5.2500000000 /src/old"),
   ]);
 
