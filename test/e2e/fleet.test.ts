@@ -214,7 +214,7 @@ describe("master --launch against the fake EC2", { timeout: 240_000 }, () => {
   });
 
   /** Each fake instance boots a worker named after it (as the boot script does), except the `silent` ones. */
-  const bootWorkers = (r: RunResources, target: string, silent: number) => {
+  const bootWorkers = (r: RunResources, target: string, silent: number, args: readonly string[] = []) => {
     let launched = 0;
     ec2.onLaunch = (i: FakeInstance) => {
       if (launched++ < silent) return;
@@ -231,6 +231,7 @@ describe("master --launch against the fake EC2", { timeout: 240_000 }, () => {
           "200",
           "--heartbeat-ms",
           "500",
+          ...args,
         ],
         {
           env: {
@@ -366,7 +367,9 @@ describe("master --launch against the fake EC2", { timeout: 240_000 }, () => {
       maxReceiveCount: 5,
     });
     const target = path.join(tmp, "dst-intr");
-    bootWorkers(r, target, 0);
+    // WRITE may end before a progress line shows it: VALIDATE waits a few seconds on the workers' hook, so
+    // that the run is still going when Ctrl-C comes.
+    bootWorkers(r, target, 0, ["--before-validate-cmd", "sleep 3"]);
     const reportFile = path.join(tmp, "intr.json");
     const m = master("intr", await outputsFile("intr", r), [
       "--workers",
@@ -378,7 +381,11 @@ describe("master --launch against the fake EC2", { timeout: 240_000 }, () => {
       "--report",
       reportFile,
     ]);
-    await m.waitFor((l) => l.event === "progress" && l.phase === "WRITE" && Number(l.written) >= 20);
+    await m.waitFor(
+      (l) =>
+        l.event === "progress" &&
+        ((l.phase === "WRITE" && Number(l.written) >= 20) || l.phase === "VALIDATE"),
+    );
     m.child.kill("SIGINT");
     const { code } = await m.exited;
     assert.equal(code, 130, m.stderr().slice(-4000));
