@@ -52,7 +52,8 @@ describe("hostile file systems", { timeout: 240_000 }, () => {
       name,
       source,
       target,
-      args: ["--workers", "2", "--concurrency", "2", "--batch-entries", "10", "--progress-ms", "200"],
+      // Small batches keep the run going for a while: the faults below come once 100 entries are written.
+      args: ["--workers", "2", "--concurrency", "2", "--batch-entries", "5", "--progress-ms", "200"],
     });
 
   const finished = async (run: LocalRun): Promise<RunReport> => {
