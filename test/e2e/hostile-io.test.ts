@@ -94,7 +94,17 @@ describe("hostile file systems", { timeout: 240_000 }, () => {
     const target = await tmpfs("ro", "64m");
     const run = load("ro", src, target);
     await run.waitFor((l) => l.event === "progress" && l.phase === "WRITE" && Number(l.written) >= 100);
-    execFileSync("mount", ["-o", "remount,ro", target]);
+    // The kernel refuses the remount (EBUSY) while a file is open for writing on it: try again until a moment
+    // comes between two writes.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        execFileSync("mount", ["-o", "remount,ro", target], { stdio: "pipe" });
+        break;
+      } catch (err) {
+        if (attempt >= 200 || !/busy/.test(String((err as { stderr?: Buffer }).stderr))) throw err;
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    }
     const report = await finished(run);
     assert.ok(
       report.errors.some((e) => /the target is read-only/.test(e.reason)),
