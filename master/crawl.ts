@@ -14,8 +14,7 @@ import { walk } from "./crawl-walk.ts";
 
 export type { CrawlItem } from "./crawl-item.ts";
 
-export const CRAWLERS = ["auto", "find", "walk"] as const;
-export type Crawler = (typeof CRAWLERS)[number];
+export type Crawler = "auto" | "find" | "walk";
 
 export async function* crawl(
   root: string,

@@ -236,8 +236,10 @@ export async function runWorker(ports: WorkerPorts, o: WorkerOptions): Promise<W
   // these results, and every report period waited there is the whole run waiting.
   // A wake while a report is being sent is kept for the next wait.
   let wakeNow = false;
-  let wakeReport = () => {
+  let waiting: (() => void) | null = null;
+  const wakeReport = () => {
     wakeNow = true;
+    waiting?.();
   };
   const reportLoop = async () => {
     while (shutdownReason === null && !shutdown.abort.aborted) {
@@ -245,13 +247,11 @@ export async function runWorker(ports: WorkerPorts, o: WorkerOptions): Promise<W
         await Promise.race([
           sleep(o.reportMs, undefined, { signal: shutdown.abort }).catch(() => {}),
           new Promise<void>((resolve) => {
-            wakeReport = resolve;
+            waiting = resolve;
           }),
         ]);
+      waiting = null;
       wakeNow = false;
-      wakeReport = () => {
-        wakeNow = true;
-      };
       if (!runId || !seen) continue;
       const due = finished.length > 0 || Date.now() - lastSummaryMs >= o.heartbeatMs;
       if (due)

@@ -28,6 +28,11 @@ import type {
 import { withRetry } from "../retry.ts";
 import type { S3Wire } from "./s3-wire.ts";
 
+/** The checksum types S3 reports that we act on. */
+function checksumTypeOf(type: string | undefined): "FULL_OBJECT" | "COMPOSITE" | undefined {
+  return type === "FULL_OBJECT" || type === "COMPOSITE" ? type : undefined;
+}
+
 /** Errors by which S3 asks a client to slow down. */
 export function isThrottle(err: unknown): boolean {
   const e = err as { name?: string; Code?: string; $metadata?: { httpStatusCode?: number } };
@@ -72,11 +77,7 @@ export class S3ObjectStore implements ObjectStore {
           signal,
         });
         if (!h) return null;
-        const type = h.checksumType;
-        return {
-          ...h,
-          checksumType: type === "FULL_OBJECT" || type === "COMPOSITE" ? type : undefined,
-        };
+        return { ...h, checksumType: checksumTypeOf(h.checksumType) };
       } catch (err) {
         throw new AwsCallError("HeadObject", `s3://${this.bucket}/${key}`, { cause: err });
       }
@@ -89,13 +90,12 @@ export class S3ObjectStore implements ObjectStore {
           }),
         { signal },
       );
-      const type = out.ChecksumType;
       return {
         size: out.ContentLength ?? 0,
         contentType: out.ContentType,
         metadata: out.Metadata ?? {},
         crc32: out.ChecksumCRC32,
-        checksumType: type === "FULL_OBJECT" || type === "COMPOSITE" ? type : undefined,
+        checksumType: checksumTypeOf(out.ChecksumType),
         etag: out.ETag,
       };
     } catch (err) {
@@ -145,22 +145,7 @@ export class S3ObjectStore implements ObjectStore {
     const opts = { abortSignal: signal };
     let uploadId: string | undefined;
     try {
-      const created = await withRetry(
-        () =>
-          this.send(
-            new CreateMultipartUploadCommand({
-              Bucket: this.bucket,
-              Key: key,
-              ContentType: o.contentType,
-              Metadata: { ...o.metadata },
-              ChecksumAlgorithm: "CRC32",
-              ChecksumType: "FULL_OBJECT",
-            }),
-            opts,
-          ),
-        { signal },
-      );
-      uploadId = created.UploadId;
+      uploadId = await this.startUpload(key, o.contentType, o.metadata, "FULL_OBJECT", signal);
       const done: { PartNumber: number; ETag: string; ChecksumCRC32: string }[] = [];
       const inFlight = new Set<Promise<void>>();
       let failure: unknown = null;
@@ -263,21 +248,13 @@ export class S3ObjectStore implements ObjectStore {
     // In parts: the metadata does not travel by itself here, so it is set on the new upload.
     let uploadId: string | undefined;
     try {
-      const created = await withRetry(
-        () =>
-          this.send(
-            new CreateMultipartUploadCommand({
-              Bucket: this.bucket,
-              Key: targetKey,
-              ContentType: o.source.contentType,
-              Metadata: { ...o.source.metadata },
-              ChecksumAlgorithm: "CRC32",
-            }),
-            opts,
-          ),
-        { signal },
+      uploadId = await this.startUpload(
+        targetKey,
+        o.source.contentType,
+        o.source.metadata,
+        undefined,
+        signal,
       );
-      uploadId = created.UploadId;
       const parts: { PartNumber: number; ETag: string; ChecksumCRC32?: string }[] = [];
       const ranges: [number, number][] = [];
       for (let start = 0; start < o.source.size; start += o.partSize) {
@@ -329,6 +306,32 @@ export class S3ObjectStore implements ObjectStore {
       await this.abandon(targetKey, uploadId);
       throw new AwsCallError("multipart copy", where, { cause: err });
     }
+  }
+
+  /** Creates a multipart upload with CRC32 checksums (of the whole object when `checksumType` says so). */
+  private async startUpload(
+    key: string,
+    contentType: string | undefined,
+    metadata: Readonly<Record<string, string>>,
+    checksumType: "FULL_OBJECT" | undefined,
+    signal?: AbortSignal,
+  ): Promise<string | undefined> {
+    const created = await withRetry(
+      () =>
+        this.send(
+          new CreateMultipartUploadCommand({
+            Bucket: this.bucket,
+            Key: key,
+            ContentType: contentType,
+            Metadata: { ...metadata },
+            ChecksumAlgorithm: "CRC32",
+            ...(checksumType ? { ChecksumType: checksumType } : {}),
+          }),
+          { abortSignal: signal },
+        ),
+      { signal },
+    );
+    return created.UploadId;
   }
 
   /** Aborts an unfinished multipart upload, so that its parts are not kept (and billed); best effort. */

@@ -10,11 +10,12 @@ import { isRemoteFs } from "../../core/filesystems.ts";
 
 export type Awaitable<T> = T | Promise<T>;
 
-export const FS_CALLS = ["auto", "direct", "threads"] as const;
-export type FsCallsSetting = (typeof FS_CALLS)[number];
+export type FsCallsSetting = "auto" | "direct" | "threads";
 
 export interface FsCalls {
   readonly direct: boolean;
+  /** Between entries: a turn for the event loop when it is due (direct calls never give one by themselves). */
+  breathe(): Promise<void> | undefined;
   lstat(p: string): Awaitable<BigIntStats>;
   /** The lstat, or null when nothing is there. */
   lstatOrNull(p: string): Awaitable<BigIntStats | null>;
@@ -35,6 +36,7 @@ export interface FsCalls {
 
 export const threadCalls: FsCalls = {
   direct: false,
+  breathe: () => undefined,
   lstat: (p) => fsp.lstat(p, { bigint: true }),
   lstatOrNull: (p) =>
     fsp.lstat(p, { bigint: true }).catch((err: NodeJS.ErrnoException) => {
@@ -64,6 +66,7 @@ export const threadCalls: FsCalls = {
 
 export const directCalls: FsCalls = {
   direct: true,
+  breathe: () => breather.breathe(),
   lstat: (p) => fsSync.lstatSync(p, { bigint: true }),
   lstatOrNull: (p) => fsSync.lstatSync(p, { bigint: true, throwIfNoEntry: false }) ?? null,
   realpath: (p) => fsSync.realpathSync.native(p),
@@ -87,11 +90,11 @@ export const directCalls: FsCalls = {
   },
 };
 
-/** The calls for a source and a target root (both existing directories; an S3 target passes its source twice). */
-export function chooseFsCalls(setting: FsCallsSetting, sourceRoot: string, targetRoot: string): FsCalls {
+/** The calls for the directories a target works in (existing ones: the source, and a directory target). */
+export function chooseFsCalls(setting: FsCallsSetting, ...roots: string[]): FsCalls {
   if (setting === "direct") return directCalls;
   if (setting === "threads") return threadCalls;
-  return isRemoteFs(sourceRoot) || isRemoteFs(targetRoot) ? threadCalls : directCalls;
+  return roots.some(isRemoteFs) ? threadCalls : directCalls;
 }
 
 /**
@@ -117,3 +120,6 @@ export class Breather {
     return this.turn;
   }
 }
+
+/** One event loop per process: every target's direct calls share its turns. */
+const breather = new Breather();

@@ -11,14 +11,7 @@ import type { BigIntStats } from "node:fs";
 import path from "node:path";
 import type { Stage, TocEntry } from "../../core/messages.ts";
 import { checkTocPath } from "../../core/toc-path.ts";
-import {
-  Breather,
-  chooseFsCalls,
-  directCalls,
-  type FsCalls,
-  type FsCallsSetting,
-  threadCalls,
-} from "./fs-calls.ts";
+import { chooseFsCalls, type FsCalls, type FsCallsSetting, threadCalls } from "./fs-calls.ts";
 import { kindOf, lstatSource, RootedTree, reasonOf } from "./rooted-tree.ts";
 import { type EntryOutcome, failed, ok, type Target } from "./target.ts";
 
@@ -34,19 +27,17 @@ export interface TargetOptions {
 }
 
 export class FsTarget implements Target {
-  private source: RootedTree;
-  private target: RootedTree;
+  private readonly source: RootedTree;
+  private readonly target: RootedTree;
   /** Target directories known to exist, with the group a file created in them gets. */
   private readonly createdDirs = new Map<string, bigint>();
   private readonly euid = BigInt(process.geteuid?.() ?? -1);
   private readonly egid = BigInt(process.getegid?.() ?? -1);
-  private calls: FsCalls;
-  private readonly breather = new Breather();
+  private calls: FsCalls = threadCalls;
 
   constructor(readonly opts: TargetOptions) {
-    this.calls = opts.fsCalls === "direct" ? directCalls : threadCalls;
-    this.source = new RootedTree(opts.sourceRoot, "source", this.calls);
-    this.target = new RootedTree(opts.targetRoot, "target", this.calls);
+    this.source = new RootedTree(opts.sourceRoot, "source");
+    this.target = new RootedTree(opts.targetRoot, "target");
   }
 
   get description(): string {
@@ -62,19 +53,14 @@ export class FsTarget implements Target {
     await this.source.init();
     await this.target.init();
     // Both roots exist now: their filesystems decide.
-    const calls = chooseFsCalls(this.opts.fsCalls ?? "auto", this.opts.sourceRoot, this.opts.targetRoot);
-    if (calls !== this.calls) {
-      this.calls = calls;
-      this.source = new RootedTree(this.opts.sourceRoot, "source", calls);
-      this.target = new RootedTree(this.opts.targetRoot, "target", calls);
-      await this.source.init();
-      await this.target.init();
-    }
+    this.calls = chooseFsCalls(this.opts.fsCalls ?? "auto", this.opts.sourceRoot, this.opts.targetRoot);
+    this.source.calls = this.calls;
+    this.target.calls = this.calls;
   }
 
   /** Writes one entry; never throws: every failure is an outcome with a reason. */
   async write(entry: TocEntry, stage: Stage): Promise<EntryOutcome> {
-    await this.breather.breathe();
+    await this.calls.breathe();
     try {
       const p = await this.paths(entry.path);
       if ("reason" in p) return failed(p.reason);
@@ -88,7 +74,7 @@ export class FsTarget implements Target {
 
   /** Checks one entry in the target against the source (and the TOC when the source is gone). */
   async check(entry: TocEntry): Promise<EntryOutcome> {
-    await this.breather.breathe();
+    await this.calls.breathe();
     try {
       const p = await this.paths(entry.path);
       if ("reason" in p) return failed(p.reason);

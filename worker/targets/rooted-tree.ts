@@ -16,8 +16,10 @@ export class RootedTree {
   constructor(
     readonly root: string,
     readonly role: "source" | "target",
-    private readonly calls: FsCalls = threadCalls,
   ) {}
+
+  /** How `realpath` is called: the target's choice, once it has made it. */
+  calls: FsCalls = threadCalls;
 
   /** Resolves the root (creating a target root that does not exist yet). */
   async init(): Promise<void> {

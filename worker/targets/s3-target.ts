@@ -15,7 +15,7 @@ import { Limiter } from "../../core/limiter.ts";
 import type { Stage, TocEntry } from "../../core/messages.ts";
 import type { ObjectHead, ObjectStore } from "../../core/object-store.ts";
 import { checkTocPath } from "../../core/toc-path.ts";
-import { Breather, chooseFsCalls, type FsCalls, type FsCallsSetting, threadCalls } from "./fs-calls.ts";
+import { chooseFsCalls, type FsCalls, type FsCallsSetting, threadCalls } from "./fs-calls.ts";
 import { kindOf, lstatSource, RootedTree, reasonOf } from "./rooted-tree.ts";
 import { type EntryOutcome, failed, ok, type Target } from "./target.ts";
 import { attrJson, contentTypeFor, keyOf, MAX_KEY_BYTES, parseAttr } from "./yas3fs-format.ts";
@@ -51,10 +51,9 @@ export class ChangedWhileReading extends Error {
 }
 
 export class S3Target implements Target {
-  private source: RootedTree;
+  private readonly source: RootedTree;
   private readonly large: Limiter;
   private calls: FsCalls = threadCalls;
-  private readonly breather = new Breather();
 
   constructor(readonly opts: S3TargetOptions) {
     this.source = new RootedTree(opts.sourceRoot, "source");
@@ -71,13 +70,13 @@ export class S3Target implements Target {
   }
 
   async init(): Promise<void> {
-    this.calls = chooseFsCalls(this.opts.fsCalls ?? "auto", this.opts.sourceRoot, this.opts.sourceRoot);
-    this.source = new RootedTree(this.opts.sourceRoot, "source", this.calls);
+    this.calls = chooseFsCalls(this.opts.fsCalls ?? "auto", this.opts.sourceRoot);
+    this.source.calls = this.calls;
     await this.source.init();
   }
 
   async write(entry: TocEntry, _stage: Stage, signal: AbortSignal): Promise<EntryOutcome> {
-    await this.breather.breathe();
+    await this.calls.breathe();
     try {
       const r = await this.locate(entry);
       if ("reason" in r) return failed(r.reason);
@@ -110,7 +109,7 @@ export class S3Target implements Target {
   }
 
   async check(entry: TocEntry, signal: AbortSignal): Promise<EntryOutcome> {
-    await this.breather.breathe();
+    await this.calls.breathe();
     try {
       const r = await this.locate(entry);
       if ("reason" in r) return failed(r.reason);
