@@ -78,6 +78,12 @@ const BatchResult = z.object({
   receiveCount: count,
   errors: z.array(PathIssue),
   skips: z.array(PathIssue),
+  /**
+   * A result too big for one message travels in parts: every part carries the batch's full counts and a share
+   * of its `errors` and `skips`. The master counts the batch once it holds every part from the same worker
+   * and delivery (`receiveCount`). Absent: the whole result in one message.
+   */
+  part: z.object({ index: count, of: z.number().int().min(1) }).optional(),
 });
 export type BatchResult = z.infer<typeof BatchResult>;
 
@@ -89,6 +95,11 @@ const ModeMessage = z.object({
   phase,
   /** Workers the master has seen announce themselves; a worker re-announces until it is listed. */
   known: z.array(workerId),
+  /**
+   * Workers the master declared lost (and whose control queues it removed). A worker that finds itself here,
+   * or finds its control queue gone, rejoins: a new queue and subscription, and INITIALIZED again.
+   */
+  lost: z.array(workerId).optional(),
   failfast: z.boolean(),
   sentAtMs: count,
 });
@@ -126,6 +137,24 @@ const SummaryMessage = z.object({
   protocolErrors: count,
 });
 
+/**
+ * The outcome of a worker's before-VALIDATE hook, sent once when it has run. A worker whose hook failed takes
+ * no VALIDATE batch; the master reports the failure (exit code, last lines of output) and the run fails.
+ */
+const HookMessage = z.object({
+  ...base,
+  type: z.literal("HOOK"),
+  worker: workerId,
+  ok: z.boolean(),
+  exitCode: z.number().int().nullable(),
+  signal: z.string().nullable(),
+  /** The last lines of the hook's output (stdout and stderr), at most MAX_HOOK_OUTPUT characters. */
+  outputTail: z.string().max(4096),
+  durationMs: count,
+});
+
+export const MAX_HOOK_OUTPUT = 4096;
+
 const ErrorReportMessage = z.object({
   ...base,
   type: z.literal("ERROR_REPORT"),
@@ -150,6 +179,7 @@ const Message = z.discriminatedUnion("type", [
   ShutdownMessage,
   WorkerStateMessage,
   SummaryMessage,
+  HookMessage,
   ErrorReportMessage,
   TocBatchMessage,
 ]);
@@ -159,6 +189,7 @@ export type ModeMessage = z.infer<typeof ModeMessage>;
 export type ShutdownMessage = z.infer<typeof ShutdownMessage>;
 export type WorkerStateMessage = z.infer<typeof WorkerStateMessage>;
 export type SummaryMessage = z.infer<typeof SummaryMessage>;
+export type HookMessage = z.infer<typeof HookMessage>;
 export type ErrorReportMessage = z.infer<typeof ErrorReportMessage>;
 export type TocBatchMessage = z.infer<typeof TocBatchMessage>;
 export type MessageType = Message["type"];
@@ -181,12 +212,8 @@ export type Decoded = { ok: true; message: Message } | { ok: false; error: Proto
 
 /** Encodes a message for the given run; throws if it would not fit in one SQS/SNS message. */
 export function encodeMessage(run: string, body: MessageBody): string {
-  // ASCII only: SQS refuses some characters (and emulators more), and names may contain anything.
-  const text = JSON.stringify({ v: PROTOCOL_VERSION, run, ...body }).replace(
-    /[\u007f-\uffff]/g,
-    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
-  );
-  const bytes = Buffer.byteLength(text);
+  const text = encodeUnchecked(run, body);
+  const bytes = text.length; // ASCII: one byte per character
   if (bytes > MAX_MESSAGE_BYTES) {
     throw new ProtocolError("too-large", `${body.type} message is ${bytes} bytes, over ${MAX_MESSAGE_BYTES}`);
   }
@@ -236,6 +263,18 @@ export function decodeMessage(
     return { ok: false, error: new ProtocolError("unexpected-type", `${message.type} is not accepted here`) };
   }
   return { ok: true, message };
+}
+
+/**
+ * The body as it travels, without the size check: measure with it (`.length` is its size in bytes) when a
+ * message has to be split to fit.
+ */
+export function encodeUnchecked(run: string, body: MessageBody): string {
+  // ASCII only: SQS refuses some characters (and emulators more), and names may contain anything.
+  return JSON.stringify({ v: PROTOCOL_VERSION, run, ...body }).replace(
+    /[\u007f-\uffff]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
+  );
 }
 
 function preview(body: string): string {
