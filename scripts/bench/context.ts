@@ -13,6 +13,10 @@ export interface Sizes {
   readonly slowReps: number;
   readonly s3Files: number;
   readonly s3Reps: number;
+  readonly fixedReps: number;
+  /** The real tree: a copy of this directory of the system (a tree no one here made). */
+  readonly realSource: string;
+  readonly realReps: number;
   /** The big TOC, and a smaller one to show whether the master's memory grows with the count. */
   readonly tocFiles: number;
   readonly tocSmallFiles: number;
@@ -27,6 +31,9 @@ export const FULL: Sizes = {
   slowReps: 3,
   s3Files: 20_000,
   s3Reps: 3,
+  fixedReps: 5,
+  realSource: "/usr/share",
+  realReps: 3,
   tocFiles: 1_000_000,
   tocSmallFiles: 100_000,
 };
@@ -40,6 +47,9 @@ export const QUICK: Sizes = {
   slowReps: 2,
   s3Files: 2_000,
   s3Reps: 2,
+  fixedReps: 3,
+  realSource: "/usr/share/doc",
+  realReps: 1,
   tocFiles: 20_000,
   tocSmallFiles: 5_000,
 };

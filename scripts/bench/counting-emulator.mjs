@@ -15,6 +15,13 @@ app.addHook("preHandler", async (request) => {
   const queue = typeof body?.QueueUrl === "string" ? (body.QueueUrl.split("/").pop() ?? "") : "";
   sqs.push({ t: Date.now(), action: target.slice("AmazonSQS.".length), queue });
 });
+// rclone (a Go client) escapes the quotes of the ETags in CompleteMultipartUpload as `&#34;`, which fauxqs does
+// not decode (it then answers InvalidPart). S3 decodes XML character references; so does this, for the peer.
+app.addHook("preHandler", async (request) => {
+  if (request.method !== "POST" || !request.url.includes("uploadId=") || !Buffer.isBuffer(request.body)) return;
+  const xml = request.body.toString("utf8").replace(/&#(\d+);/g, (_, n) => String.fromCharCode(Number(n)));
+  request.body = Buffer.from(xml);
+});
 app.get("/_bench/sqs", async (request) => {
   const q = /** @type {{ from?: string, to?: string }} */ (request.query);
   const from = Number(q.from ?? 0);

@@ -4,6 +4,8 @@ import { spawn, spawnSync } from "node:child_process";
 export interface Finished {
   readonly code: number | null;
   readonly ms: number;
+  /** User + system CPU seconds of the command and every descendant it waited for (with `measureCpu`). */
+  readonly cpuSec: number | null;
   readonly stdout: string;
   readonly stderr: string;
 }
@@ -15,19 +17,34 @@ export interface RunOptions {
   readonly timeoutMs?: number;
   /** Drop stdout instead of keeping it (for commands that print one line per file). */
   readonly discardStdout?: boolean;
+  /**
+   * Measure the CPU the command used, its waited-for descendants included: it runs under `bash`, whose
+   * `times` prints the children's user and system time on a pipe of its own once the command has exited.
+   */
+  readonly measureCpu?: boolean;
 }
+
+const CPU_WRAPPER = '"$@"; rc=$?; times >&3; exit $rc';
 
 /** Runs a command to its end; `ms` is wall time from spawn to exit. Never throws for a non-zero exit. */
 export function run(cmd: string, args: readonly string[], o: RunOptions = {}): Promise<Finished> {
   return new Promise((resolve, reject) => {
     const started = performance.now();
-    const child = spawn(cmd, args, {
+    const [file, argv] = o.measureCpu ? ["bash", ["-c", CPU_WRAPPER, "bash", cmd, ...args]] : [cmd, args];
+    const child = spawn(file, argv, {
       env: o.env ?? process.env,
       cwd: o.cwd,
-      stdio: ["ignore", o.discardStdout ? "ignore" : "pipe", "pipe"],
+      stdio: ["ignore", o.discardStdout ? "ignore" : "pipe", "pipe", o.measureCpu ? "pipe" : "ignore"],
     });
     let stdout = "";
     let stderr = "";
+    let times = "";
+    const timesPipe = child.stdio[3];
+    if (timesPipe && "setEncoding" in timesPipe) {
+      timesPipe.setEncoding("utf8").on("data", (d: string) => {
+        times += d;
+      });
+    }
     child.stdout?.setEncoding("utf8").on("data", (d: string) => {
       stdout += d;
     });
@@ -38,9 +55,28 @@ export function run(cmd: string, args: readonly string[], o: RunOptions = {}): P
     child.on("error", reject);
     child.on("close", (code) => {
       clearTimeout(timer);
-      resolve({ code, ms: performance.now() - started, stdout, stderr });
+      resolve({
+        code,
+        ms: performance.now() - started,
+        cpuSec: o.measureCpu ? childCpu(times) : null,
+        stdout,
+        stderr,
+      });
     });
   });
+}
+
+/** bash's `times`: a line for the shell, a line for its children, each `user system` as `1m2.345s`. */
+export function childCpu(times: string): number | null {
+  const line = times.trim().split("\n")[1];
+  const parts = line?.trim().split(/\s+/).map(seconds);
+  if (parts?.length !== 2 || parts.some((p) => p === null)) return null;
+  return (parts[0] ?? 0) + (parts[1] ?? 0);
+}
+
+function seconds(t: string): number | null {
+  const m = /^(\d+)m([\d.]+)s$/.exec(t);
+  return m ? Number(m[1]) * 60 + Number(m[2]) : null;
 }
 
 /** Runs a command and throws with its output when it fails. */

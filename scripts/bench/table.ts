@@ -6,6 +6,8 @@ export interface Row {
   readonly unit: string;
   /** Our figure (median over the repetitions), or null when the row was not measured. */
   readonly ours: number | null;
+  /** Our figure over the WRITE phase only, where the row has one (a second column, labelled as such). */
+  readonly oursWriteOnly?: number | null;
   readonly peer: string | null;
   readonly peerValue: number | null;
   /** ours / peer, or for rows without a peer null. */
@@ -30,6 +32,24 @@ export function notMeasured(id: string, measure: string, target: string, reason:
     target,
     met: null,
     note: `NOT MEASURED: ${reason}`,
+  };
+}
+
+/** A row against a peer where smaller is better (CPU per object); the target is a maximum ratio. */
+export function costRatioRow(
+  r: Omit<Row, "ratio" | "met" | "target" | "peer" | "peerValue"> & {
+    peer: string;
+    peerValue: number;
+    maxRatio: number;
+  },
+): Row {
+  const { maxRatio, ...rest } = r;
+  const ratio = r.ours !== null && r.peerValue > 0 ? r.ours / r.peerValue : null;
+  return {
+    ...rest,
+    ratio,
+    target: `<= ${maxRatio.toFixed(1)}x`,
+    met: ratio === null ? null : ratio <= maxRatio,
   };
 }
 
@@ -60,10 +80,11 @@ export function formatNumber(n: number | null): string {
 
 /** A Markdown table (it reads as plain text too), notes below it. */
 export function formatTable(rows: readonly Row[]): string {
-  const header = ["measure", "ours", "peer", "peer figure", "ratio", "target", "met"];
+  const header = ["measure", "ours", "ours, WRITE only", "peer", "peer figure", "ratio", "target", "met"];
   const body = rows.map((r) => [
     r.measure,
     r.ours === null ? "not measured" : `${formatNumber(r.ours)} ${r.unit}`.trim(),
+    r.oursWriteOnly == null ? "-" : `${formatNumber(r.oursWriteOnly)} ${r.unit}`.trim(),
     r.peer ?? "-",
     r.peerValue === null ? "-" : `${formatNumber(r.peerValue)} ${r.unit}`.trim(),
     r.ratio === null ? "-" : `${r.ratio.toFixed(2)}x`,
