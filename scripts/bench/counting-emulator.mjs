@@ -18,7 +18,8 @@ app.addHook("preHandler", async (request) => {
 // rclone (a Go client) escapes the quotes of the ETags in CompleteMultipartUpload as `&#34;`, which fauxqs does
 // not decode (it then answers InvalidPart). S3 decodes XML character references; so does this, for the peer.
 app.addHook("preHandler", async (request) => {
-  if (request.method !== "POST" || !request.url.includes("uploadId=") || !Buffer.isBuffer(request.body)) return;
+  if (request.method !== "POST" || !request.url.includes("uploadId=") || !Buffer.isBuffer(request.body))
+    return;
   const xml = request.body.toString("utf8").replace(/&#(\d+);/g, (_, n) => String.fromCharCode(Number(n)));
   request.body = Buffer.from(xml);
 });
