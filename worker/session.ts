@@ -76,6 +76,8 @@ export interface SessionState {
   /** Ids of bad messages counted already (one count per message, however often it comes back). */
   readonly countedIds: readonly string[];
   readonly tocPausedUntilMs: number;
+  /** TOC receives in a row that brought another run's messages: each pauses reading longer. */
+  readonly foreignStreak: number;
   readonly notes: readonly string[];
   readonly errorReport: "none" | "due" | "queued";
   /** First signal: take no new work, drain, report, then end. */
@@ -190,6 +192,7 @@ export function initialSession(settings: SessionSettings, at: number, runId?: st
     foreignReleased: 0,
     countedIds: [],
     tocPausedUntilMs: 0,
+    foreignStreak: 0,
     notes: [],
     errorReport: "none",
     stopping: null,
@@ -500,10 +503,13 @@ function onToc(s: SessionState, item: TocItem, at: number, out: Command[]): Sess
       out.push({ type: "release", receipts: [item.receipt], why: "another run's message" });
       out.push({ type: "log", level: "warn", message: `put back a TOC message: ${d.error.message}` });
       const counted = countOnce(s, item.id);
+      const streak = s.foreignStreak + 1;
       return {
         ...counted,
         foreignReleased: s.foreignReleased + 1,
-        tocPausedUntilMs: at + s.settings.foreignPauseMs,
+        foreignStreak: streak,
+        // Longer each time in a row (a leftover worker must not push the other run's batches to the DLQ).
+        tocPausedUntilMs: at + Math.min(30_000, s.settings.foreignPauseMs * 2 ** Math.min(streak - 1, 10)),
       };
     }
     // Undecodable: neither deleted nor acted on; the queue's redrive moves it to the dead-letter queue.
@@ -532,6 +538,7 @@ function onToc(s: SessionState, item: TocItem, at: number, out: Command[]): Sess
   return {
     ...s,
     tocPausedUntilMs: 0,
+    foreignStreak: 0,
     held: {
       ...s.held,
       [item.receipt]: {

@@ -228,8 +228,8 @@ describe("worker session: batches", () => {
     );
     assert.equal(r.state.foreignReleased, 2);
     assert.equal(r.state.protocolErrors, 1, "one message, counted once");
-    assert.equal(mayTake(r.state, 2_000), null);
-    assert.equal(mayTake(r.state, 3_600), "WRITE");
+    assert.equal(mayTake(r.state, 4_000), null, "the second time in a row pauses twice as long");
+    assert.equal(mayTake(r.state, 5_600), "WRITE");
     assert.ok(!r.all.some((c) => c.type === "delete"), "never deleted");
   });
 
