@@ -84,8 +84,8 @@ export async function runWorker(ports: WorkerPorts, o: WorkerOptions): Promise<W
   const loops = new AbortController();
   /** Cancels the work in hand (the run is over, or the worker leaves). */
   const work = new AbortController();
-  /** Stops taking TOC messages once the session ended. */
-  const reading = new AbortController();
+  /** Put back once the TOC reader has stopped (a release while a receive is in flight could be taken again). */
+  const finalReleases: Extract<Command, { type: "release" }>[] = [];
   const tasks = new Set<Promise<void>>();
   const track = (p: Promise<void>) => {
     tasks.add(p);
@@ -157,6 +157,7 @@ export async function runWorker(ports: WorkerPorts, o: WorkerOptions): Promise<W
     runId: () => state.runId,
     running: () => running(state),
     emit: (e) => dispatch(e),
+    ended: () => state.end !== null,
     log,
   });
 
@@ -222,7 +223,8 @@ export async function runWorker(ports: WorkerPorts, o: WorkerOptions): Promise<W
         );
         break;
       case "release":
-        track(keeper.release(c.receipts, c.why, loops.signal));
+        if (state.end) finalReleases.push(c);
+        else track(keeper.release(c.receipts, c.why, loops.signal));
         break;
       case "report":
         outbox.result(c.receipt, c.result);
@@ -267,8 +269,8 @@ export async function runWorker(ports: WorkerPorts, o: WorkerOptions): Promise<W
         log.log(c.level, c.message);
         break;
       case "end":
-        reading.abort(new Error(c.end.reason));
         ended(c.end);
+        reader.wake();
         break;
       default: {
         const never: never = c;
@@ -297,9 +299,10 @@ export async function runWorker(ports: WorkerPorts, o: WorkerOptions): Promise<W
       if (!loops.signal.aborted) dispatch({ type: "tick", at: Date.now() });
     }
   };
+  const readerDone = reader.run(loops.signal);
   const running$ = [
+    readerDone,
     listener.run(loops.signal),
-    reader.run(reading.signal),
     keeper.run(loops.signal),
     outbox.runResults(),
     outbox.runHeartbeats(),
@@ -314,6 +317,8 @@ export async function runWorker(ports: WorkerPorts, o: WorkerOptions): Promise<W
   shutdown.abort.removeEventListener("abort", onAbort);
   // Wind down: runners (aborted ones return at once), puts-back and deletes, then the goodbye.
   const goodbye = AbortSignal.timeout(GOODBYE_MS);
+  await Promise.race([readerDone, pause(GOODBYE_MS, goodbye)]);
+  for (const c of finalReleases.splice(0)) track(keeper.release(c.receipts, c.why, goodbye));
   while (tasks.size > 0 && !goodbye.aborted)
     await Promise.race([Promise.all([...tasks]), pause(GOODBYE_MS, goodbye)]);
   if (end.why === "stopped") await outbox.idle(goodbye);

@@ -161,6 +161,7 @@ export type Command =
   /** Cancel the work in hand: the run is over or the worker leaves. */
   | { readonly type: "abort-work"; readonly reason: string }
   | { readonly type: "log"; readonly level: "info" | "warn" | "error"; readonly message: string }
+  /** Stop reading the TOC queue and wind down (the commands after it in the same step still run). */
   | { readonly type: "end"; readonly end: SessionEnd };
 
 export interface StepResult {
@@ -345,8 +346,8 @@ export function step(s: SessionState, e: SessionEvent): StepResult {
     case "abort": {
       const held = heldReceipts(next);
       out.push({ type: "abort-work", reason: e.reason });
-      if (held.length > 0) out.push({ type: "release", receipts: held, why: e.reason });
       next = finish({ ...next, held: {} }, out, { why: "stopped", reason: e.reason, exitCode: 130 });
+      if (held.length > 0) out.push({ type: "release", receipts: held, why: e.reason });
       break;
     }
     default: {
@@ -401,9 +402,9 @@ function onTick(s: SessionState, at: number, out: Command[]): SessionState {
     const reason = `no word from the master for ${sec} s (--master-timeout-sec): released ${held.length} batch(es) it held, leaving`;
     out.push({ type: "log", level: "error", message: reason });
     out.push({ type: "abort-work", reason: "the master is gone" });
+    // Ended first (no TOC read in flight may take them again), then put back.
+    next = finish({ ...next, held: {} }, out, { why: "master-silent", reason, exitCode: 1 });
     if (held.length > 0) out.push({ type: "release", receipts: held, why: "the master is gone" });
-    next = { ...next, held: {} };
-    next = finish(next, out, { why: "master-silent", reason, exitCode: 1 });
   }
   return next;
 }

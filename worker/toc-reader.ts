@@ -22,6 +22,8 @@ export interface TocReaderOptions {
   /** Batches being worked on now. */
   readonly running: () => number;
   readonly emit: (e: SessionEvent) => void;
+  /** The session ended: the reader returns once its receive in flight (if any) has been handed over. */
+  readonly ended: () => boolean;
   readonly log: Logger;
   readonly now?: () => number;
 }
@@ -42,7 +44,9 @@ export class TocReader {
     const { limiter, concurrency } = this.o;
     const now = this.o.now ?? Date.now;
     let failures = 0;
-    while (!signal.aborted) {
+    // Never aborted in mid-receive when the session ends: a long poll cut off on our side may still take
+    // messages on the queue's side, hidden from everyone until their visibility timeout.
+    while (!signal.aborted && !this.o.ended()) {
       const runId = this.o.runId();
       if (this.o.mayTake() === null || runId === null) {
         await this.nudge.wait(1_000, signal);

@@ -389,7 +389,7 @@ describe("worker session: the error report and the end", () => {
       batch(2, "WRITE"),
       { type: "abort", at: 2_000, reason: "again" },
     ]);
-    assert.deepEqual(types(r.last), ["abort-work", "release", "end"]);
+    assert.deepEqual(types(r.last), ["abort-work", "end", "release"]);
     assert.deepEqual(of(r.last, "release")[0]?.receipts, ["r1", "r2"]);
   });
 
@@ -456,7 +456,7 @@ describe("worker session: dropped by the master, and a master gone", () => {
       { type: "control", at: 61_500, startedAt: 61_100, items: [] },
       { type: "tick", at: 61_600 },
     ]);
-    assert.deepEqual(types(r.last), ["abort-work", "release", "end"]);
+    assert.deepEqual(types(r.last), ["abort-work", "end", "release"]);
     assert.deepEqual(of(r.last, "release")[0]?.receipts, ["r1"]);
     assert.equal(r.state.end?.exitCode, 1);
     assert.match(r.state.end?.reason ?? "", /no word from the master for 60 s/);
