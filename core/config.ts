@@ -259,6 +259,15 @@ export const workerSettings = {
     schema: int(50, 60_000),
     default: 500,
   }),
+  masterTimeoutSec: setting({
+    flag: "master-timeout-sec",
+    env: ENV.masterTimeoutSec,
+    type: "number",
+    describe:
+      "no word (MODE) from the master this long: put the batches in hand back, remove the control queue and exit 1 (keep it above the master's --beacon-ms)",
+    schema: int(5, 86_400),
+    default: 300,
+  }),
   heartbeatMs: setting({
     flag: "heartbeat-ms",
     type: "number",

@@ -20,6 +20,8 @@ export const ENV = {
   logFormat: "S3BL_LOG_FORMAT",
   /** A command the worker runs on entering VALIDATE, before it checks anything (e.g. remount yas3fs cold). */
   beforeValidateCmd: "S3BL_BEFORE_VALIDATE_CMD",
+  /** A worker that hears no MODE from its master this long releases its batches and exits. */
+  masterTimeoutSec: "S3BL_MASTER_TIMEOUT_SEC",
   /** yas3fs's own SNS topic: workers of an S3 target tell live mounts about new objects through it. */
   yas3fsTopicArn: "S3BL_YAS3FS_TOPIC_ARN",
   stack: "S3BL_STACK",

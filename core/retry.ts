@@ -65,3 +65,21 @@ export async function withRetry<T>(
     }
   }
 }
+
+/**
+ * Waits `ms`, or less when `signal` aborts first. Never rejects: a loop that sleeps between rounds checks its
+ * signal after waking instead of catching an abort. Resolves true when the whole time passed.
+ */
+export function pause(ms: number, signal?: AbortSignal): Promise<boolean> {
+  if (signal?.aborted) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    const done = (full: boolean) => {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", onAbort);
+      resolve(full);
+    };
+    const onAbort = () => done(false);
+    const timer = setTimeout(() => done(true), ms);
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
+}

@@ -1,7 +1,6 @@
 /**
  * `s3-bucket-loader worker`: signals, config, adapters, `runWorker`, exit code. Nothing else.
  */
-import { spawn } from "node:child_process";
 import os from "node:os";
 import type { CommandModule } from "yargs";
 import { makeClients } from "../core/aws/clients.ts";
@@ -112,9 +111,8 @@ async function workerMain(flags: Record<string, unknown>, env: NodeJS.ProcessEnv
         reportMs: config.reportMs,
         heartbeatMs: config.heartbeatMs,
         target,
-        beforeValidate: config.beforeValidateCmd
-          ? () => runHook(config.beforeValidateCmd ?? "", log)
-          : undefined,
+        masterTimeoutMs: config.masterTimeoutSec * 1000,
+        beforeValidateCmd: config.beforeValidateCmd,
         notifier: config.yas3fsTopicArn
           ? new Yas3fsNotifier(new SnsTopic(clients.sns, config.yas3fsTopicArn), log, {
               everyMs: 1_000,
@@ -129,30 +127,10 @@ async function workerMain(flags: Record<string, unknown>, env: NodeJS.ProcessEnv
     log.info(
       `stopped (${outcome.reason}): wrote ${t.WRITE.ok} ok / ${t.WRITE.failed} failed, checked ${t.VALIDATE.ok} ok / ${t.VALIDATE.failed} failed`,
     );
-    return shutdown.signals > 0 ? 130 : 0;
+    return shutdown.signals > 0 ? 130 : outcome.exitCode;
   } finally {
     shutdown.dispose();
     clients.destroy();
     if (config.exitWithParent) process.stdin.destroy();
   }
-}
-
-/** Runs a hook command through the shell; resolves when it exits 0, rejects with its last output otherwise. */
-function runHook(command: string, log: import("../core/log.ts").Logger): Promise<void> {
-  log.info(`running hook: ${command}`);
-  return new Promise((resolve, reject) => {
-    const child = spawn("/bin/sh", ["-c", command], { stdio: ["ignore", "pipe", "pipe"] });
-    let out = "";
-    const keep = (d: Buffer) => {
-      out = (out + d.toString()).slice(-2_000);
-    };
-    child.stdout.on("data", keep);
-    child.stderr.on("data", keep);
-    child.on("error", reject);
-    child.on("close", (code) =>
-      code === 0
-        ? resolve()
-        : reject(new Error(`${command} exited with ${code}: ${out.trim().split("\n").pop() ?? ""}`)),
-    );
-  });
 }

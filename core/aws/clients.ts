@@ -27,13 +27,30 @@ export interface AwsClients {
   destroy(): void;
 }
 
+/** How long a connection may take to open, and a socket may stay silent, before the call fails. */
+export const CONNECT_TIMEOUT_MS = 5_000;
+export const IDLE_TIMEOUT_MS = 30_000;
+/** The longest an SQS or SNS call may take in all (a long poll waits at most 20 s). */
+export const REQUEST_TIMEOUT_MS = 45_000;
+
 export function makeClients(conn: AwsConnection): AwsClients {
   const agentOptions = { keepAlive: true, maxSockets: conn.maxSockets };
   const agents = { http: new http.Agent(agentOptions), https: new https.Agent(agentOptions) };
+  // A half-open connection must not stall a program: connecting has 5 s; a socket silent for 30 s (longer
+  // than the longest long poll, 20 s) fails the call, which the retry policy then retries.
+  const handler = {
+    httpAgent: agents.http,
+    httpsAgent: agents.https,
+    connectionTimeout: CONNECT_TIMEOUT_MS,
+    socketTimeout: IDLE_TIMEOUT_MS,
+  };
+  // SQS and SNS calls are small: each has a bound on its whole time too. (S3 uploads of large parts may
+  // take long on a slow link: only the idle bound applies to them.)
+  const bounded = { ...handler, requestTimeout: REQUEST_TIMEOUT_MS, throwOnRequestTimeout: true };
   const common = {
     region: conn.region,
     maxAttempts: 5,
-    requestHandler: { httpAgent: agents.http, httpsAgent: agents.https },
+    requestHandler: bounded,
     ...(conn.endpoint
       ? {
           endpoint: conn.endpoint,
@@ -46,6 +63,7 @@ export function makeClients(conn: AwsConnection): AwsClients {
   const sns = new SNSClient(common);
   const s3 = new S3Client({
     ...common,
+    requestHandler: handler,
     // One attempt per call: our retry policy retries, so that the adaptive limit sees every SlowDown.
     maxAttempts: 1,
     // We send our own checksum with every upload; the SDK need not compute a second one.

@@ -178,6 +178,8 @@ export class S3Wire {
           headers: signed.headers,
           agent: isHttps ? this.agents.https : this.agents.http,
           signal,
+          // A silent socket (half-open connection, stalled endpoint) fails the request instead of hanging it.
+          timeout: WIRE_IDLE_TIMEOUT_MS,
         },
         (res) => {
           const chunks: Buffer[] = [];
@@ -192,11 +194,25 @@ export class S3Wire {
           res.on("error", reject);
         },
       );
+      req.on("timeout", () =>
+        req.destroy(
+          Object.assign(
+            new Error(`${method} s3://${bucket}/${key}: no answer for ${WIRE_IDLE_TIMEOUT_MS} ms`),
+            {
+              name: "TimeoutError",
+              code: "ETIMEDOUT",
+            },
+          ),
+        ),
+      );
       req.on("error", reject);
       req.end(body);
     });
   }
 }
+
+/** A hand-signed request whose socket stays silent this long fails (retried by the store's policy). */
+const WIRE_IDLE_TIMEOUT_MS = 30_000;
 
 interface WireResponse {
   readonly status: number;

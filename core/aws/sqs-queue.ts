@@ -150,3 +150,19 @@ export function sendGroups(bodies: readonly string[], maxBytes = 256 * 1024): st
   if (cur.length > 0) groups.push(cur);
   return groups;
 }
+
+/**
+ * The queue does not exist (any more): deleted, e.g. a worker's control queue that the master removed when it
+ * declared the worker lost. Looks through `cause` (our errors wrap the SDK's).
+ */
+export function isQueueGone(err: unknown): boolean {
+  for (let e = err, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
+    const code = (e as { Code?: string; code?: string }).Code ?? (e as { code?: string }).code ?? "";
+    if (
+      /QueueDoesNotExist|NonExistentQueue/.test(`${e.name} ${code}`) ||
+      /queue does not exist/i.test(e.message)
+    )
+      return true;
+  }
+  return false;
+}

@@ -7,6 +7,7 @@
 import { spawn } from "node:child_process";
 import type { Stage, TocEntry } from "../../core/messages.ts";
 import type { FsTarget } from "./fs-target.ts";
+import { reasonOf } from "./rooted-tree.ts";
 import type { EntryOutcome } from "./target.ts";
 
 export async function rsyncBatch(
@@ -18,7 +19,14 @@ export async function rsyncBatch(
   const outcomes: (EntryOutcome | undefined)[] = new Array(entries.length);
   const send: TocEntry[] = [];
   for (const [i, e] of entries.entries()) {
-    const p = await target.paths(e.path);
+    let p: Awaited<ReturnType<FsTarget["paths"]>>;
+    try {
+      p = await target.paths(e.path);
+    } catch (err) {
+      // e.g. ENOTDIR from realpath: a file in the target where the source has a directory
+      outcomes[i] = { status: "failed", bytes: 0, reason: reasonOf(err, "resolve") };
+      continue;
+    }
     if ("reason" in p) outcomes[i] = { status: "failed", bytes: 0, reason: p.reason };
     else send.push(e);
   }
@@ -71,7 +79,10 @@ function runRsync(args: string[], stdin: string, signal: AbortSignal): Promise<R
       resolve({ code: 127, stderr: why });
     });
     child.on("close", (code) => resolve({ code: code ?? 1, stderr }));
-    child.stdin.on("error", () => {});
+    // rsync stopped reading (it exited early): its exit code and stderr say why; keep this line with them.
+    child.stdin.on("error", (err) => {
+      stderr += `\nrsync input: ${err.message}`;
+    });
     child.stdin.end(stdin);
   });
 }

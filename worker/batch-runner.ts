@@ -1,0 +1,95 @@
+/**
+ * Works one TOC batch and returns its result. Never throws: an entry whose work fails unexpectedly is failed
+ * with the error as its reason, and so is every entry left undone when the batch as a whole fails (e.g. the
+ * rsync copier), so that the batch is reported like any other and its message deleted.
+ */
+import { describe } from "../core/errors.ts";
+import type { Limiter } from "../core/limiter.ts";
+import {
+  type BatchResult,
+  entryFromWire,
+  type PathIssue,
+  type TocBatchMessage,
+  type WorkPhase,
+} from "../core/messages.ts";
+import { FsTarget } from "./targets/fs-target.ts";
+import { rsyncBatch } from "./targets/rsync-copier.ts";
+import { type EntryOutcome, failed, type Target } from "./targets/target.ts";
+import type { Yas3fsNotifier } from "./yas3fs-notifier.ts";
+
+export interface BatchRunnerOptions {
+  readonly target: Target;
+  readonly copier: "fs" | "rsync";
+  readonly limiter: Limiter;
+  readonly notifier?: Yas3fsNotifier | undefined;
+}
+
+const MAX_REASON = 300;
+
+/** The batch's result, or null when `signal` aborted the work (the batch is then given up, not reported). */
+export async function runBatch(
+  msg: TocBatchMessage,
+  receiveCount: number,
+  o: BatchRunnerOptions,
+  signal: AbortSignal,
+): Promise<BatchResult | null> {
+  const entries = msg.entries.map(entryFromWire);
+  const outcomes: (EntryOutcome | undefined)[] = new Array(entries.length);
+  const target = o.target;
+  try {
+    if (msg.phase === "WRITE" && o.copier === "rsync" && target instanceof FsTarget) {
+      const all = await o.limiter.run(() => rsyncBatch(target, entries, msg.stage, signal));
+      all.forEach((x, i) => {
+        outcomes[i] = x;
+      });
+    } else {
+      await Promise.all(
+        entries.map(async (e, i) => {
+          try {
+            outcomes[i] = await o.limiter.run(async () => {
+              if (signal.aborted) return failed("not worked: the work was given up");
+              return msg.phase === "WRITE" ? target.write(e, msg.stage, signal) : target.check(e, signal);
+            });
+          } catch (err) {
+            outcomes[i] = failed(`unexpected error: ${describe(err)}`);
+          }
+        }),
+      );
+    }
+  } catch (err) {
+    const reason = `batch ${msg.batch} failed unexpectedly: ${describe(err)}`;
+    for (let i = 0; i < entries.length; i++) outcomes[i] ??= failed(reason);
+  }
+  if (signal.aborted) return null;
+  const result = toResult(
+    msg.batch,
+    msg.phase,
+    receiveCount,
+    entries.map((e) => e.path),
+    outcomes.map((x) => x ?? failed("not worked (internal error)")),
+  );
+  if (msg.phase === "WRITE" && result.ok > 0) {
+    o.notifier?.touched(entries.filter((_, i) => outcomes[i]?.status === "ok").map((e) => e.path));
+  }
+  return result;
+}
+
+export function toResult(
+  batch: number,
+  phase: WorkPhase,
+  receiveCount: number,
+  paths: readonly string[],
+  outcomes: readonly EntryOutcome[],
+): BatchResult {
+  const r = { batch, phase, ok: 0, failed: 0, skipped: 0, unchanged: 0, bytes: 0, receiveCount };
+  const errors: PathIssue[] = [];
+  const skips: PathIssue[] = [];
+  outcomes.forEach((o, i) => {
+    r[o.status]++;
+    r.bytes += o.status === "ok" ? o.bytes : 0;
+    const issue = { path: paths[i] ?? "", reason: (o.reason ?? "").slice(0, MAX_REASON) };
+    if (o.status === "failed") errors.push(issue);
+    if (o.status === "skipped") skips.push(issue);
+  });
+  return { ...r, errors, skips };
+}

@@ -1,0 +1,562 @@
+/**
+ * A worker's session as a reducer: `step(state, event) → { state, commands }`. Pure: no I/O, no clock (every
+ * event carries its time `at`). The worker's loop feeds it what its listeners saw and performs the commands.
+ *
+ * It keeps what a worker must never lose track of: the master's mode, every TOC batch it holds (each owned by
+ * a runner while worked on, then by the outbox until reported, then deleted), the before-VALIDATE hook, whether
+ * the master is still there, and whether the master still counts this worker in (rejoin after being dropped).
+ */
+import {
+  type BatchResult,
+  type Decoded,
+  emptyTally,
+  type MessageBody,
+  type Phase,
+  type Tally,
+  type TocBatchMessage,
+  type WorkPhase,
+} from "../core/messages.ts";
+
+export interface SessionSettings {
+  readonly workerId: string;
+  /** A before-VALIDATE hook is configured: no VALIDATE check before it has run and succeeded. */
+  readonly hasHook: boolean;
+  /** No MODE from the master for this long (after a poll that could have brought one): release and exit. */
+  readonly masterTimeoutMs: number;
+  /** After a rejoin, a MODE that still lists this worker lost is answered by announcing again, not rejoining. */
+  readonly rejoinGraceMs: number;
+  /** How long TOC reads pause after a message of another run was put back. */
+  readonly foreignPauseMs: number;
+}
+
+/** none: no hook configured; pending: to run before the next VALIDATE check. */
+export type HookState = "none" | "pending" | "running" | "ok" | "failed";
+
+export interface HeldBatch {
+  readonly batch: number;
+  readonly phase: WorkPhase;
+  readonly receiveCount: number;
+  /** running: a runner works on it; reporting: its result is in the outbox, its message not yet deleted. */
+  readonly status: "running" | "reporting";
+}
+
+export interface SessionEnd {
+  readonly why: "shutdown" | "stopped" | "master-silent";
+  readonly reason: string;
+  readonly exitCode: number;
+}
+
+export interface SessionState {
+  readonly settings: SessionSettings;
+  readonly runId: string | null;
+  /** The master's phase as last heard. */
+  readonly mode: Phase;
+  readonly lastModeSentAtMs: number;
+  /** The master has listed this worker (or it joined a run already past INITIALIZING). */
+  readonly seen: boolean;
+  /** When the master was last heard (a MODE), or the session (re)started listening. */
+  readonly lastHeardMs: number;
+  /** When the latest control poll began: the master counts as silent only after a poll begun past the bound. */
+  readonly lastPollStartMs: number;
+  readonly control: "listening" | "rejoining";
+  readonly rejoins: number;
+  readonly lastRejoinMs: number | null;
+  readonly rejoinRetryAtMs: number | null;
+  /** After a rejoin: false until a MODE no longer lists this worker lost. */
+  readonly takenBack: boolean;
+  readonly hook: HookState;
+  /** Every TOC batch held (hidden from other workers), by receipt. */
+  readonly held: Readonly<Record<string, HeldBatch>>;
+  readonly totals: { readonly WRITE: Tally; readonly VALIDATE: Tally };
+  /** Per-entry errors handed to the outbox (it sends in order and drops nothing). */
+  readonly errorsQueued: number;
+  readonly protocolErrors: number;
+  /** Messages of another run put back on the TOC queue. */
+  readonly foreignReleased: number;
+  /** Ids of bad messages counted already (one count per message, however often it comes back). */
+  readonly countedIds: readonly string[];
+  readonly tocPausedUntilMs: number;
+  /** TOC receives in a row that brought another run's messages: each pauses reading longer. */
+  readonly foreignStreak: number;
+  readonly notes: readonly string[];
+  readonly errorReport: "none" | "due" | "queued";
+  /** First signal: take no new work, drain, report, then end. */
+  readonly stopping: string | null;
+  readonly end: SessionEnd | null;
+}
+
+export interface ControlItem {
+  readonly id: string;
+  readonly decoded: Decoded;
+}
+
+export interface TocItem {
+  readonly id: string;
+  readonly receipt: string;
+  readonly receiveCount: number;
+  readonly decoded: Decoded;
+}
+
+export interface HookOutcome {
+  readonly ok: boolean;
+  readonly exitCode: number | null;
+  readonly signal: string | null;
+  readonly outputTail: string;
+  readonly durationMs: number;
+}
+
+export type SessionEvent =
+  /** A control poll begun at `startedAt` brought these messages (possibly none). */
+  | {
+      readonly type: "control";
+      readonly at: number;
+      readonly startedAt: number;
+      readonly items: ControlItem[];
+    }
+  | {
+      readonly type: "control-failed";
+      readonly at: number;
+      readonly startedAt: number;
+      /** The control queue does not exist any more (the master removed it). */
+      readonly gone: boolean;
+      readonly error: string;
+    }
+  | { readonly type: "rejoined"; readonly at: number; readonly queueUrl: string }
+  | { readonly type: "rejoin-failed"; readonly at: number; readonly error: string }
+  | { readonly type: "toc"; readonly at: number; readonly items: TocItem[] }
+  | {
+      readonly type: "batch-done";
+      readonly at: number;
+      readonly receipt: string;
+      readonly result: BatchResult;
+    }
+  /** A runner gave its batch up unfinished (work aborted): its message is released or comes back. */
+  | { readonly type: "batch-abandoned"; readonly at: number; readonly receipt: string }
+  | { readonly type: "hook-done"; readonly at: number; readonly outcome: HookOutcome }
+  /** The outbox delivered every part of these results. */
+  | { readonly type: "results-sent"; readonly at: number; readonly receipts: readonly string[] }
+  | { readonly type: "tick"; readonly at: number }
+  | { readonly type: "stop"; readonly at: number; readonly reason: string }
+  /** Second signal, or a drain past its bound: put back what is held and end now. */
+  | { readonly type: "abort"; readonly at: number; readonly reason: string };
+
+export type Command =
+  | { readonly type: "announce" }
+  | {
+      readonly type: "run-batch";
+      readonly receipt: string;
+      readonly message: TocBatchMessage;
+      readonly receiveCount: number;
+    }
+  /** Visibility 0: the message is at once visible to every worker again. */
+  | { readonly type: "release"; readonly receipts: readonly string[]; readonly why: string }
+  /** Into the outbox: reported in order, then `results-sent`. */
+  | { readonly type: "report"; readonly receipt: string; readonly result: BatchResult }
+  | { readonly type: "delete"; readonly receipts: readonly string[] }
+  /** Into the outbox, in order behind every result already there. */
+  | { readonly type: "send"; readonly body: Extract<MessageBody, { type: "HOOK" | "ERROR_REPORT" }> }
+  | { readonly type: "final-summary"; readonly phase: Phase }
+  | { readonly type: "run-hook" }
+  | { readonly type: "rejoin" }
+  /** Cancel the work in hand: the run is over or the worker leaves. */
+  | { readonly type: "abort-work"; readonly reason: string }
+  | { readonly type: "log"; readonly level: "info" | "warn" | "error"; readonly message: string }
+  /** Stop reading the TOC queue and wind down (the commands after it in the same step still run). */
+  | { readonly type: "end"; readonly end: SessionEnd };
+
+export interface StepResult {
+  readonly state: SessionState;
+  readonly commands: Command[];
+}
+
+const MAX_COUNTED_IDS = 2_000;
+
+export function initialSession(settings: SessionSettings, at: number, runId?: string | null): StepResult {
+  const state: SessionState = {
+    settings,
+    runId: runId ?? null,
+    mode: "INITIALIZING",
+    lastModeSentAtMs: 0,
+    seen: false,
+    lastHeardMs: at,
+    lastPollStartMs: at,
+    control: "listening",
+    rejoins: 0,
+    lastRejoinMs: null,
+    rejoinRetryAtMs: null,
+    takenBack: true,
+    hook: settings.hasHook ? "pending" : "none",
+    held: {},
+    totals: { WRITE: emptyTally(), VALIDATE: emptyTally() },
+    errorsQueued: 0,
+    protocolErrors: 0,
+    foreignReleased: 0,
+    countedIds: [],
+    tocPausedUntilMs: 0,
+    foreignStreak: 0,
+    notes: [],
+    errorReport: "none",
+    stopping: null,
+    end: null,
+  };
+  // With the run known (--run-id) the worker announces itself at once; otherwise on the first MODE it hears.
+  return { state, commands: state.runId ? [{ type: "announce" }] : [] };
+}
+
+/** The kind of TOC batch this worker may take now, or null: the TOC reader polls only when it is not null. */
+export function mayTake(s: SessionState, at: number): WorkPhase | null {
+  if (s.end || s.stopping || !s.seen || s.runId === null || at < s.tocPausedUntilMs) return null;
+  if (s.mode === "WRITE" && s.hook !== "running") return "WRITE";
+  if (s.mode === "VALIDATE" && (s.hook === "none" || s.hook === "ok")) return "VALIDATE";
+  return null;
+}
+
+export function heldReceipts(s: SessionState): string[] {
+  return Object.keys(s.held);
+}
+
+export function running(s: SessionState, phase?: WorkPhase): number {
+  return Object.values(s.held).filter((h) => h.status === "running" && (!phase || h.phase === phase)).length;
+}
+
+export function step(s: SessionState, e: SessionEvent): StepResult {
+  const out: Command[] = [];
+  let next = s;
+  if (s.end && e.type === "toc") {
+    // Received while the worker was ending: not ours to work any more, put back at once.
+    const receipts = e.items
+      .filter((i) =>
+        i.decoded.ok ? i.decoded.message.type === "TOC_BATCH" : i.decoded.error.kind === "foreign-run",
+      )
+      .map((i) => i.receipt);
+    const commands: Command[] =
+      receipts.length > 0 ? [{ type: "release", receipts, why: "the worker is ending" }] : [];
+    return { state: s, commands };
+  }
+  if (s.end && e.type !== "batch-done" && e.type !== "batch-abandoned" && e.type !== "results-sent") {
+    return { state: s, commands: [] }; // ended: only the work still winding down is booked
+  }
+  switch (e.type) {
+    case "control":
+      next = { ...next, lastPollStartMs: Math.max(next.lastPollStartMs, e.startedAt) };
+      for (const item of e.items) next = onControl(next, item, e.at, out);
+      break;
+    case "control-failed":
+      next = { ...next, lastPollStartMs: Math.max(next.lastPollStartMs, e.startedAt) };
+      if (e.gone && next.control === "listening") {
+        next = startRejoin(next, e.at, out, "its control queue is gone (the master removed it)");
+      } else if (!e.gone) {
+        out.push({ type: "log", level: "warn", message: `control queue: ${e.error}` });
+      }
+      break;
+    case "rejoined":
+      next = {
+        ...next,
+        control: "listening",
+        rejoins: next.rejoins + 1,
+        lastRejoinMs: e.at,
+        rejoinRetryAtMs: null,
+        takenBack: false,
+        // The master gets a fresh bound to be heard on the new queue.
+        lastHeardMs: e.at,
+        lastPollStartMs: e.at,
+      };
+      out.push({
+        type: "log",
+        level: "warn",
+        message: `rejoined the run on a new control queue ${e.queueUrl}`,
+      });
+      out.push({ type: "announce" });
+      break;
+    case "rejoin-failed":
+      next = { ...next, rejoinRetryAtMs: e.at + 2_000 };
+      out.push({ type: "log", level: "warn", message: `could not rejoin (retrying): ${e.error}` });
+      break;
+    case "toc":
+      for (const item of e.items) next = onToc(next, item, e.at, out);
+      break;
+    case "batch-done": {
+      const h = next.held[e.receipt];
+      if (!h) break; // released already (the worker is leaving)
+      const t = next.totals[e.result.phase];
+      const r = e.result;
+      next = {
+        ...next,
+        held: { ...next.held, [e.receipt]: { ...h, status: "reporting" } },
+        totals: {
+          ...next.totals,
+          [r.phase]: {
+            ok: t.ok + r.ok,
+            failed: t.failed + r.failed,
+            skipped: t.skipped + r.skipped,
+            unchanged: t.unchanged + r.unchanged,
+            bytes: t.bytes + r.bytes,
+          },
+        },
+        errorsQueued: next.errorsQueued + r.errors.length,
+      };
+      out.push({ type: "report", receipt: e.receipt, result: r });
+      break;
+    }
+    case "batch-abandoned": {
+      if (!next.held[e.receipt]) break;
+      const { [e.receipt]: _gone, ...rest } = next.held;
+      next = { ...next, held: rest };
+      if (next.end?.why !== "shutdown") {
+        out.push({ type: "release", receipts: [e.receipt], why: "abandoned unfinished" });
+      }
+      break;
+    }
+    case "hook-done": {
+      const o = e.outcome;
+      next = { ...next, hook: o.ok ? "ok" : "failed" };
+      out.push({ type: "send", body: { type: "HOOK", worker: next.settings.workerId, ...o } });
+      if (o.ok) {
+        out.push({ type: "log", level: "info", message: `before-VALIDATE hook done in ${o.durationMs} ms` });
+      } else {
+        const how = o.signal
+          ? `was killed by ${o.signal}`
+          : o.exitCode === null
+            ? "could not start"
+            : `exited with ${o.exitCode}`;
+        const last = o.outputTail.trim().split("\n").slice(-3).join(" | ");
+        const note = `before-VALIDATE hook ${how}: ${last || "(no output)"}; this worker takes no VALIDATE batch`;
+        next = { ...next, notes: [...next.notes, note] };
+        out.push({ type: "log", level: "error", message: note });
+      }
+      break;
+    }
+    case "results-sent": {
+      const held = { ...next.held };
+      const done = e.receipts.filter((r) => held[r]?.status === "reporting");
+      for (const r of done) delete held[r];
+      next = { ...next, held };
+      if (done.length > 0) out.push({ type: "delete", receipts: done });
+      break;
+    }
+    case "tick":
+      next = onTick(next, e.at, out);
+      break;
+    case "stop":
+      if (!next.stopping) {
+        next = { ...next, stopping: e.reason };
+        out.push({ type: "log", level: "info", message: `${e.reason}: finishing the batches in hand` });
+      }
+      break;
+    case "abort": {
+      const held = heldReceipts(next);
+      out.push({ type: "abort-work", reason: e.reason });
+      next = finish({ ...next, held: {} }, out, { why: "stopped", reason: e.reason, exitCode: 130 });
+      if (held.length > 0) out.push({ type: "release", receipts: held, why: e.reason });
+      break;
+    }
+    default: {
+      const never: never = e;
+      throw new Error(`unknown event ${JSON.stringify(never)}`);
+    }
+  }
+  next = afterEvent(next, out);
+  return { state: next, commands: out };
+}
+
+/** What follows from any change: the hook when WRITE has drained, the error report, the end of a drain. */
+function afterEvent(s: SessionState, out: Command[]): SessionState {
+  let next = s;
+  if (next.end) return next;
+  if (next.mode === "VALIDATE" && next.hook === "pending" && running(next, "WRITE") === 0) {
+    // Nothing of WRITE may still be writing while the target is remounted.
+    next = { ...next, hook: "running" };
+    out.push({ type: "run-hook" });
+  }
+  if (next.errorReport === "due" && running(next) === 0) {
+    next = { ...next, errorReport: "queued" };
+    out.push({
+      type: "send",
+      body: {
+        type: "ERROR_REPORT",
+        worker: next.settings.workerId,
+        errorsSent: next.errorsQueued,
+        protocolErrors: next.protocolErrors,
+        notes: [...next.notes],
+      },
+    });
+  }
+  if (next.stopping && Object.keys(next.held).length === 0 && next.hook !== "running") {
+    next = finish(next, out, { why: "stopped", reason: next.stopping, exitCode: 130 });
+  }
+  return next;
+}
+
+function onTick(s: SessionState, at: number, out: Command[]): SessionState {
+  let next = s;
+  if (next.control === "rejoining" && next.rejoinRetryAtMs !== null && at >= next.rejoinRetryAtMs) {
+    next = { ...next, rejoinRetryAtMs: null };
+    out.push({ type: "rejoin" });
+  }
+  const deadline = next.lastHeardMs + next.settings.masterTimeoutMs;
+  // A frozen process wakes with its clock far ahead: the master is silent only if a poll begun after the
+  // deadline brought nothing (or no poll can be made while the worker rejoins).
+  if (at > deadline && (next.lastPollStartMs >= deadline || next.control === "rejoining")) {
+    const sec = Math.round(next.settings.masterTimeoutMs / 1000);
+    const held = heldReceipts(next);
+    const reason = `no word from the master for ${sec} s (--master-timeout-sec): released ${held.length} batch(es) it held, leaving`;
+    out.push({ type: "log", level: "error", message: reason });
+    out.push({ type: "abort-work", reason: "the master is gone" });
+    // Ended first (no TOC read in flight may take them again), then put back.
+    next = finish({ ...next, held: {} }, out, { why: "master-silent", reason, exitCode: 1 });
+    if (held.length > 0) out.push({ type: "release", receipts: held, why: "the master is gone" });
+  }
+  return next;
+}
+
+function finish(s: SessionState, out: Command[], end: SessionEnd): SessionState {
+  out.push({ type: "end", end });
+  return { ...s, end };
+}
+
+function startRejoin(s: SessionState, at: number, out: Command[], why: string): SessionState {
+  out.push({ type: "log", level: "warn", message: `dropped by the master (${why}): rejoining` });
+  out.push({ type: "rejoin" });
+  return { ...s, control: "rejoining", rejoinRetryAtMs: null, lastHeardMs: Math.max(s.lastHeardMs, at) };
+}
+
+function countOnce(s: SessionState, id: string): SessionState {
+  if (s.countedIds.includes(id)) return s;
+  const ids = [...s.countedIds, id];
+  return {
+    ...s,
+    protocolErrors: s.protocolErrors + 1,
+    countedIds: ids.length > MAX_COUNTED_IDS ? ids.slice(-MAX_COUNTED_IDS) : ids,
+  };
+}
+
+function onControl(s: SessionState, item: ControlItem, at: number, out: Command[]): SessionState {
+  const d = item.decoded;
+  if (!d.ok) {
+    out.push({ type: "log", level: "warn", message: `ignored a control message: ${d.error.message}` });
+    return countOnce(s, item.id);
+  }
+  const msg = d.message;
+  let next = s;
+  if (next.runId === null) {
+    if (msg.type !== "MODE") return next;
+    next = { ...next, runId: msg.run };
+    out.push({ type: "log", level: "info", message: `joined run ${msg.run}` });
+  }
+  if (msg.run !== next.runId) {
+    out.push({
+      type: "log",
+      level: "warn",
+      message: `ignored a ${msg.type} of run ${msg.run} (this worker is in ${next.runId})`,
+    });
+    return countOnce(next, item.id);
+  }
+  if (msg.type === "SHUTDOWN") {
+    out.push({ type: "abort-work", reason: "the run is over" });
+    out.push({ type: "log", level: "info", message: `the master ended the run: ${msg.reason}` });
+    // Unfinished batches are of no use now; their messages go with the run's queues.
+    return finish({ ...next, held: {} }, out, { why: "shutdown", reason: msg.reason, exitCode: 0 });
+  }
+  if (msg.type !== "MODE") return next;
+  next = { ...next, lastHeardMs: Math.max(next.lastHeardMs, at) };
+  // SNS does not keep order: a mode older than one already seen is stale. (INITIALIZING always counts: a
+  // restarted master, perhaps on another machine's clock, begins with it.)
+  if (msg.phase !== "INITIALIZING" && msg.sentAtMs < next.lastModeSentAtMs) return next;
+  next = { ...next, lastModeSentAtMs: msg.sentAtMs };
+  const me = next.settings.workerId;
+
+  if (msg.lost?.includes(me)) {
+    if (next.control === "rejoining") return next;
+    const inGrace = next.lastRejoinMs !== null && at - next.lastRejoinMs < next.settings.rejoinGraceMs;
+    if (!inGrace) return startRejoin(next, at, out, "a MODE lists it lost");
+    out.push({ type: "announce" }); // rejoined already: the master has not taken the new queue yet
+  } else if (!next.takenBack) {
+    next = { ...next, takenBack: true };
+    out.push({ type: "log", level: "info", message: "the master took this worker back" });
+  }
+
+  const previous = next.mode;
+  next = { ...next, mode: msg.phase };
+  if (msg.phase === "INITIALIZING") {
+    // Announce until listed; also to a master that restarted (resumed) and does not know us any more.
+    if (msg.known.includes(me)) next = { ...next, seen: true };
+    else out.push({ type: "announce" });
+  } else if (!next.seen) {
+    next = { ...next, seen: true };
+    out.push({ type: "announce" }); // a late joiner
+  }
+  if (msg.phase !== previous) {
+    if (previous === "WRITE" || previous === "VALIDATE") out.push({ type: "final-summary", phase: previous });
+    // New writes after a hook ran (a resumed run back in WRITE) need the hook again before their checks.
+    if (msg.phase === "WRITE" && (next.hook === "ok" || next.hook === "failed"))
+      next = { ...next, hook: "pending" };
+    if (msg.phase === "ERROR_REPORT" && next.errorReport === "none") next = { ...next, errorReport: "due" };
+  }
+  return next;
+}
+
+function onToc(s: SessionState, item: TocItem, at: number, out: Command[]): SessionState {
+  const d = item.decoded;
+  if (!d.ok) {
+    if (d.error.kind === "foreign-run") {
+      // Another run's batch: never ours to delete. Put it back at once for that run's workers, and look less
+      // often for a while (each receive counts towards the queue's redrive limit).
+      out.push({ type: "release", receipts: [item.receipt], why: "another run's message" });
+      out.push({ type: "log", level: "warn", message: `put back a TOC message: ${d.error.message}` });
+      const counted = countOnce(s, item.id);
+      const streak = s.foreignStreak + 1;
+      return {
+        ...counted,
+        foreignReleased: s.foreignReleased + 1,
+        foreignStreak: streak,
+        // Longer each time in a row (a leftover worker must not push the other run's batches to the DLQ).
+        tocPausedUntilMs: at + Math.min(30_000, s.settings.foreignPauseMs * 2 ** Math.min(streak - 1, 10)),
+      };
+    }
+    // Undecodable: neither deleted nor acted on; the queue's redrive moves it to the dead-letter queue.
+    out.push({
+      type: "log",
+      level: "warn",
+      message: `left a TOC message to the dead-letter queue: ${d.error.message}`,
+    });
+    return countOnce(s, item.id);
+  }
+  const msg = d.message;
+  if (msg.type !== "TOC_BATCH") {
+    out.push({
+      type: "log",
+      level: "warn",
+      message: `left a ${msg.type} message on the TOC queue to the dead-letter queue`,
+    });
+    return countOnce(s, item.id);
+  }
+  const refusal = refuse(s, msg.phase);
+  if (refusal) {
+    out.push({ type: "release", receipts: [item.receipt], why: refusal });
+    return s;
+  }
+  out.push({ type: "run-batch", receipt: item.receipt, message: msg, receiveCount: item.receiveCount });
+  return {
+    ...s,
+    tocPausedUntilMs: 0,
+    foreignStreak: 0,
+    held: {
+      ...s.held,
+      [item.receipt]: {
+        batch: msg.batch,
+        phase: msg.phase,
+        receiveCount: item.receiveCount,
+        status: "running",
+      },
+    },
+  };
+}
+
+/** Why a batch of this phase is not taken now (it is put back for another worker or for later), or null. */
+function refuse(s: SessionState, phase: WorkPhase): string | null {
+  if (s.end || s.stopping) return "the worker is stopping";
+  if (phase === "WRITE") return s.hook === "running" ? "the before-VALIDATE hook is running" : null;
+  if (s.hook === "failed") return "the before-VALIDATE hook failed on this worker";
+  if (s.hook === "pending" || s.hook === "running") return "the before-VALIDATE hook has not run yet";
+  return null;
+}
