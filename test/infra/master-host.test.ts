@@ -109,26 +109,6 @@ describe("the master host in the stack", () => {
     template.resourceCountIs("AWS::EC2::SecurityGroupIngress", 0);
   });
 
-  it("gives its role the master's managed policy and Session Manager", () => {
-    template.hasResourceProperties("AWS::IAM::Role", {
-      Description: "s3-bucket-loader master host",
-      ManagedPolicyArns: Match.arrayWith([{ Ref: Match.stringLikeRegexp("^MasterPolicy") }]),
-    });
-  });
-
-  it("lets its role write only under runs/ of the logs bucket, and read its bundle", () => {
-    const [policy] = Object.entries(json.Resources).filter(
-      ([id, r]) => r.Type === "AWS::IAM::Policy" && id.startsWith("MasterHostRoleDefaultPolicy"),
-    );
-    assert.ok(policy, "no policy for the master host's role");
-    const statements = (
-      policy[1].Properties as { PolicyDocument: { Statement: { Action: unknown; Resource: unknown }[] } }
-    ).PolicyDocument.Statement;
-    const puts = statements.filter((s) => JSON.stringify(s.Action).includes("s3:PutObject"));
-    assert.equal(puts.length, 1);
-    assert.match(JSON.stringify(puts[0]?.Resource), /LogsBucket[0-9A-F]+","Arn"\]\},"\/runs\/\*"/);
-  });
-
   it("boots from the CLI bundle asset and runs the master of this stack", () => {
     const script = userDataOf(json, "MasterHost");
     assert.match(
