@@ -189,7 +189,7 @@ export const RETRY_FUNCTION = [
 export const MATCHES_FUNCTION = [
   "matches() {",
   "  local LC_ALL=C",
-  '  [[ $1 =~ $2 ]]',
+  "  [[ $1 =~ $2 ]]",
   "}",
   `readonly RUN_ID_SHAPE=${q(RUN_ID_SHAPE)}`,
 ].join("\n");

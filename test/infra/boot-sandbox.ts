@@ -1,3 +1,4 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: ${…} here is bash, not a JS template.
 /**
  * Runs a rendered boot script for real (bash, set -euo pipefail and all) in a temporary directory, with the
  * commands that would touch the machine replaced by small scripts on PATH: `curl` answers as instance
