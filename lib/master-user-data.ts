@@ -3,7 +3,8 @@
  * The master host's boot script and run script, rendered by pure functions from one typed input (values may be
  * CDK tokens). The master host runs one load and ends: it installs Node 22, downloads the CLI bundle, mounts the
  * source as the workers do, and starts a systemd service that runs `run-master.sh`. That script takes the run id
- * and the master's further arguments from the instance's tags, runs `s3-bucket-loader master --stack … --launch`,
+ * and the master's further arguments from the instance's tags (refusing a run tag that is not a run id, and an
+ * argument tag of more than one line), runs `s3-bucket-loader master --stack … --launch`,
  * and copies the run's status file to S3 every 30 s. When the master stops (done, failed or `systemctl stop`),
  * `publish-run.sh` uploads the status, the report, the exit code and the journal under `runs/RUN_ID/` of the
  * logs bucket, and powers the instance off (the launch template makes that a termination).

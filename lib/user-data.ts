@@ -6,9 +6,10 @@
  * What a worker instance does, in order: install Node 22, FUSE 2, Python 3 and yas3fs (from its git repository);
  * download the worker bundle; write the worker's settings as an environment file (the names come from
  * `core/env-names.ts`, the seam with the worker); install the hooks and a systemd service, and start it. The
- * service's ExecStartPre hook mounts the source (NFS, read-only) and the target (yas3fs, with TZ=UTC) and names
- * the worker after its instance (and its run, from the instance's run tag); ExecStopPost uploads the logs, and
- * when the worker finished its run, unmounts and powers the instance off.
+ * service's ExecStartPre hook names the worker after its instance and its run after the instance's run tag
+ * (refusing, and ending the instance, when the tag is not a run id), then mounts the source (NFS, read-only) and
+ * the target (yas3fs, with TZ=UTC); ExecStopPost uploads the logs, and when the worker finished its run,
+ * unmounts and powers the instance off.
  */
 import { RUN_ID_SHAPE } from "../core/deployment.ts";
 import { ENV, type EnvName } from "../core/env-names.ts";
