@@ -6,6 +6,7 @@
 import os from "node:os";
 import { z } from "zod";
 import { type ConfigFileLayer, fileValue, readConfigFile } from "./config-file.ts";
+import { RUN_ID_SHAPE } from "./deployment.ts";
 import { ENV, type EnvName } from "./env-names.ts";
 import { ConfigError } from "./errors.ts";
 import { isS3Url, parseS3Url } from "./s3-url.ts";
@@ -45,7 +46,7 @@ const topicArn = z
 const runId = z
   .string()
   .regex(
-    /^[A-Za-z0-9][\w.-]{0,63}$/,
+    new RegExp(RUN_ID_SHAPE),
     "expected 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit",
   );
 

@@ -31,6 +31,13 @@ export const FLEET_TAGS = {
 } as const;
 
 /**
+ * The shape of a run id, as a regular expression that means the same in JavaScript and in POSIX ERE (bash's
+ * `[[ =~ ]]` in the C locale): the master accepts only such ids, and the boot scripts refuse a run tag of any
+ * other shape before writing it anywhere.
+ */
+export const RUN_ID_SHAPE = "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$";
+
+/**
  * Tags of the master host, read by its boot script through instance metadata: the run id, and the master's
  * further arguments (`--workers 20 --spot`, split on spaces).
  */

@@ -23,12 +23,7 @@ export function hardenedLaunchTemplate(
 ): ec2.LaunchTemplate {
   return new ec2.LaunchTemplate(scope, id, {
     instanceType: props.instanceType,
-    machineImage: ec2.MachineImage.latestAmazonLinux2023({
-      cpuType:
-        props.instanceType.architecture === ec2.InstanceArchitecture.ARM_64
-          ? ec2.AmazonLinuxCpuType.ARM_64
-          : ec2.AmazonLinuxCpuType.X86_64,
-    }),
+    machineImage: amazonLinux2023(props.instanceType),
     instanceProfile: props.instanceProfile,
     securityGroup: props.securityGroup,
     userData: props.userData,
@@ -46,5 +41,19 @@ export function hardenedLaunchTemplate(
         }),
       },
     ],
+  });
+}
+
+/**
+ * The image of the stack's launch templates: the latest Amazon Linux 2023 for the instance type's architecture,
+ * from its public SSM parameter (resolved at deploy time; every use in a stack shares one template parameter,
+ * so `getImage(scope).imageId` is the very image the launch template names).
+ */
+export function amazonLinux2023(instanceType: ec2.InstanceType): ec2.IMachineImage {
+  return ec2.MachineImage.latestAmazonLinux2023({
+    cpuType:
+      instanceType.architecture === ec2.InstanceArchitecture.ARM_64
+        ? ec2.AmazonLinuxCpuType.ARM_64
+        : ec2.AmazonLinuxCpuType.X86_64,
   });
 }

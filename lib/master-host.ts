@@ -10,6 +10,7 @@ import { MASTER_TAGS } from "../core/deployment.ts";
 import { hardenedLaunchTemplate } from "./hardened-launch-template.ts";
 import { renderMasterUserData } from "./master-user-data.ts";
 import { acknowledge, nagResource } from "./nag.ts";
+import { grantBundleRead, grantObjectWrites } from "./object-grants.ts";
 
 export interface MasterHostProps {
   readonly securityGroup: ec2.ISecurityGroup;
@@ -70,8 +71,8 @@ export class MasterHost extends Construct {
       throw new Error(`MasterHost: the CLI bundle ${bundlePath} does not exist; run npm run build first`);
     }
     this.bundle = new Asset(this, "CliBundle", { path: bundlePath });
-    this.bundle.grantRead(this.role);
-    props.logsBucket.grantPut(this.role, `${props.runsPrefix}/*`);
+    grantBundleRead(this.role, this.bundle);
+    grantObjectWrites(this.role, props.logsBucket, `${props.runsPrefix}/*`);
     acknowledge(
       this.role,
       "IAM4",
@@ -81,15 +82,8 @@ export class MasterHost extends Construct {
     acknowledge(
       this.role,
       "IAM5",
-      "object-level grants from CDK's bucket grants: the host writes its runs under the runs prefix and reads the bundle asset",
-      [
-        "Action::s3:GetObject*",
-        "Action::s3:GetBucket*",
-        "Action::s3:List*",
-        "Action::s3:Abort*",
-        nagResource(this, props.logsBucket.arnForObjects(`${props.runsPrefix}/*`)),
-        nagResource(this, this.bundle.bucket.arnForObjects("*")),
-      ],
+      "the host writes each run's files under the runs prefix, named after a run id known only at run time",
+      [nagResource(this, props.logsBucket.arnForObjects(`${props.runsPrefix}/*`))],
     );
 
     const userData = ec2.UserData.custom(

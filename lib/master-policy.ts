@@ -19,7 +19,7 @@ export interface MasterPolicyProps {
 /**
  * A managed policy for whoever runs the master (attach it to your user or role): the master's part of the
  * channels, launching and ending workers from the stack's launch template, reading the stack's outputs and
- * the workers' logs. Built from grants only, scoped to this stack's resources.
+ * the workers' logs. Scoped to this stack's resources; the infrastructure tests pin every statement.
  */
 export class MasterPolicy extends Construct {
   public readonly policy: iam.ManagedPolicy;
@@ -32,7 +32,18 @@ export class MasterPolicy extends Construct {
     });
     props.messaging.grantMaster(this.policy, props.controlQueuePrefix);
     props.fleet.grantLaunch(this.policy, props.subnets, props.securityGroup);
-    props.logsBucket.grantRead(this.policy);
+    // The workers' logs and the master host's runs (`status --from`): objects, and listing (so that a key not
+    // there yet reads as missing, not as denied). No bucket settings, no versions.
+    iam.Grant.addToPrincipal({
+      grantee: this.policy,
+      actions: ["s3:ListBucket"],
+      resourceArns: [props.logsBucket.bucketArn],
+    });
+    iam.Grant.addToPrincipal({
+      grantee: this.policy,
+      actions: ["s3:GetObject"],
+      resourceArns: [props.logsBucket.arnForObjects("*")],
+    });
     const stackArn = stack.formatArn({
       service: "cloudformation",
       resource: "stack",
@@ -46,14 +57,8 @@ export class MasterPolicy extends Construct {
     acknowledge(
       this.policy,
       "IAM5",
-      "a stack ARN ends in its id, unknown before it exists: the name fixes the stack; the logs are read by CDK's bucket read grant",
-      [
-        nagResource(this, stackArn),
-        "Action::s3:GetObject*",
-        "Action::s3:GetBucket*",
-        "Action::s3:List*",
-        nagResource(this, props.logsBucket.arnForObjects("*")),
-      ],
+      "a stack ARN ends in its id, unknown before it exists: the name fixes the stack; the logs bucket holds only the stack's own logs and runs, all of which the master's user may read",
+      [nagResource(this, stackArn), nagResource(this, props.logsBucket.arnForObjects("*"))],
     );
   }
 }

@@ -3,12 +3,22 @@
  * The master host's boot script and run script, rendered by pure functions from one typed input (values may be
  * CDK tokens). The master host runs one load and ends: it installs Node 22, downloads the CLI bundle, mounts the
  * source as the workers do, and starts a systemd service that runs `run-master.sh`. That script takes the run id
- * and the master's further arguments from the instance's tags, runs `s3-bucket-loader master --stack … --launch`,
+ * and the master's further arguments from the instance's tags (refusing a run tag that is not a run id, and an
+ * argument tag of more than one line), runs `s3-bucket-loader master --stack … --launch`,
  * and copies the run's status file to S3 every 30 s. When the master stops (done, failed or `systemctl stop`),
  * `publish-run.sh` uploads the status, the report, the exit code and the journal under `runs/RUN_ID/` of the
  * logs bucket, and powers the instance off (the launch template makes that a termination).
  */
-import { dirname, heredoc, MOUNT_SOURCE, q, RETRY_FUNCTION, script } from "./user-data.ts";
+import {
+  dirname,
+  heredoc,
+  IMDS_FUNCTION,
+  MATCHES_FUNCTION,
+  MOUNT_SOURCE,
+  q,
+  RETRY_FUNCTION,
+  script,
+} from "./user-data.ts";
 
 export interface MasterBootInput {
   readonly region: string;
@@ -54,25 +64,35 @@ export function renderRunMasterScript(input: MasterBootInput): string {
     `readonly RUNS_URL=${q(`s3://${input.runs.bucket}/${input.runs.prefix}`)}`,
     `readonly RUN_ENV=${q(p.runEnvFile)}`,
     `export AWS_REGION=${q(input.region)}`,
+    MATCHES_FUNCTION,
+    "",
+    "# Instance metadata (IMDSv2): the run id and the master's further arguments come from the instance's tags.",
+    IMDS_FUNCTION,
+    `run_id=$(imds ${q(`meta-data/tags/instance/${input.runTagKey}`)} || true)`,
+    'if [ -z "$run_id" ]; then run_id="run-$(date -u +%Y%m%dT%H%M%SZ)"; fi',
+    `extra=$(imds ${q(`meta-data/tags/instance/${input.argsTagKey}`)} || true)`,
+    "# The run id names files here and keys in S3, and goes to publish-run.sh through $RUN_ENV: only the shape",
+    "# the master accepts. The arguments are split into words and passed as such (never evaluated); a second",
+    "# line would be dropped by read, so it is refused rather than ignored.",
+    "refuse() {",
+    '  echo "s3-bucket-loader: refusing to run the master: $1" >&2',
+    "  exit 2",
+    "}",
+    'if ! matches "$run_id" "$RUN_ID_SHAPE"; then',
+    `  refuse "the instance's ${input.runTagKey} tag $(printf %q "\${run_id:0:100}") is not a run id (1-64 letters, digits, '.', '_' or '-', starting with a letter or digit)"`,
+    "fi",
+    "if [[ $extra == *$'\\n'* ]]; then",
+    `  refuse "the instance's ${input.argsTagKey} tag $(printf %q "\${extra:0:200}") has more than one line: give the arguments on one line"`,
+    "fi",
+    'read -r -a args <<<"$extra"',
+    'mkdir -p "$(dirname "$RUN_ENV")" "$STATE_DIR"',
+    'echo "RUN_ID=${run_id}" >"$RUN_ENV"',
     "",
     "# The source is only read, and mounted as on the workers.",
     'mkdir -p "$SOURCE_MOUNT"',
     'if ! mountpoint -q "$SOURCE_MOUNT"; then',
     `  ${MOUNT_SOURCE}`,
     "fi",
-    "",
-    "# Instance metadata (IMDSv2): the run id and the master's further arguments come from the instance's tags.",
-    "imds() {",
-    "  local token",
-    '  token=$(curl -sSf -X PUT -H "X-aws-ec2-metadata-token-ttl-seconds: 300" http://169.254.169.254/latest/api/token)',
-    '  curl -sSf -H "X-aws-ec2-metadata-token: ${token}" "http://169.254.169.254/latest/$1"',
-    "}",
-    `run_id=$(imds ${q(`meta-data/tags/instance/${input.runTagKey}`)} || true)`,
-    'if [ -z "$run_id" ]; then run_id="run-$(date -u +%Y%m%dT%H%M%SZ)"; fi',
-    `extra=$(imds ${q(`meta-data/tags/instance/${input.argsTagKey}`)} || true)`,
-    'read -r -a args <<<"$extra"',
-    'mkdir -p "$(dirname "$RUN_ENV")" "$STATE_DIR"',
-    'echo "RUN_ID=${run_id}" >"$RUN_ENV"',
     "",
     "# The status file, copied to S3 while the master runs: `s3-bucket-loader status` reads it anywhere.",
     'status_file="${STATE_DIR}/runs/${run_id}/status.json"',

@@ -1,5 +1,6 @@
 import { Duration, RemovalPolicy, Stack } from "aws-cdk-lib";
 import * as iam from "aws-cdk-lib/aws-iam";
+import * as kms from "aws-cdk-lib/aws-kms";
 import * as sns from "aws-cdk-lib/aws-sns";
 import * as sqs from "aws-cdk-lib/aws-sqs";
 import { Construct } from "constructs";
@@ -22,9 +23,15 @@ export interface MessagingProps {
 
 /**
  * The run's channels: the SNS control topic (master → workers), the SQS TOC queue with its dead-letter queue
- * (master → workers), and the report queue (workers → master). All encrypted and TLS-only.
+ * (master → workers), and the report queue (workers → master). All encrypted and TLS-only: the topic with a
+ * customer managed KMS key of its own (rotated yearly), so that only principals granted that key can publish;
+ * the queues with SQS-managed keys (SSE-SQS). The workers' control queues, which the topic delivers to, are
+ * SSE-SQS too: SNS delivers to those without any key grant, where an SSE-KMS queue would need its key policy to
+ * admit the SNS service (and the AWS managed `aws/sqs` key, whose policy cannot be changed, would refuse it).
  */
 export class Messaging extends Construct {
+  /** The control topic's key: publishers need `kms:GenerateDataKey*` and `kms:Decrypt` on it. */
+  public readonly controlTopicKey: kms.Key;
   public readonly controlTopic: sns.Topic;
   public readonly tocQueue: sqs.Queue;
   public readonly deadLetterQueue: sqs.Queue;
@@ -49,7 +56,17 @@ export class Messaging extends Construct {
       deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount },
     });
     this.reportQueue = new sqs.Queue(this, "ReportQueue", queueDefaults);
-    this.controlTopic = new sns.Topic(this, "ControlTopic", { enforceSSL: true });
+    this.controlTopicKey = new kms.Key(this, "ControlTopicKey", {
+      description: `s3-bucket-loader: the control topic of stack ${Stack.of(this).stackName}`,
+      enableKeyRotation: true,
+      // The topic holds nothing past delivery: the key goes with the stack (after KMS's shortest wait).
+      removalPolicy: RemovalPolicy.DESTROY,
+      pendingWindow: Duration.days(7),
+    });
+    this.controlTopic = new sns.Topic(this, "ControlTopic", {
+      enforceSSL: true,
+      masterKey: this.controlTopicKey,
+    });
     acknowledge(
       this.reportQueue,
       "SQS3",
@@ -60,12 +77,21 @@ export class Messaging extends Construct {
   /**
    * What a worker does on the channels: take TOC batches, report to the master, and own a control queue named
    * `<prefix>-w-<workerId>` that it creates, subscribes to the topic (with a queue policy for the topic),
-   * receives from, and deletes with its subscription at exit.
+   * receives from, and deletes with its subscription at exit. It may subscribe only such queues (SQS endpoints
+   * named `<prefix>-w-*` of this account and region), never an endpoint of its choice; it cannot publish.
    */
   grantWorker(grantee: iam.IGrantable, controlQueuePrefix: string): void {
     this.tocQueue.grantConsumeMessages(grantee);
     this.reportQueue.grantSendMessages(grantee);
-    this.controlTopic.grantSubscribe(grantee);
+    iam.Grant.addToPrincipal({
+      grantee,
+      actions: ["sns:Subscribe"],
+      resourceArns: [this.controlTopic.topicArn],
+      conditions: {
+        StringEquals: { "sns:Protocol": "sqs" },
+        StringLike: { "sns:Endpoint": this.controlQueueArns(controlQueuePrefix) },
+      },
+    });
     iam.Grant.addToPrincipal({
       grantee,
       actions: ["sns:Unsubscribe"],
@@ -87,15 +113,23 @@ export class Messaging extends Construct {
   }
 
   /**
-   * What the master does on the channels: broadcast on the topic; send, read back, purge the TOC queue; read the
-   * report and dead-letter queues; remove the control queue and subscription of a worker that vanished.
+   * What the master does on the channels: broadcast on the topic (with its key); send to and purge the TOC
+   * queue; receive and delete from the report and dead-letter queues; remove the control queue and subscription
+   * of a worker that vanished. It can neither send to nor purge the report queue: a holder of this grant cannot
+   * forge or drop the workers' results.
    */
   grantMaster(grantee: iam.IGrantable, controlQueuePrefix: string): void {
     this.controlTopic.grantPublish(grantee);
-    for (const queue of [this.tocQueue, this.reportQueue, this.deadLetterQueue]) {
-      queue.grantSendMessages(grantee);
-      queue.grantConsumeMessages(grantee);
-      queue.grantPurge(grantee);
+    acknowledge(
+      grantee,
+      "IAM5",
+      "kms:GenerateDataKey* is what SNS documents for publishers to an encrypted topic, on that topic's own key only",
+      ["Action::kms:GenerateDataKey*"],
+    );
+    this.tocQueue.grantSendMessages(grantee);
+    this.tocQueue.grantPurge(grantee);
+    for (const queue of [this.reportQueue, this.deadLetterQueue]) {
+      queue.grant(grantee, "sqs:ReceiveMessage", "sqs:DeleteMessage");
     }
     iam.Grant.addToPrincipal({
       grantee,

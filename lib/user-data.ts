@@ -6,10 +6,12 @@
  * What a worker instance does, in order: install Node 22, FUSE 2, Python 3 and yas3fs (from its git repository);
  * download the worker bundle; write the worker's settings as an environment file (the names come from
  * `core/env-names.ts`, the seam with the worker); install the hooks and a systemd service, and start it. The
- * service's ExecStartPre hook mounts the source (NFS, read-only) and the target (yas3fs, with TZ=UTC) and names
- * the worker after its instance (and its run, from the instance's run tag); ExecStopPost uploads the logs, and
- * when the worker finished its run, unmounts and powers the instance off.
+ * service's ExecStartPre hook names the worker after its instance and its run after the instance's run tag
+ * (refusing, and ending the instance, when the tag is not a run id), then mounts the source (NFS, read-only) and
+ * the target (yas3fs, with TZ=UTC); ExecStopPost uploads the logs, and when the worker finished its run,
+ * unmounts and powers the instance off.
  */
+import { RUN_ID_SHAPE } from "../core/deployment.ts";
 import { ENV, type EnvName } from "../core/env-names.ts";
 
 export interface WorkerBootInput {
@@ -180,6 +182,28 @@ export const RETRY_FUNCTION = [
   "}",
 ].join("\n");
 
+/**
+ * Bash: `matches VALUE ERE` in the C locale (where `[A-Z]` is only A to Z), and the run-id shape the master
+ * accepts (`RUN_ID_SHAPE` of core/deployment.ts). `=~` anchors at the ends of the whole value, so a value
+ * with a newline in it never matches.
+ */
+export const MATCHES_FUNCTION = [
+  "matches() {",
+  "  local LC_ALL=C",
+  "  [[ $1 =~ $2 ]]",
+  "}",
+  `readonly RUN_ID_SHAPE=${q(RUN_ID_SHAPE)}`,
+].join("\n");
+
+/** Bash: IMDSv2 `imds PATH` (the token is asked for each call). */
+export const IMDS_FUNCTION = [
+  "imds() {",
+  "  local token",
+  '  token=$(curl -sSf -X PUT -H "X-aws-ec2-metadata-token-ttl-seconds: 300" http://169.254.169.254/latest/api/token)',
+  '  curl -sSf -H "X-aws-ec2-metadata-token: ${token}" "http://169.254.169.254/latest/$1"',
+  "}",
+].join("\n");
+
 /** Mounts `$SOURCE_EXPORT` read-only at `$SOURCE_MOUNT`: the same on workers and on the master host. */
 export const MOUNT_SOURCE =
   'mount -t nfs4 -o ro,nfsvers=4.1,rsize=1048576,wsize=1048576,hard,timeo=600,retrans=2,noresvport "$SOURCE_EXPORT" "$SOURCE_MOUNT"';
@@ -224,11 +248,37 @@ function unmountTarget(input: WorkerBootInput): string {
 function beforeInitialized(input: WorkerBootInput): string {
   const p = WORKER_PATHS;
   return script(
-    "Before the worker announces itself (systemd ExecStartPre): mounts the source and the target, and names the worker after its instance and its run.",
+    "Before the worker announces itself (systemd ExecStartPre): names the worker after its instance and its run, then mounts the source and the target.",
     [
       `readonly SOURCE_EXPORT=${q(input.source.nfsExport)}`,
       `readonly SOURCE_MOUNT=${q(input.source.mountPoint)}`,
       `readonly INSTANCE_ENV=${q(p.instanceEnvFile)}`,
+      MATCHES_FUNCTION,
+      "",
+      "# Instance metadata (IMDSv2): the instance id names the worker, so the master knows which instance reported;",
+      "# the run tag (set by the master at launch) makes the worker join only that run.",
+      IMDS_FUNCTION,
+      "instance_id=$(imds meta-data/instance-id)",
+      `run_id=$(imds ${q(`meta-data/tags/instance/${input.runTagKey}`)} || true)`,
+      `rm -f "$INSTANCE_ENV"`,
+      "# Both go into an environment file that systemd reads after the worker's settings: a value of another shape",
+      "# (a newline and a second setting, say) could change those settings. Refuse it, and end the instance.",
+      "refuse() {",
+      '  echo "s3-bucket-loader: refusing to start the worker: $1" >&2',
+      "  systemctl --no-block poweroff",
+      "  exit 1",
+      "}",
+      "if ! matches \"$instance_id\" '^i-[0-9a-f]{8,32}$'; then",
+      '  refuse "instance metadata gave $(printf %q "${instance_id:0:100}") as the instance id"',
+      "fi",
+      'if [ -n "$run_id" ] && ! matches "$run_id" "$RUN_ID_SHAPE"; then',
+      `  refuse "the instance's ${input.runTagKey} tag $(printf %q "\${run_id:0:100}") is not a run id (1-64 letters, digits, '.', '_' or '-', starting with a letter or digit)"`,
+      "fi",
+      'mkdir -p "$(dirname "$INSTANCE_ENV")"',
+      "{",
+      `  echo "${ENV.workerId}=\${instance_id}"`,
+      `  if [ -n "$run_id" ]; then echo "${ENV.runId}=\${run_id}"; fi`,
+      '} >"$INSTANCE_ENV"',
       "",
       "# The source is only read.",
       'mkdir -p "$SOURCE_MOUNT"',
@@ -236,21 +286,6 @@ function beforeInitialized(input: WorkerBootInput): string {
       `  ${MOUNT_SOURCE}`,
       "fi",
       `${q(`${p.hooks}/mount-target.sh`)}`,
-      "",
-      "# Instance metadata (IMDSv2): the instance id names the worker, so the master knows which instance reported;",
-      "# the run tag (set by the master at launch) makes the worker join only that run.",
-      "imds() {",
-      "  local token",
-      '  token=$(curl -sSf -X PUT -H "X-aws-ec2-metadata-token-ttl-seconds: 300" http://169.254.169.254/latest/api/token)',
-      '  curl -sSf -H "X-aws-ec2-metadata-token: ${token}" "http://169.254.169.254/latest/$1"',
-      "}",
-      "instance_id=$(imds meta-data/instance-id)",
-      `run_id=$(imds ${q(`meta-data/tags/instance/${input.runTagKey}`)} || true)`,
-      'mkdir -p "$(dirname "$INSTANCE_ENV")"',
-      "{",
-      `  echo "${ENV.workerId}=\${instance_id}"`,
-      `  if [ -n "$run_id" ]; then echo "${ENV.runId}=\${run_id}"; fi`,
-      '} >"$INSTANCE_ENV"',
     ],
   );
 }

@@ -9,9 +9,10 @@ import * as sns from "aws-cdk-lib/aws-sns";
 import { Construct } from "constructs";
 import { FLEET_TAGS } from "../core/deployment.ts";
 import { ENV } from "../core/env-names.ts";
-import { hardenedLaunchTemplate } from "./hardened-launch-template.ts";
+import { amazonLinux2023, hardenedLaunchTemplate } from "./hardened-launch-template.ts";
 import type { Messaging } from "./messaging.ts";
 import { acknowledge, nagResource } from "./nag.ts";
+import { grantBundleRead, grantObjectWrites } from "./object-grants.ts";
 import { renderWorkerUserData, WORKER_PATHS } from "./user-data.ts";
 
 export interface WorkerFleetProps {
@@ -58,6 +59,8 @@ export class WorkerFleet extends Construct {
   public readonly bundle: Asset;
   /** The value of the fleet tag: the master may only terminate instances that carry it. */
   public readonly fleetName: string;
+  /** The launch template's image, which is the only one the master may launch. */
+  private readonly image: ec2.IMachineImage;
 
   constructor(scope: Construct, id: string, props: WorkerFleetProps) {
     super(scope, id);
@@ -79,9 +82,9 @@ export class WorkerFleet extends Construct {
     this.bundle = new Asset(this, "WorkerBundle", { path: bundlePath });
 
     props.messaging.grantWorker(this.role, props.controlQueuePrefix);
-    props.targetBucket.grantReadWrite(this.role, props.targetPrefix ? `${props.targetPrefix}/*` : "*");
-    props.logsBucket.grantPut(this.role, `${props.logsPrefix}/*`);
-    this.bundle.grantRead(this.role);
+    this.grantTarget(props.targetBucket, props.targetPrefix);
+    grantObjectWrites(this.role, props.logsBucket, `${props.logsPrefix}/*`);
+    grantBundleRead(this.role, this.bundle);
     if (props.yas3fsTopicArn) this.grantYas3fsInvalidation(props.yas3fsTopicArn);
     acknowledge(
       this.role,
@@ -92,21 +95,13 @@ export class WorkerFleet extends Construct {
     acknowledge(
       this.role,
       "IAM5",
-      "object-level grants from CDK's bucket grants: the workers write any key under the target prefix (through yas3fs, which also lists, reads and deletes), their logs under the logs prefix, and read the bundle asset",
+      "the workers write keys they learn at run time: any key under the target prefix (through yas3fs, which also lists, reads and deletes) and their logs under the logs prefix",
       [
-        "Action::s3:GetObject*",
-        "Action::s3:GetBucket*",
-        "Action::s3:List*",
-        "Action::s3:DeleteObject*",
-        "Action::s3:Abort*",
-        nagResource(
-          this,
-          props.targetBucket.arnForObjects(props.targetPrefix ? `${props.targetPrefix}/*` : "*"),
-        ),
+        nagResource(this, props.targetBucket.arnForObjects(targetObjects(props.targetPrefix))),
         nagResource(this, props.logsBucket.arnForObjects(`${props.logsPrefix}/*`)),
-        nagResource(this, this.bundle.bucket.arnForObjects("*")),
       ],
     );
+    this.image = amazonLinux2023(props.instanceType);
 
     const userData = ec2.UserData.custom(
       renderWorkerUserData({
@@ -149,8 +144,10 @@ export class WorkerFleet extends Construct {
   }
 
   /**
-   * What the master needs to launch and end workers: RunInstances from this launch template only, with the
-   * fleet tag; tags only at launch; termination only of instances with the fleet tag; passing the worker role.
+   * What the master needs to launch and end workers: RunInstances only through this launch template (its image,
+   * its security group, its volumes: `ec2:IsLaunchTemplateResource`), into the given subnets, with the fleet
+   * tag; tags only at launch and only with the fleet tag; termination only of instances with the fleet tag;
+   * passing the worker role.
    */
   grantLaunch(
     grantee: iam.IGrantable,
@@ -162,33 +159,51 @@ export class WorkerFleet extends Construct {
       stack.formatArn({ service: "ec2", resource, resourceName });
     const fleetTag = { [`aws:RequestTag/${FLEET_TAGS.fleet}`]: this.fleetName };
     const launchTemplateArn = ec2Arn("launch-template", this.launchTemplate.launchTemplateId ?? "*");
-    // The instance and its volume are created by RunInstances and must carry the fleet tag.
+    const fromTemplate = { ArnEquals: { "ec2:LaunchTemplate": launchTemplateArn } };
+    const asInTemplate = { ...fromTemplate, Bool: { "ec2:IsLaunchTemplateResource": "true" } };
+    // Amazon's AMIs have no account in their ARN.
+    const imageArn = stack.formatArn({
+      service: "ec2",
+      account: "",
+      resource: "image",
+      resourceName: this.image.getImage(this).imageId,
+    });
+    iam.Grant.addToPrincipal({
+      grantee,
+      actions: ["ec2:RunInstances"],
+      resourceArns: [launchTemplateArn],
+    });
+    // What the template names, as it names it: the request may not swap the image or the security group.
+    iam.Grant.addToPrincipal({
+      grantee,
+      actions: ["ec2:RunInstances"],
+      resourceArns: [imageArn, ec2Arn("security-group", securityGroup.securityGroupId)],
+      conditions: asInTemplate,
+    });
+    // The instance and its volume are created from the template and must carry the fleet tag.
     iam.Grant.addToPrincipal({
       grantee,
       actions: ["ec2:RunInstances"],
       resourceArns: [ec2Arn("instance"), ec2Arn("volume")],
-      conditions: {
-        StringEquals: { ...fleetTag, "ec2:LaunchTemplate": launchTemplateArn },
-      },
+      conditions: { ...asInTemplate, StringEquals: fleetTag },
     });
-    // The existing resources RunInstances uses: the template, the subnets and group it names, AMIs.
+    // The template names no subnet: the master picks one of the stack's (its network interface is made there),
+    // and asks for a Spot request with --spot.
     iam.Grant.addToPrincipal({
       grantee,
       actions: ["ec2:RunInstances"],
       resourceArns: [
-        launchTemplateArn,
         ...subnets.subnetIds.map((id) => ec2Arn("subnet", id)),
-        ec2Arn("security-group", securityGroup.securityGroupId),
         ec2Arn("network-interface"),
         ec2Arn("spot-instances-request"),
-        stack.formatArn({ service: "ec2", account: "", resource: "image", resourceName: "*" }),
       ],
+      conditions: fromTemplate,
     });
     iam.Grant.addToPrincipal({
       grantee,
       actions: ["ec2:CreateTags"],
-      resourceArns: [ec2Arn("instance"), ec2Arn("volume"), ec2Arn("spot-instances-request")],
-      conditions: { StringEquals: { "ec2:CreateAction": "RunInstances" } },
+      resourceArns: [ec2Arn("instance"), ec2Arn("volume")],
+      conditions: { StringEquals: { "ec2:CreateAction": "RunInstances", ...fleetTag } },
     });
     iam.Grant.addToPrincipal({
       grantee,
@@ -216,26 +231,59 @@ export class WorkerFleet extends Construct {
     acknowledge(
       grantee,
       "IAM5",
-      "instances, volumes, network interfaces and Spot requests do not exist before RunInstances creates them: they are scoped by the fleet tag, the launch template and the CreateAction instead; AMIs are Amazon's; DescribeInstances has no resource-level permissions",
+      "instances, volumes, network interfaces and Spot requests do not exist before RunInstances creates them: they are scoped by the launch template, the fleet tag and the CreateAction instead; DescribeInstances has no resource-level permissions",
       [
         nagResource(this, ec2Arn("instance")),
         nagResource(this, ec2Arn("volume")),
         nagResource(this, ec2Arn("network-interface")),
         nagResource(this, ec2Arn("spot-instances-request")),
-        nagResource(
-          this,
-          stack.formatArn({ service: "ec2", account: "", resource: "image", resourceName: "*" }),
-        ),
         "Resource::*",
       ],
     );
   }
 
+  /**
+   * The target: list only under the prefix, read, write and delete objects under it (CopyObject, which yas3fs
+   * uses to change an object's metadata, copies its tags: hence the tagging pair), and ask where the bucket is
+   * (yas3fs does at mount). No object versions, no Object Lock retention or legal hold, no bucket settings.
+   */
+  private grantTarget(bucket: s3.IBucket, prefix: string): void {
+    iam.Grant.addToPrincipal({
+      grantee: this.role,
+      actions: ["s3:ListBucket"],
+      resourceArns: [bucket.bucketArn],
+      ...(prefix ? { conditions: { StringLike: { "s3:prefix": `${prefix}/*` } } } : {}),
+    });
+    iam.Grant.addToPrincipal({
+      grantee: this.role,
+      actions: ["s3:GetBucketLocation"],
+      resourceArns: [bucket.bucketArn],
+    });
+    iam.Grant.addToPrincipal({
+      grantee: this.role,
+      actions: [
+        "s3:GetObject",
+        "s3:GetObjectTagging",
+        "s3:PutObject",
+        "s3:PutObjectTagging",
+        "s3:DeleteObject",
+        "s3:AbortMultipartUpload",
+      ],
+      resourceArns: [bucket.arnForObjects(targetObjects(prefix))],
+    });
+  }
+
   /** yas3fs publishes its changes to the topic and receives the others' through a queue of its own. */
   private grantYas3fsInvalidation(topicArn: string): void {
     const topic = sns.Topic.fromTopicArn(this, "Yas3fsTopic", topicArn);
+    const queues = Stack.of(this).formatArn({ service: "sqs", resource: "yas3fs-*" });
     topic.grantPublish(this.role);
-    topic.grantSubscribe(this.role);
+    iam.Grant.addToPrincipal({
+      grantee: this.role,
+      actions: ["sns:Subscribe"],
+      resourceArns: [topicArn],
+      conditions: { StringEquals: { "sns:Protocol": "sqs" }, StringLike: { "sns:Endpoint": queues } },
+    });
     iam.Grant.addToPrincipal({
       grantee: this.role,
       actions: ["sns:Unsubscribe", "sns:GetTopicAttributes", "sns:ConfirmSubscription"],
@@ -253,13 +301,13 @@ export class WorkerFleet extends Construct {
         "sqs:DeleteMessage",
         "sqs:SendMessage",
       ],
-      resourceArns: [Stack.of(this).formatArn({ service: "sqs", resource: "yas3fs-*" })],
+      resourceArns: [queues],
     });
     acknowledge(
       this.role,
       "IAM5",
       "yas3fs creates its own queue at mount time (--new-queue), named yas3fs-BUCKET-PREFIX-NODE: only the prefix is known",
-      [nagResource(this, Stack.of(this).formatArn({ service: "sqs", resource: "yas3fs-*" }))],
+      [nagResource(this, queues)],
     );
   }
 }
@@ -277,4 +325,9 @@ function validate(props: WorkerFleetProps): void {
   if (props.targetPrefix.startsWith("/") || props.targetPrefix.endsWith("/")) {
     throw new Error(`targetPrefix must not start or end with '/', got ${JSON.stringify(props.targetPrefix)}`);
   }
+}
+
+/** The target's objects the workers may touch: those under the prefix, or every key for the whole bucket. */
+function targetObjects(prefix: string): string {
+  return prefix ? `${prefix}/*` : "*";
 }

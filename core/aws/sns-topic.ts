@@ -50,7 +50,12 @@ export class SqsTopicSubscriptions implements Subscriptions {
       const created = await this.sqs.send(
         new CreateQueueCommand({
           QueueName: queueName,
-          Attributes: { MessageRetentionPeriod: "3600", ReceiveMessageWaitTimeSeconds: "20" },
+          // SSE-SQS, whatever the account's default: SNS delivers to it with no key grant (see lib/messaging.ts).
+          Attributes: {
+            MessageRetentionPeriod: "3600",
+            ReceiveMessageWaitTimeSeconds: "20",
+            SqsManagedSseEnabled: "true",
+          },
         }),
         opts,
       );

@@ -45,7 +45,8 @@ export function userDataOf(
   return flatten(data["Fn::Base64"]);
 }
 
-function flatten(v: unknown): string {
+/** A CloudFormation value as a string, with `Ref`s and `Fn::GetAtt`s shown as `${Ref}` / `${Logical.Attr}`. */
+export function flatten(v: unknown): string {
   if (typeof v === "string") return v;
   const o = v as Record<string, unknown>;
   if (typeof o.Ref === "string") return `\${${o.Ref}}`;

@@ -3,7 +3,7 @@ import { describe, it } from "node:test";
 import { App, Validations } from "aws-cdk-lib";
 import { Match, Template } from "aws-cdk-lib/assertions";
 import { AwsSolutionsChecks } from "cdk-nag";
-import { FLEET_TAGS, STACK_OUTPUTS } from "../../core/deployment.ts";
+import { STACK_OUTPUTS } from "../../core/deployment.ts";
 import { loaderStack, userDataOf } from "./fixture.ts";
 
 const statementsOf = (template: Template, type: string, filter: Record<string, unknown> = {}) =>
@@ -107,57 +107,6 @@ describe("the deployable stack", () => {
     assert.match(script, /S3BL_TOPIC_ARN=\$\{MessagingControlTopic\w+\}/);
     assert.match(script, /TZ=UTC yas3fs 's3:\/\/\$\{TargetBucket\w+\}\/loads\/2024' /);
     assert.doesNotMatch(script, /--topic/, "no yas3fs topic unless configured");
-  });
-
-  it("lets the workers consume the TOC queue, report, own s3bl-w-* queues and write only under the target prefix", () => {
-    const worker = statementsOf(template, "AWS::IAM::Policy");
-    const has = (action: string, resource: RegExp) =>
-      worker.some((s) => actionsOf(s).includes(action) && resource.test(JSON.stringify(s.Resource)));
-    assert.ok(has("sqs:ReceiveMessage", /MessagingTocQueue/));
-    assert.ok(has("sqs:SendMessage", /MessagingReportQueue/));
-    assert.ok(has("sqs:CreateQueue", /:s3bl-w-\*/));
-    assert.ok(has("sqs:DeleteQueue", /:s3bl-w-\*/));
-    assert.ok(has("sns:Subscribe", /MessagingControlTopic/));
-    assert.ok(has("s3:PutObject", /TargetBucket\w+","Arn"\]\},"\/loads\/2024\/\*"/));
-    assert.ok(has("s3:PutObject", /LogsBucket\w+","Arn"\]\},"\/logs\/\*"/));
-    assert.ok(!has("s3:PutObject", /TargetBucket\w+","Arn"\]\},"\/\*"/), "not the whole bucket");
-    assert.ok(!worker.some((s) => actionsOf(s).some((a) => a.startsWith("ec2:"))), "workers cannot launch");
-  });
-
-  it("gives whoever runs the master a managed policy scoped to this stack", () => {
-    const master = statementsOf(template, "AWS::IAM::ManagedPolicy");
-    const find = (action: string) => master.filter((s) => actionsOf(s).includes(action));
-    assert.match(JSON.stringify(find("sns:Publish")), /MessagingControlTopic/);
-    for (const q of ["TocQueue", "ReportQueue", "TocDeadLetterQueue"]) {
-      for (const a of ["sqs:SendMessage", "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:PurgeQueue"]) {
-        assert.ok(
-          find(a).some((s) => JSON.stringify(s.Resource).includes(`Messaging${q}`)),
-          `${a} on ${q}`,
-        );
-      }
-    }
-    assert.match(JSON.stringify(find("sqs:DeleteQueue")), /:s3bl-w-\*/);
-    assert.ok(find("sns:Unsubscribe").length > 0);
-    const terminate = find("ec2:TerminateInstances");
-    assert.deepEqual(terminate[0]?.Condition, {
-      StringEquals: { [`aws:ResourceTag/${FLEET_TAGS.fleet}`]: "S3BucketLoader" },
-    });
-    const launch = find("ec2:RunInstances");
-    assert.ok(
-      launch.some(
-        (s) =>
-          JSON.stringify(s.Condition).includes(`aws:RequestTag/${FLEET_TAGS.fleet}`) &&
-          JSON.stringify(s.Condition).includes("ec2:LaunchTemplate"),
-      ),
-      "new instances must carry the fleet tag and come from the launch template",
-    );
-    assert.match(JSON.stringify(find("ec2:CreateTags")), /"ec2:CreateAction":"RunInstances"/);
-    assert.match(JSON.stringify(find("iam:PassRole")), /WorkersRole/);
-    assert.match(JSON.stringify(find("cloudformation:DescribeStacks")), /stack\/S3BucketLoader\/\*/);
-    assert.ok(
-      !master.some((s) => actionsOf(s).some((a) => a.endsWith(":*") || a === "*")),
-      "no service-wide actions",
-    );
   });
 
   it("outputs every ARN, URL, id and name the master needs, under the names the master reads", () => {

@@ -4,6 +4,7 @@ import { describe, it } from "node:test";
 import { Match, Template } from "aws-cdk-lib/assertions";
 import { STACK_OUTPUTS } from "../../core/deployment.ts";
 import {
+  MASTER_PATHS,
   type MasterBootInput,
   renderMasterUnit,
   renderMasterUserData,
@@ -11,6 +12,7 @@ import {
   renderRunMasterScript,
 } from "../../lib/master-user-data.ts";
 import { shellcheck } from "../helpers/shellcheck.ts";
+import { runInSandbox } from "./boot-sandbox.ts";
 import { loaderStack, userDataOf } from "./fixture.ts";
 
 const input: MasterBootInput = {
@@ -109,26 +111,6 @@ describe("the master host in the stack", () => {
     template.resourceCountIs("AWS::EC2::SecurityGroupIngress", 0);
   });
 
-  it("gives its role the master's managed policy and Session Manager", () => {
-    template.hasResourceProperties("AWS::IAM::Role", {
-      Description: "s3-bucket-loader master host",
-      ManagedPolicyArns: Match.arrayWith([{ Ref: Match.stringLikeRegexp("^MasterPolicy") }]),
-    });
-  });
-
-  it("lets its role write only under runs/ of the logs bucket, and read its bundle", () => {
-    const [policy] = Object.entries(json.Resources).filter(
-      ([id, r]) => r.Type === "AWS::IAM::Policy" && id.startsWith("MasterHostRoleDefaultPolicy"),
-    );
-    assert.ok(policy, "no policy for the master host's role");
-    const statements = (
-      policy[1].Properties as { PolicyDocument: { Statement: { Action: unknown; Resource: unknown }[] } }
-    ).PolicyDocument.Statement;
-    const puts = statements.filter((s) => JSON.stringify(s.Action).includes("s3:PutObject"));
-    assert.equal(puts.length, 1);
-    assert.match(JSON.stringify(puts[0]?.Resource), /LogsBucket[0-9A-F]+","Arn"\]\},"\/runs\/\*"/);
-  });
-
   it("boots from the CLI bundle asset and runs the master of this stack", () => {
     const script = userDataOf(json, "MasterHost");
     assert.match(
@@ -142,5 +124,60 @@ describe("the master host in the stack", () => {
     template.hasOutput(STACK_OUTPUTS.masterLaunchTemplateId, {
       Value: { Ref: Match.stringLikeRegexp("^MasterHostLaunchTemplate") },
     });
+  });
+});
+
+describe("the master host's tags at boot", () => {
+  const run = renderRunMasterScript(input);
+  const boot = (tags: Record<string, string>) =>
+    runInSandbox(run, {
+      tags,
+      paths: [MASTER_PATHS.runEnvFile, MASTER_PATHS.stateDir, MASTER_PATHS.node, input.source.mountPoint],
+      stubs: { [MASTER_PATHS.node]: "$RECORD" },
+    });
+  const master = (calls: string[]) => calls.find((c) => c.startsWith(`${MASTER_PATHS.node} `));
+
+  it("runs the master with the run id and the argument tag's words, none of them evaluated", () => {
+    const r = boot({
+      "s3bl-run-id": "load-1",
+      "s3bl-master-args": "--workers 20  --note * --x $(touch owned)",
+    });
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.file(MASTER_PATHS.runEnvFile), "RUN_ID=load-1\n");
+    assert.match(master(r.calls) ?? "", / --run-id load-1 /);
+    assert.match(master(r.calls) ?? "", / --log-format json --workers 20 --note \* --x \$\(touch owned\)$/);
+  });
+
+  it("makes a run id from the boot time when the instance has no run tag", () => {
+    const r = boot({});
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.file(MASTER_PATHS.runEnvFile) ?? "", /^RUN_ID=run-\d{8}T\d{6}Z\n$/);
+  });
+
+  for (const [what, tag] of [
+    ["a second line", "load-1\nx"],
+    ["a path", "../../var/lib"],
+    ["a space", "load 1"],
+  ] as const) {
+    it(`refuses a run tag with ${what}: a clear log line, exit 2, nothing written, mounted or run`, () => {
+      const r = boot({ "s3bl-run-id": tag });
+      assert.equal(r.status, 2);
+      assert.match(
+        r.stderr,
+        /^s3-bucket-loader: refusing to run the master: the instance's s3bl-run-id tag .* is not a run id \(1-64 letters, digits, '\.', '_' or '-', starting with a letter or digit\)\n$/,
+      );
+      assert.equal(r.file(MASTER_PATHS.runEnvFile), undefined);
+      assert.deepEqual(r.calls, []);
+    });
+  }
+
+  it("refuses an argument tag of more than one line rather than drop the rest", () => {
+    const r = boot({ "s3bl-run-id": "load-1", "s3bl-master-args": "--workers 20\n--spot" });
+    assert.equal(r.status, 2);
+    assert.match(
+      r.stderr,
+      /^s3-bucket-loader: refusing to run the master: the instance's s3bl-master-args tag .* has more than one line: give the arguments on one line\n$/,
+    );
+    assert.deepEqual(r.calls, []);
   });
 });

@@ -1,16 +1,22 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: ${…} here is bash, not a JS template.
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { describe, it } from "node:test";
+import { masterSettings } from "../../core/config.ts";
+import { RUN_ID_SHAPE } from "../../core/deployment.ts";
 import { ENV } from "../../core/env-names.ts";
 import {
+  MATCHES_FUNCTION,
   q,
   renderEnvFile,
   renderHooks,
   renderUnit,
   renderWorkerUserData,
+  WORKER_PATHS,
   type WorkerBootInput,
 } from "../../lib/user-data.ts";
 import { shellcheck } from "../helpers/shellcheck.ts";
+import { runInSandbox } from "./boot-sandbox.ts";
 
 const input: WorkerBootInput = {
   region: "eu-west-1",
@@ -179,5 +185,85 @@ describe("the worker boot script", () => {
     assert.equal(q("/mnt/s3"), "/mnt/s3");
     assert.equal(q("${Token[X]}"), "'${Token[X]}'");
     assert.equal(q("it's"), "'it'\\''s'");
+  });
+});
+
+describe("the worker's run tag at boot", () => {
+  const hook = renderHooks(input)["before-initialized.sh"];
+  const boot = (tags: Record<string, string>, instanceId?: string) =>
+    runInSandbox(hook, {
+      tags,
+      ...(instanceId ? { instanceId } : {}),
+      paths: [WORKER_PATHS.instanceEnvFile, WORKER_PATHS.hooks, input.source.mountPoint],
+      stubs: { [`${WORKER_PATHS.hooks}/mount-target.sh`]: "$RECORD" },
+    });
+
+  it("writes the worker id and a run id of the master's shape into the instance's environment file", () => {
+    const r = boot({ "s3bl-run-id": "load-2024.01_a" });
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(
+      r.file(WORKER_PATHS.instanceEnvFile),
+      `${ENV.workerId}=i-0123456789abcdef0\n${ENV.runId}=load-2024.01_a\n`,
+    );
+    assert.ok(r.calls.some((c) => c.startsWith("mount -t nfs4 -o ro,")));
+    assert.ok(r.calls.includes(`${WORKER_PATHS.hooks}/mount-target.sh `));
+  });
+
+  it("joins the first run it hears when the instance has no run tag", () => {
+    const r = boot({});
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.file(WORKER_PATHS.instanceEnvFile), `${ENV.workerId}=i-0123456789abcdef0\n`);
+  });
+
+  for (const [what, tag] of [
+    ["a second setting on a new line", `load-1\n${ENV.beforeValidateCmd}=/tmp/evil.sh`],
+    ["a space", "load 1"],
+    ["a shell expansion", "$(touch /tmp/owned)"],
+    ["a path", "../../etc"],
+    ["a leading dash", "-load"],
+    ["65 characters", "a".repeat(65)],
+    ["a letter outside ASCII", "lädt"],
+  ] as const) {
+    it(`refuses a run tag with ${what}: a clear log line, no environment file, no mount, and the instance ends`, () => {
+      const r = boot({ "s3bl-run-id": tag });
+      assert.equal(r.status, 1);
+      assert.match(
+        r.stderr,
+        /^s3-bucket-loader: refusing to start the worker: the instance's s3bl-run-id tag .* is not a run id \(1-64 letters, digits, '\.', '_' or '-', starting with a letter or digit\)\n$/,
+      );
+      assert.equal(r.file(WORKER_PATHS.instanceEnvFile), undefined);
+      assert.deepEqual(r.calls, ["systemctl --no-block poweroff"]);
+    });
+  }
+
+  it("refuses an instance id that is not one", () => {
+    const r = boot({ "s3bl-run-id": "load-1" }, "i-1\nS3BL_RUN_ID=other");
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /refusing to start the worker: instance metadata gave .* as the instance id/);
+    assert.equal(r.file(WORKER_PATHS.instanceEnvFile), undefined);
+  });
+
+  it("accepts in bash exactly the run ids the master's settings accept", () => {
+    const shape = new RegExp(RUN_ID_SHAPE);
+    for (const id of [
+      "a",
+      "A1",
+      "0.9",
+      "x_y-z.w",
+      "a".repeat(64),
+      "a".repeat(65),
+      "_a",
+      ".a",
+      "a b",
+      "a/b",
+      "é",
+      "a\nb",
+    ]) {
+      const r = spawnSync("bash", ["-c", `${MATCHES_FUNCTION}\nmatches "$1" "$RUN_ID_SHAPE"`, "_", id], {
+        env: { LANG: "C.UTF-8", PATH: "/usr/bin:/bin" },
+      });
+      assert.equal(r.status === 0, shape.test(id), JSON.stringify(id));
+      assert.equal(masterSettings.runId.schema.safeParse(id).success, shape.test(id), JSON.stringify(id));
+    }
   });
 });
