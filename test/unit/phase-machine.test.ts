@@ -17,6 +17,7 @@ const settings: MachineSettings = {
   initTimeoutMs: 60_000,
   workerTimeoutMs: 10_000,
   noWorkersTimeoutMs: 30_000,
+  stallTimeoutMs: 100_000,
   errorReportTimeoutMs: 5_000,
   shutdownTimeoutMs: 5_000,
 };
@@ -93,12 +94,25 @@ const modes = (cs: Command[]) =>
       : [],
   );
 
+/** The dispatcher hands batches `[first, first + batches)` of `per` entries each to SQS, and may say it is done. */
+function sent(
+  first: number,
+  batches: number,
+  o: { per?: number; at?: number; complete?: boolean; dirs?: number } = {},
+) {
+  const entries = batches * (o.per ?? 2);
+  const at = o.at ?? 3;
+  const events: MachineEvent[] = [{ type: "batches-issued", at, first, batches, entries }];
+  if (o.complete ?? true) events.push({ type: "dispatch-complete", at, batches, entries, dirs: o.dirs ?? 0 });
+  return events;
+}
+
 /** Two workers joined and the WRITE content stage sent `batches` batches of 2 entries. */
 function writing(batches: number, dirs = 0): MachineEvent[] {
   return [
     { type: "worker-state", at: 1, message: hello("w1") },
     { type: "worker-state", at: 2, message: hello("w2") },
-    { type: "dispatch-complete", at: 3, batches, entries: batches * 2, dirs },
+    ...sent(0, batches, { dirs }),
   ];
 }
 
@@ -137,6 +151,7 @@ describe("phase machine", () => {
     const r = run([
       { type: "worker-state", at: 1, message: hello("w1") },
       { type: "worker-state", at: 2, message: hello("w2") },
+      ...sent(0, 1, { complete: false }),
       { type: "batches-sent", at: 3, batches: 1, entries: 2 },
       { type: "summary", at: 4, message: summary("w1", [result(0, "WRITE")]) },
     ]);
@@ -182,7 +197,7 @@ describe("phase machine", () => {
     );
     const after = run(
       [
-        { type: "dispatch-complete", at: 5, batches: 1, entries: 3, dirs: 0 },
+        ...sent(1, 1, { per: 3, at: 5 }),
         { type: "summary", at: 6, message: summary("w2", [result(1, "WRITE", { ok: 3 })]) },
       ],
       r.state,
@@ -202,11 +217,13 @@ describe("phase machine", () => {
     assert.equal(r.state.phase, "WRITE");
   });
 
-  it("counts a result that arrives before the dispatcher's own count of the batch", () => {
+  it("counts a result that arrives after its batch was handed to SQS but before the send was acknowledged", () => {
     const r = run([
       { type: "worker-state", at: 1, message: hello("w1") },
       { type: "worker-state", at: 2, message: hello("w2") },
+      ...sent(0, 1, { complete: false }),
       { type: "summary", at: 3, message: summary("w1", [result(0, "WRITE", { receiveCount: 2 })]) },
+      { type: "batches-sent", at: 4, batches: 1, entries: 2 },
       { type: "dispatch-complete", at: 4, batches: 1, entries: 2, dirs: 0 },
     ]);
     assert.equal(r.state.phase, "VALIDATE");
@@ -217,7 +234,7 @@ describe("phase machine", () => {
     const r = run([
       ...writing(1),
       { type: "summary", at: 4, message: summary("w1", [result(0, "WRITE")]) },
-      { type: "dispatch-complete", at: 5, batches: 1, entries: 2, dirs: 0 },
+      ...sent(1, 1, { at: 5 }),
       { type: "summary", at: 6, message: summary("w2", [result(1, "VALIDATE")]) },
     ]);
     assert.equal(r.state.phase, "SHUTDOWN");
@@ -247,11 +264,11 @@ describe("phase machine", () => {
     const r = run([
       ...writing(1),
       { type: "summary", at: 4, message: summary("w1", [failedOne]) },
-      { type: "dispatch-complete", at: 5, batches: 1, entries: 1, dirs: 0 },
+      ...sent(1, 1, { per: 1, at: 5 }),
       { type: "summary", at: 6, message: summary("w2", [result(1, "VALIDATE", { ok: 1 })]) },
     ]);
     assert.equal(r.state.phase, "ERROR_REPORT");
-    assert.deepEqual(r.state.errors, [{ path: "a", reason: "permission denied", phase: "WRITE" }]);
+    assert.deepEqual(r.state.errors.toArray(), [{ path: "a", reason: "permission denied", phase: "WRITE" }]);
     const report = (worker: string, at: number): MachineEvent => ({
       type: "error-report",
       at,
@@ -273,6 +290,7 @@ describe("phase machine", () => {
       [
         { type: "worker-state", at: 1, message: hello("w1") },
         { type: "worker-state", at: 2, message: hello("w2") },
+        ...sent(0, 5, { complete: false }),
         { type: "batches-sent", at: 3, batches: 5, entries: 10 },
         { type: "summary", at: 4, message: summary("w1", [result(0, "WRITE", { ok: 1, failed: 1 })]) },
       ],
@@ -359,8 +377,8 @@ describe("phase machine", () => {
     ]);
     assert.equal(r.state.entries, 1);
     assert.equal(r.state.write.skipped, 1);
-    assert.equal(r.state.skipped[0]?.path, "fifo");
-    assert.equal(r.state.errors[0]?.phase, "crawl");
+    assert.equal(r.state.skipped.at(0)?.path, "fifo");
+    assert.equal(r.state.errors.at(0)?.phase, "crawl");
   });
 
   it("reports every entry of a dead-lettered batch as failed and counts the batch done", () => {
@@ -370,10 +388,10 @@ describe("phase machine", () => {
     ]);
     assert.equal(r.state.write.failed, 2);
     assert.deepEqual(
-      r.state.errors.map((e) => e.path),
+      r.state.errors.toArray().map((e) => e.path),
       ["x", "y"],
     );
-    assert.match(r.state.errors[0]?.reason ?? "", /dead-letter queue after 5 deliveries/);
+    assert.match(r.state.errors.at(0)?.reason ?? "", /dead-letter queue after 5 deliveries/);
     assert.equal(r.state.phase, "ERROR_REPORT", "no entry was written, so VALIDATE is skipped");
   });
 
@@ -405,12 +423,14 @@ describe("phase machine against forged results", () => {
       { type: "worker-state", at: 1, message: hello("w1") },
       { type: "worker-state", at: 2, message: hello("w2") },
       { type: "summary", at: 3, message: summary("w1", [result(99, "WRITE")]) },
-      { type: "dispatch-complete", at: 4, batches: 2, entries: 4, dirs: 0 },
+      ...sent(0, 2, { at: 4 }),
       { type: "summary", at: 5, message: summary("w1", [result(0, "WRITE")]) },
     ]);
     assert.equal(r.state.phase, "WRITE", "batch 1 is still out");
+    assert.equal(r.state.write.ok, 2, "only batch 0 counted");
+    assert.equal(r.state.protocolErrors, 1);
     const late = run([{ type: "summary", at: 6, message: summary("w1", [result(98, "WRITE")]) }], r.state);
-    assert.equal(late.state.protocolErrors, 1);
+    assert.equal(late.state.protocolErrors, 2);
     assert.equal(late.state.phase, "WRITE");
   });
 });
