@@ -84,8 +84,10 @@ export interface PartAssembly {
   readonly batch: number;
   readonly worker: string;
   readonly receiveCount: number;
+  /** How many parts the result has. */
+  readonly of: number;
   /** The first part's result without its issues: every later part must carry the same counts. */
-  readonly head: Omit<BatchResult, "errors" | "skips">;
+  readonly head: Omit<BatchResult, "errors" | "skips" | "part">;
   readonly got: BatchSet;
   readonly errors: AppendList<PathIssue>;
   readonly skips: AppendList<PathIssue>;
@@ -710,7 +712,7 @@ function takePart(
   const held = s.parts[key];
   const { errors, skips, part: _, ...head } = r;
   if (part.index >= part.of) return { state: protocolError(s, `${what}: no such part`, out), failures: 0 };
-  if (held && !sameCounts(held.head, head)) {
+  if (held && (held.of !== part.of || !sameCounts(held.head, head))) {
     return {
       state: protocolError(s, `${what}: its counts differ from the batch's other parts`, out),
       failures: 0,
@@ -733,6 +735,7 @@ function takePart(
     batch: r.batch,
     worker,
     receiveCount: r.receiveCount,
+    of: part.of,
     head: held?.head ?? head,
     got: (held?.got ?? BatchSet.empty).add(part.index),
     errors: (held?.errors ?? AppendList.empty<PathIssue>()).append(errors),
@@ -758,18 +761,16 @@ function takePart(
   return counted;
 }
 
-function sameCounts(
-  a: Omit<BatchResult, "errors" | "skips">,
-  b: Omit<BatchResult, "errors" | "skips">,
-): boolean {
+type Counts = Omit<BatchResult, "errors" | "skips" | "part">;
+
+function sameCounts(a: Counts, b: Counts): boolean {
   return (
     a.phase === b.phase &&
     a.ok === b.ok &&
     a.failed === b.failed &&
     a.skipped === b.skipped &&
     a.unchanged === b.unchanged &&
-    a.bytes === b.bytes &&
-    a.part?.of === b.part?.of
+    a.bytes === b.bytes
   );
 }
 
