@@ -786,8 +786,8 @@ function countBatch(
   errorsInThisMessage = errorIssues.length,
 ): { state: MachineState; failures: number } {
   const tally = r.phase === "WRITE" ? "write" : "validate";
-  const errors = errorIssues.map((e): RunIssue => ({ ...e, phase: r.phase }));
-  const skips = skipIssues.map((e): RunIssue => ({ ...e, phase: r.phase }));
+  const errors = errorIssues.map((e): RunIssue => ({ path: e.path, reason: e.reason, phase: r.phase }));
+  const skips = skipIssues.map((e): RunIssue => ({ path: e.path, reason: e.reason, phase: r.phase }));
   let next: MachineState = {
     ...s,
     doneBatches: s.doneBatches.add(r.batch),
