@@ -362,7 +362,9 @@ export function step(state: MachineState, event: MachineEvent): StepResult {
           dispatch: { ...d, batches: event.batches, entries: event.entries, complete: true, done },
           nextBatch: Math.max(s.nextBatch, d.firstBatch + event.batches),
         };
-        if (d.phase === "WRITE" && d.stage === "content") s = { ...s, dirs: event.dirs };
+        // The directories the crawl found are entries now, sent or not (they go in the dirs stage).
+        if (d.phase === "WRITE" && d.stage === "content")
+          s = { ...s, dirs: event.dirs, entries: s.entries + event.dirs };
       }
       break;
     case "crawl-issue": {
@@ -649,8 +651,9 @@ function onBatchesIssued(
     ...s,
     issued,
     nextBatch: Math.max(s.nextBatch, e.first + e.batches),
-    // WRITE finds the run's entries: they count once handed out, so a run that ends early still adds up.
-    entries: d.phase === "WRITE" ? s.entries + e.entries : s.entries,
+    // The crawl's files and symlinks count as entries once handed out (a run that ends early still adds up);
+    // its directories count when the crawl ends.
+    entries: d.phase === "WRITE" && d.stage === "content" ? s.entries + e.entries : s.entries,
     dispatch: { ...d, issued: d.issued + e.batches, entriesIssued: d.entriesIssued + e.entries },
     // Work outstanding again after none: the stall clock starts now, not when the last batch finished.
     lastProgressMs: wasIdle ? e.at : s.lastProgressMs,

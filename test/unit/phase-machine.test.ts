@@ -841,6 +841,28 @@ describe("phase machine: the stall limit", () => {
   });
 });
 
+describe("phase machine: entries accounted for when a run ends early", () => {
+  it("counts the directories the crawl found as entries, though the run ended before their stage", async () => {
+    const { buildReport } = await import("../../master/report.ts");
+    const r = run([
+      ...writing(2, 3),
+      { type: "summary", at: 4, message: summary("w1", [result(0, "WRITE")]) },
+      { type: "tick", at: 100_005 },
+    ]);
+    assert.match(r.state.failureReason ?? "", /^stalled: .* 1 batch outstanding \(2 entries\): 1$/);
+    const report = buildReport(r.state, {
+      source: "/s",
+      target: "/t",
+      endedAtMs: 1,
+      sqsRequests: 0,
+      masterPeakRssBytes: 0,
+    });
+    assert.equal(report.entries, 7, "4 files and 3 directories");
+    assert.equal(report.write.ok, 2);
+    assert.equal(report.notAttempted, 5);
+  });
+});
+
 describe("phase machine: batch numbers", () => {
   it("refuses a result for a batch not handed to SQS yet, even inside the stage's eventual range", () => {
     const r = run([
