@@ -336,6 +336,13 @@ export async function runMaster(ports: MasterPorts, o: MasterOptions): Promise<R
   });
 }
 
+/**
+ * The master's long polls. They stay far below any request timeout the SDK clients may carry (a long poll that
+ * outlived its request timeout would be cut and retried for ever), and short enough that a stop is prompt.
+ */
+const REPORT_POLL_SEC = 2;
+const DEAD_LETTER_POLL_SEC = 5;
+
 /** Long-polls the report queue and turns each message into an event; deletes what it has taken. */
 async function receiveReports(
   queue: MessageQueue,
@@ -349,7 +356,7 @@ async function receiveReports(
   let downSince: number | null = null;
   while (!signal.aborted) {
     try {
-      const messages = await queue.receive({ max: 10, waitSec: 2 }, signal);
+      const messages = await queue.receive({ max: 10, waitSec: REPORT_POLL_SEC }, signal);
       if (downSince !== null)
         log.info(`the report queue answers again after ${Math.round((now() - downSince) / 1000)} s`);
       downSince = null;
@@ -439,7 +446,7 @@ async function drainDeadLetters(
 ): Promise<void> {
   while (!signal.aborted) {
     try {
-      const messages = await queue.receive({ max: 10, waitSec: 5 }, signal);
+      const messages = await queue.receive({ max: 10, waitSec: DEAD_LETTER_POLL_SEC }, signal);
       const take: string[] = [];
       for (const m of messages) {
         const d = decodeMessage(m.body, { expectRun: runId, accept: ["TOC_BATCH"] });
