@@ -1029,6 +1029,7 @@ function describeOutstanding(s: MachineState, d: DispatchView): string {
     .join(", ");
   const more = ranges.length > limit ? ", …" : "";
   const n = outstanding(d);
+  if (n === 0) return `no batch of ${d.phase} ${d.stage} handed out yet`;
   return `${n} batch${n === 1 ? "" : "es"} outstanding (${d.entriesIssued - d.entriesDone} entries): ${shown}${more}`;
 }
 

@@ -725,6 +725,17 @@ describe("phase machine: the before-VALIDATE hook", () => {
     assert.ok(types(both.commands).includes("broadcast:SHUTDOWN"));
   });
 
+  it("fails at once too when every hook failed before VALIDATE handed out any batch", () => {
+    const r = run([
+      ...writing(1),
+      { type: "summary", at: 4, message: summary("w1", [result(0, "WRITE")]) },
+      { type: "hook", at: 5, message: hook("w1", { ok: false, exitCode: 1 }) },
+      { type: "hook", at: 5, message: hook("w2", { ok: false, exitCode: 1 }) },
+    ]);
+    assert.equal(r.state.phase, "SHUTDOWN");
+    assert.match(r.state.failureReason ?? "", /\(w1, w2\); no batch of VALIDATE content handed out yet$/);
+  });
+
   it("does not give up on VALIDATE while a live worker's hook succeeded, nor because of a lost worker's hook", () => {
     const r = run(
       [
