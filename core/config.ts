@@ -385,6 +385,14 @@ export const masterSettings = {
     schema: int(1, 86_400),
     default: 900,
   }),
+  stallTimeoutSec: setting({
+    flag: "stall-timeout-sec",
+    type: "number",
+    describe:
+      "with batches outstanding and no batch result this long, the run fails with a partial report naming them (longer than the slowest single file takes)",
+    schema: int(1, 604_800),
+    default: 3_600,
+  }),
   progressMs: setting({
     flag: "progress-ms",
     type: "number",
@@ -501,6 +509,7 @@ export const localSettings = {
   batchEntries: masterSettings.batchEntries,
   batchBytes: masterSettings.batchBytes,
   progressMs: masterSettings.progressMs,
+  stallTimeoutSec: masterSettings.stallTimeoutSec,
   workerTimeoutSec: setting({
     flag: "worker-timeout-sec",
     type: "number",

@@ -138,6 +138,7 @@ export async function runLocal(
       initTimeoutSec: 120,
       workerTimeoutSec: config.workerTimeoutSec,
       noWorkersTimeoutSec: 120,
+      stallTimeoutSec: config.stallTimeoutSec,
       awsDownTimeoutSec: 300,
       progressMs: config.progressMs,
       logFormat: config.logFormat,

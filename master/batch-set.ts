@@ -45,6 +45,43 @@ export class BatchSet {
     return n;
   }
 
+  /** The runs of consecutive numbers, in order, as `[start, end)` pairs. */
+  ranges(): [number, number][] {
+    const out: [number, number][] = [];
+    for (let i = 0; i < this.runs.length; i += 2)
+      out.push([this.runs[i] as number, this.runs[i + 1] as number]);
+    return out;
+  }
+
+  /**
+   * The numbers of this set in `[from, to)` that `other` does not hold, as `[start, end)` ranges: at most
+   * `limit` ranges (the first ones). Linear in the runs of both sets.
+   */
+  rangesNotIn(
+    other: BatchSet,
+    from: number,
+    to: number,
+    limit = Number.POSITIVE_INFINITY,
+  ): [number, number][] {
+    const out: [number, number][] = [];
+    const theirs = other.runs;
+    let j = 0;
+    for (let i = 0; i < this.runs.length && out.length < limit; i += 2) {
+      let lo = Math.max(from, this.runs[i] as number);
+      const hi = Math.min(to, this.runs[i + 1] as number);
+      while (lo < hi && out.length < limit) {
+        while (j < theirs.length && (theirs[j + 1] as number) <= lo) j += 2;
+        const start = j < theirs.length ? (theirs[j] as number) : Number.POSITIVE_INFINITY;
+        if (start > lo) {
+          const end = Math.min(hi, start);
+          out.push([lo, end]);
+          lo = end;
+        } else lo = Math.min(hi, theirs[j + 1] as number);
+      }
+    }
+    return out;
+  }
+
   /** The index of the last run that starts at or before `batch`, or -2 when there is none. */
   private runAtOrBefore(batch: number): number {
     let lo = 0;

@@ -79,12 +79,18 @@ export function masterPorts(
   clients: AwsClients,
   c: Pick<MasterConfig, "topicArn" | "tocQueueUrl" | "reportQueueUrl" | "deadLetterQueueUrl" | "source">,
 ): MasterPorts {
+  const tocQueue = new SqsQueue(clients.sqs, c.tocQueueUrl);
   return {
     sourceStore: isS3Url(c.source) ? new S3ObjectStore(clients.s3, parseS3Url(c.source).bucket) : undefined,
     topic: new SnsTopic(clients.sns, c.topicArn),
-    tocQueue: new SqsQueue(clients.sqs, c.tocQueueUrl),
+    tocQueue,
     reportQueue: new SqsQueue(clients.sqs, c.reportQueueUrl),
     deadLetterQueue: c.deadLetterQueueUrl ? new SqsQueue(clients.sqs, c.deadLetterQueueUrl) : undefined,
+    // Without the setting the master still reads the dead-letter queue: the TOC queue's RedrivePolicy names it.
+    findDeadLetterQueue: async (signal) => {
+      const url = await tocQueue.deadLetterQueueUrl(signal);
+      return url ? new SqsQueue(clients.sqs, url) : null;
+    },
     subscriptions: new SqsTopicSubscriptions(clients.sqs, clients.sns, c.topicArn),
   };
 }
@@ -109,6 +115,7 @@ export function masterOptions(
       initTimeoutMs: config.initTimeoutSec * 1000,
       workerTimeoutMs: config.workerTimeoutSec * 1000,
       noWorkersTimeoutMs: config.noWorkersTimeoutSec * 1000,
+      stallTimeoutMs: config.stallTimeoutSec * 1000,
       errorReportTimeoutMs: 30_000,
       shutdownTimeoutMs: 15_000,
     },

@@ -2,6 +2,9 @@
  * Sends one stage of the TOC: entries from the crawl (WRITE, files and symlinks) or from the run's TOC files
  * (WRITE directories, VALIDATE), packed into batches, numbered from `firstBatch`, sent in groups with
  * SendMessageBatch. A partial batch leaves after `lingerMs`, so workers start while the crawl still runs.
+ *
+ * Batch numbers are one space for the whole run: every stage starts where the previous one ended, and no number
+ * is sent before `reserve` has made it durable in the run record, so a resumed master starts above all of them.
  */
 import { clearTimeout, setTimeout } from "node:timers";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -27,6 +30,8 @@ export interface DispatchOptions {
   readonly retryForMs?: number;
   /** Directory entries counted by the source (WRITE content stage), reported with completion. */
   readonly dirs?: () => number;
+  /** Makes every batch number below `end` durable before it is used (see run-record.ts). */
+  readonly reserve?: (end: number) => Promise<void>;
 }
 
 const TIMEOUT = Symbol("timeout");
@@ -39,6 +44,7 @@ export async function dispatchStage(o: DispatchOptions): Promise<void> {
   // the crawl's objects die young instead of filling the old generation on a big TOC.
   let outbox: string[] = [];
   let outboxEntries = 0;
+  let outboxFirst = nextBatch;
   const inFlight = new Set<Promise<void>>();
   let sendError: unknown = null;
 
@@ -58,8 +64,13 @@ export async function dispatchStage(o: DispatchOptions): Promise<void> {
     if (outbox.length === 0) return;
     const bodies = outbox;
     const entryCount = outboxEntries;
+    const first = outboxFirst;
     outbox = [];
     outboxEntries = 0;
+    outboxFirst = nextBatch;
+    await o.reserve?.(first + bodies.length);
+    // Issued before the send: a worker may finish a batch of this send before SQS acknowledges all of it.
+    o.emit({ type: "batches-issued", at: o.now(), first, batches: bodies.length, entries: entryCount });
     const p = sendOutlasting(o, bodies).then(() => {
       sentEntries += entryCount;
       o.emit({ type: "batches-sent", at: o.now(), batches: bodies.length, entries: entryCount });

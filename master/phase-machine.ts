@@ -4,10 +4,13 @@
  *
  * Phases end by counts, never by idle time: the dispatcher tells how many batches a stage sent, workers report
  * each finished batch (once, before deleting it), and a stage is over when every sent batch is accounted for.
+ * Every wait still has a bound: a silent worker is declared lost, a stage without a result for
+ * `stallTimeoutMs` fails the run, and so does a VALIDATE that no live worker can do (every hook failed).
  */
 import {
   type BatchResult,
   emptyTally,
+  type HookMessage,
   type ModeMessage,
   type PathIssue,
   type Phase,
@@ -18,6 +21,7 @@ import {
   type WorkerStateMessage,
   type WorkPhase,
 } from "../core/messages.ts";
+import { AppendList } from "./append-list.ts";
 import { BatchSet } from "./batch-set.ts";
 
 export interface MachineSettings {
@@ -31,6 +35,11 @@ export interface MachineSettings {
   readonly workerTimeoutMs: number;
   /** With work left and no live worker for this long, the run fails with a partial report. */
   readonly noWorkersTimeoutMs: number;
+  /**
+   * With batches outstanding and no batch result (nor dead letter) for this long, the run fails with a partial
+   * report that names them: the bound on a batch that is held for ever or lost without a dead-letter queue.
+   */
+  readonly stallTimeoutMs: number;
   /** Longest wait for error reports, and for workers to confirm shutdown. */
   readonly errorReportTimeoutMs: number;
   readonly shutdownTimeoutMs: number;
@@ -55,23 +64,54 @@ export interface WorkerView {
   readonly sqsRequests: number;
   readonly errorsReceived: number;
   readonly errorReport?: { readonly errorsSent: number; readonly notes: readonly string[] };
+  /** The outcome of the worker's before-VALIDATE hook, once it sent one (a worker without a hook sends none). */
+  readonly hook?: HookView;
+  /** How often the worker came back after being declared lost (a new control queue each time). */
+  readonly rejoins: number;
   readonly removed: boolean;
+}
+
+export interface HookView {
+  readonly ok: boolean;
+  readonly exitCode: number | null;
+  readonly signal: string | null;
+  readonly durationMs: number;
+  readonly atMs: number;
+}
+
+/** The parts of one batch result received so far from one worker and delivery (see `BatchResult.part`). */
+export interface PartAssembly {
+  readonly batch: number;
+  readonly worker: string;
+  readonly receiveCount: number;
+  /** How many parts the result has. */
+  readonly of: number;
+  /** The first part's result without its issues: every later part must carry the same counts. */
+  readonly head: Omit<BatchResult, "errors" | "skips" | "part">;
+  readonly got: BatchSet;
+  readonly errors: AppendList<PathIssue>;
+  readonly skips: AppendList<PathIssue>;
 }
 
 export interface DispatchView {
   readonly phase: WorkPhase;
   readonly stage: Stage;
   readonly firstBatch: number;
-  /** Batches (and entries) sent so far; final once `complete`. */
+  /** Batches (and entries) sent so far, as SQS acknowledged them; final once `complete`. */
   readonly batches: number;
   readonly entries: number;
+  /** Batches (and entries) handed to SQS so far, acknowledged or not: results are taken for these only. */
+  readonly issued: number;
+  readonly entriesIssued: number;
   readonly complete: boolean;
-  /** Distinct batches of this stage reported finished. */
+  /** Distinct batches of this stage reported finished (or dead-lettered), and their entries. */
   readonly done: number;
+  readonly entriesDone: number;
 }
 
 export interface RunIssue extends PathIssue {
-  readonly phase: "crawl" | "WRITE" | "VALIDATE";
+  /** `hook`: a worker's before-VALIDATE hook failed (the path names the worker). */
+  readonly phase: "crawl" | "WRITE" | "VALIDATE" | "hook";
 }
 
 export type Outcome = "succeeded" | "failed" | "interrupted";
@@ -85,16 +125,22 @@ export interface MachineState {
   readonly phaseTimes: Readonly<Partial<Record<Phase, { startMs: number; endMs?: number }>>>;
   readonly workers: Readonly<Record<string, WorkerView>>;
   readonly dispatch: DispatchView | null;
+  /** The next unused batch number: one number space for every stage and attempt of the run. */
   readonly nextBatch: number;
+  /** Every batch number this master handed to the TOC queue. */
+  readonly issued: BatchSet;
   /** Every batch reported done (or dead-lettered) in this master's life. */
   readonly doneBatches: BatchSet;
+  /** Results in parts still being gathered, by `batch/worker/receiveCount`: only for batches not yet counted. */
+  readonly parts: Readonly<Record<string, PartAssembly>>;
   /** Every entry the crawl found, sent or not. */
   readonly entries: number;
   readonly dirs: number;
   readonly write: Tally;
   readonly validate: Tally;
-  readonly errors: readonly RunIssue[];
-  readonly skipped: readonly RunIssue[];
+  /** Appended to in time linear in what is added (an array copied per batch would be quadratic). */
+  readonly errors: AppendList<RunIssue>;
+  readonly skipped: AppendList<RunIssue>;
   readonly duplicates: number;
   /** Results of batches sent before this master (re)started: their work stands, their counts are not ours. */
   readonly staleResults: number;
@@ -105,6 +151,8 @@ export interface MachineState {
   readonly protocolErrors: number;
   readonly notes: readonly string[];
   readonly lastBeaconMs: number;
+  /** The stall clock: when the current stage last made progress (a batch counted, or work outstanding again). */
+  readonly lastProgressMs: number;
   /** Since when no live worker has been there while work was outstanding. */
   readonly noWorkersSinceMs: number | null;
   readonly outcome: Outcome | null;
@@ -117,6 +165,7 @@ export type MachineEvent =
   | { readonly type: "tick"; readonly at: number }
   | { readonly type: "worker-state"; readonly at: number; readonly message: WorkerStateMessage }
   | { readonly type: "summary"; readonly at: number; readonly message: SummaryMessage }
+  | { readonly type: "hook"; readonly at: number; readonly message: HookMessage }
   | {
       readonly type: "error-report";
       readonly at: number;
@@ -125,6 +174,18 @@ export type MachineEvent =
       readonly protocolErrors: number;
       readonly notes: readonly string[];
     }
+  /**
+   * The dispatcher hands batches `[first, first + batches)` to the TOC queue: from now on their results are
+   * taken (a worker may finish one before SQS acknowledged the whole send).
+   */
+  | {
+      readonly type: "batches-issued";
+      readonly at: number;
+      readonly first: number;
+      readonly batches: number;
+      readonly entries: number;
+    }
+  /** SQS acknowledged the send of batches issued before. */
   | { readonly type: "batches-sent"; readonly at: number; readonly batches: number; readonly entries: number }
   | {
       readonly type: "dispatch-complete";
@@ -153,7 +214,15 @@ export type MachineEvent =
       readonly paths: readonly string[];
       readonly receiveCount: number;
     }
-  | { readonly type: "protocol-error"; readonly at: number; readonly reason: string }
+  | {
+      readonly type: "protocol-error";
+      readonly at: number;
+      readonly reason: string;
+      /** Where the message was read; one from the dead-letter queue is also noted in the report. */
+      readonly source?: "report queue" | "dead-letter queue";
+    }
+  /** Something the report should say about the run (e.g. how the dead-letter queue was found). */
+  | { readonly type: "note"; readonly at: number; readonly level: "info" | "warn"; readonly message: string }
   | { readonly type: "interrupt"; readonly at: number };
 
 export type Command =
@@ -207,19 +276,22 @@ export function initialState(
     nextBatch: resumed?.firstBatch ?? 0,
     firstBatchOfAttempt: resumed?.firstBatch ?? 0,
     staleResults: 0,
+    issued: BatchSet.empty,
     doneBatches: BatchSet.empty,
+    parts: {},
     entries: 0,
     dirs: 0,
     write: emptyTally(),
     validate: emptyTally(),
-    errors: [],
-    skipped: [],
+    errors: AppendList.empty(),
+    skipped: AppendList.empty(),
     duplicates: 0,
     redelivered: 0,
     deadLettered: 0,
     protocolErrors: 0,
     notes: resumed ? [resumed.note] : [],
     lastBeaconMs: Number.NEGATIVE_INFINITY,
+    lastProgressMs: at,
     noWorkersSinceMs: null,
     outcome: null,
     failureReason: null,
@@ -247,12 +319,18 @@ export function step(state: MachineState, event: MachineEvent): StepResult {
     case "summary":
       s = onSummary(s, event.message, event.at, out);
       break;
+    case "hook":
+      s = onHook(s, event.message, event.at, out);
+      break;
     case "error-report":
       s = touchWorker(s, event.worker, event.at, (w) => ({
         ...w,
         errorReport: { errorsSent: event.errorsSent, notes: event.notes },
       }));
       if (s.workers[event.worker] === undefined) s = { ...s, protocolErrors: s.protocolErrors + 1 };
+      break;
+    case "batches-issued":
+      s = onBatchesIssued(s, event, out);
       break;
     case "batches-sent":
       if (s.dispatch) {
@@ -268,27 +346,34 @@ export function step(state: MachineState, event: MachineEvent): StepResult {
       break;
     case "dispatch-complete":
       if (s.dispatch) {
-        const { firstBatch } = s.dispatch;
+        const d = s.dispatch;
+        if (event.batches !== d.issued || event.entries !== d.entriesIssued) {
+          // Cannot happen with our dispatcher; said loudly rather than trusted silently.
+          out.push({
+            type: "log",
+            level: "error",
+            message: `the dispatcher counts ${event.batches} batches (${event.entries} entries) sent in ${d.phase} ${d.stage}, but issued ${d.issued} (${d.entriesIssued})`,
+          });
+        }
         // Only batches of this stage's range count; anything beyond it was never sent by us.
-        const done = s.doneBatches.countIn(firstBatch, firstBatch + event.batches);
+        const done = s.doneBatches.countIn(d.firstBatch, d.firstBatch + event.batches);
         s = {
           ...s,
-          dispatch: { ...s.dispatch, batches: event.batches, entries: event.entries, complete: true, done },
-          nextBatch: s.dispatch.firstBatch + event.batches,
+          dispatch: { ...d, batches: event.batches, entries: event.entries, complete: true, done },
+          nextBatch: Math.max(s.nextBatch, d.firstBatch + event.batches),
         };
-        if (s.dispatch?.phase === "WRITE") {
-          s = { ...s, entries: s.entries + event.entries };
-          if (s.dispatch?.stage === "content") s = { ...s, dirs: event.dirs };
-        }
+        // The directories the crawl found are entries now, sent or not (they go in the dirs stage).
+        if (d.phase === "WRITE" && d.stage === "content")
+          s = { ...s, dirs: event.dirs, entries: s.entries + event.dirs };
       }
       break;
     case "crawl-issue": {
       const issue: RunIssue = { ...event.issue, phase: "crawl" };
       if (event.outcome === "failed") {
-        s = { ...s, errors: [...s.errors, issue] };
+        s = { ...s, errors: s.errors.append([issue]) };
         if (event.isEntry) s = { ...s, entries: s.entries + 1, write: add(s.write, { failed: 1 }) };
       } else {
-        s = { ...s, skipped: [...s.skipped, issue] };
+        s = { ...s, skipped: s.skipped.append([issue]) };
         if (event.isEntry) s = { ...s, entries: s.entries + 1, write: add(s.write, { skipped: 1 }) };
       }
       if (event.outcome === "failed" && s.settings.failfast)
@@ -306,8 +391,11 @@ export function step(state: MachineState, event: MachineEvent): StepResult {
       s = onDeadLettered(s, event, out);
       break;
     case "protocol-error":
-      s = { ...s, protocolErrors: s.protocolErrors + 1 };
-      out.push({ type: "log", level: "warn", message: `ignored a message: ${event.reason}` });
+      s = protocolError(s, event.reason, out, event.source);
+      break;
+    case "note":
+      s = { ...s, notes: [...s.notes, event.message] };
+      out.push({ type: "log", level: event.level, message: event.message });
       break;
     case "interrupt":
       s = onInterrupt(s, event.at, out);
@@ -352,6 +440,16 @@ function onTick(s: MachineState, at: number, out: Command[]): MachineState {
   } else if (next.noWorkersSinceMs !== null) {
     next = { ...next, noWorkersSinceMs: null };
   }
+  // The stall limit: batches outstanding, and no result for any of them for too long.
+  const d = next.dispatch;
+  if (
+    (next.phase === "WRITE" || next.phase === "VALIDATE") &&
+    d &&
+    outstanding(d) > 0 &&
+    at - next.lastProgressMs > next.settings.stallTimeoutMs
+  ) {
+    next = failStalled(next, d, at, out);
+  }
   if (next.phase === "INITIALIZING" && at - next.startedAtMs > next.settings.initTimeoutMs) {
     const n = liveWorkers(next).length;
     if (n === 0) {
@@ -387,8 +485,26 @@ function onTick(s: MachineState, at: number, out: Command[]): MachineState {
   return next;
 }
 
+/**
+ * A worker announces itself. A new one joins; one declared lost (or stopped) that announces INITIALIZED again
+ * is taken back with the control queue and subscription it now names; a known worker naming a new queue gets
+ * it recorded (and its old one removed). Each of these is acknowledged by a MODE at once.
+ */
 function onWorkerState(s: MachineState, m: WorkerStateMessage, at: number, out: Command[]): MachineState {
   const existing = s.workers[m.worker];
+  const queueChanged =
+    existing !== undefined &&
+    (existing.controlQueueUrl !== m.controlQueueUrl || existing.subscriptionArn !== m.subscriptionArn);
+  const rejoin =
+    existing !== undefined &&
+    (existing.state === "LOST" || existing.state === "STOPPED") &&
+    m.state === "INITIALIZED";
+  if (existing?.state === "LOST" && !rejoin && m.state !== "STOPPED") {
+    // Still dropped: it must announce itself (INITIALIZED, a new queue) to be taken back.
+    return touchWorker(s, m.worker, at, (w) => w);
+  }
+  let next = s;
+  if (existing && queueChanged && !existing.removed) out.push(removeQueue(existing));
   const base: WorkerView = existing ?? {
     id: m.worker,
     host: m.host,
@@ -404,22 +520,38 @@ function onWorkerState(s: MachineState, m: WorkerStateMessage, at: number, out: 
     peakRssBytes: 0,
     sqsRequests: 0,
     errorsReceived: 0,
+    rejoins: 0,
     removed: false,
   };
   if (!existing) out.push({ type: "log", level: "info", message: `worker ${m.worker} on ${m.host} joined` });
-  if (existing?.state === "LOST") {
-    out.push({ type: "log", level: "warn", message: `worker ${m.worker} is back after being declared lost` });
-  }
-  const state: WorkerView["state"] =
-    m.state === "INITIALIZED" && s.phase !== "INITIALIZING" ? "ACTIVE" : m.state;
-  let next: MachineState = {
-    ...s,
-    workers: {
-      ...s.workers,
-      [m.worker]: { ...base, lastSeenMs: at, lastSeenPhase: s.phase, state, removed: false },
-    },
+  let view: WorkerView = {
+    ...base,
+    lastSeenMs: at,
+    lastSeenPhase: s.phase,
+    state: m.state === "INITIALIZED" && s.phase !== "INITIALIZING" ? "ACTIVE" : m.state,
   };
-  if (m.state === "INITIALIZED" && !existing) {
+  if (existing && (queueChanged || rejoin)) {
+    view = {
+      ...view,
+      host: m.host,
+      pid: m.pid,
+      concurrency: m.concurrency,
+      controlQueueUrl: m.controlQueueUrl,
+      subscriptionArn: m.subscriptionArn,
+      removed: false,
+    };
+  }
+  if (rejoin && existing) {
+    const { lostAtMs, ...rest } = view;
+    view = { ...rest, rejoins: existing.rejoins + 1 };
+    const since =
+      lostAtMs === undefined ? "after it stopped" : `after being declared lost at ${iso(lostAtMs)}`;
+    const note = `worker ${m.worker} on ${m.host} rejoined at ${iso(at)} in ${s.phase} ${since}, with a new control queue`;
+    next = { ...next, notes: [...next.notes, note] };
+    out.push({ type: "log", level: "warn", message: note });
+  }
+  next = { ...next, workers: { ...next.workers, [m.worker]: view } };
+  if (m.state === "INITIALIZED" && (!existing || rejoin || queueChanged)) {
     // Acknowledge at once so the worker stops re-announcing, and (after INITIALIZING) let it join the work.
     out.push(modeBroadcast(next));
     next = { ...next, lastBeaconMs: at };
@@ -429,9 +561,11 @@ function onWorkerState(s: MachineState, m: WorkerStateMessage, at: number, out: 
 }
 
 function onSummary(s: MachineState, m: SummaryMessage, at: number, out: Command[]): MachineState {
+  // A worker declared lost stays lost until it announces itself again, but its results count: they are
+  // work done for this run, and the batches it deleted will never come back.
   let next = touchWorker(s, m.worker, at, (w) => ({
     ...w,
-    state: w.state === "INITIALIZED" || w.state === "LOST" ? "ACTIVE" : w.state,
+    state: w.state === "INITIALIZED" ? "ACTIVE" : w.state,
     totals: m.totals,
     peakRssBytes: Math.max(w.peakRssBytes, m.rssBytes),
     sqsRequests: Math.max(w.sqsRequests, m.sqsRequests),
@@ -442,7 +576,7 @@ function onSummary(s: MachineState, m: SummaryMessage, at: number, out: Command[
   }
   let newFailures = 0;
   for (const r of m.batches) {
-    const counted = countBatch(next, r, m.worker, out);
+    const counted = takeResult(next, r, m.worker, at, out);
     next = counted.state;
     newFailures += counted.failures;
   }
@@ -452,36 +586,220 @@ function onSummary(s: MachineState, m: SummaryMessage, at: number, out: Command[
   return next;
 }
 
-function countBatch(
+/**
+ * A worker's before-VALIDATE hook ran. A failure is an error of the report (the run cannot succeed); the
+ * worker takes no VALIDATE batch after it. A worker that sends no HOOK is taken as having no hook.
+ */
+function onHook(s: MachineState, m: HookMessage, at: number, out: Command[]): MachineState {
+  const w = s.workers[m.worker];
+  const hook: HookView = {
+    ok: m.ok,
+    exitCode: m.exitCode,
+    signal: m.signal,
+    durationMs: m.durationMs,
+    atMs: at,
+  };
+  const prev = w?.hook;
+  if (
+    prev &&
+    prev.ok === m.ok &&
+    prev.exitCode === m.exitCode &&
+    prev.signal === m.signal &&
+    prev.durationMs === m.durationMs
+  ) {
+    return { ...touchWorker(s, m.worker, at, (v) => v), duplicates: s.duplicates + 1 };
+  }
+  if (!w)
+    out.push({ type: "log", level: "warn", message: `hook outcome from unannounced worker ${m.worker}` });
+  let next = touchWorker(s, m.worker, at, (v) => ({ ...v, hook }));
+  if (m.ok) {
+    out.push({
+      type: "log",
+      level: "info",
+      message: `before-VALIDATE hook on ${m.worker} done in ${seconds(m.durationMs)}`,
+    });
+    return next;
+  }
+  const how = m.signal !== null ? `killed by ${m.signal}` : `exit code ${m.exitCode ?? "unknown"}`;
+  const tail = lastLines(m.outputTail, 5, 1_000);
+  const reason = `before-VALIDATE hook on worker ${m.worker}${w ? ` (${w.host})` : ""} failed: ${how} after ${seconds(m.durationMs)}; ${tail ? `last output: ${tail}` : "no output"}`;
+  out.push({ type: "log", level: "error", message: reason });
+  next = { ...next, errors: next.errors.append([{ path: `(hook on ${m.worker})`, reason, phase: "hook" }]) };
+  if (next.settings.failfast) next = enterErrorReport(next, at, out, "failfast");
+  return next;
+}
+
+function onBatchesIssued(
+  s: MachineState,
+  e: Extract<MachineEvent, { type: "batches-issued" }>,
+  out: Command[],
+): MachineState {
+  const d = s.dispatch;
+  if (!d || e.batches === 0) return s;
+  if (e.first < d.firstBatch || e.first !== d.firstBatch + d.issued) {
+    // Our dispatcher numbers its batches in order from the stage's first: anything else is a bug.
+    out.push({
+      type: "log",
+      level: "error",
+      message: `the dispatcher issued batches ${e.first}-${e.first + e.batches - 1} out of order in ${d.phase} ${d.stage}`,
+    });
+  }
+  let issued = s.issued;
+  for (let b = e.first; b < e.first + e.batches; b++) issued = issued.add(b);
+  const wasIdle = outstanding(d) === 0;
+  return {
+    ...s,
+    issued,
+    nextBatch: Math.max(s.nextBatch, e.first + e.batches),
+    // The crawl's files and symlinks count as entries once handed out (a run that ends early still adds up);
+    // its directories count when the crawl ends.
+    entries: d.phase === "WRITE" && d.stage === "content" ? s.entries + e.entries : s.entries,
+    dispatch: { ...d, issued: d.issued + e.batches, entriesIssued: d.entriesIssued + e.entries },
+    // Work outstanding again after none: the stall clock starts now, not when the last batch finished.
+    lastProgressMs: wasIdle ? e.at : s.lastProgressMs,
+  };
+}
+
+/** Takes one batch result (or one part of it): counts it once, refuses what this master never sent. */
+function takeResult(
   s: MachineState,
   r: BatchResult,
   worker: string,
+  at: number,
   out: Command[],
 ): { state: MachineState; failures: number } {
   if (s.doneBatches.has(r.batch)) return { state: { ...s, duplicates: s.duplicates + 1 }, failures: 0 };
   if (r.batch < s.firstBatchOfAttempt)
     return { state: { ...s, staleResults: s.staleResults + 1 }, failures: 0 };
   const d = s.dispatch;
-  if (
-    !d ||
-    r.batch < d.firstBatch ||
-    d.phase !== r.phase ||
-    (d.complete && r.batch >= d.firstBatch + d.batches)
-  ) {
-    out.push({
-      type: "log",
-      level: "warn",
-      message: `result for batch ${r.batch} from ${worker} is not of this stage`,
-    });
-    return { state: { ...s, protocolErrors: s.protocolErrors + 1 }, failures: 0 };
+  if (!s.issued.has(r.batch)) {
+    return {
+      state: protocolError(s, `result for batch ${r.batch} from ${worker}, which was never sent`, out),
+      failures: 0,
+    };
   }
+  if (!d || r.batch < d.firstBatch || d.phase !== r.phase) {
+    return {
+      state: protocolError(
+        s,
+        `result for batch ${r.batch} (${r.phase}) from ${worker} is not of this stage`,
+        out,
+      ),
+      failures: 0,
+    };
+  }
+  if (r.part === undefined || r.part.of === 1) {
+    if (r.part !== undefined && r.part.index !== 0) {
+      return {
+        state: protocolError(s, `batch ${r.batch} from ${worker}: part ${r.part.index} of 1`, out),
+        failures: 0,
+      };
+    }
+    return countBatch(s, d, r, r.errors, r.skips, worker, at);
+  }
+  return takePart(s, d, r, worker, at, out);
+}
+
+/** One part of a result in parts: held until every part of the same worker and delivery is in. */
+function takePart(
+  s: MachineState,
+  d: DispatchView,
+  r: BatchResult,
+  worker: string,
+  at: number,
+  out: Command[],
+): { state: MachineState; failures: number } {
+  const part = r.part as { index: number; of: number };
+  const what = `part ${part.index} of ${part.of} of batch ${r.batch} from ${worker}`;
+  const key = `${r.batch}/${worker}/${r.receiveCount}`;
+  const held = s.parts[key];
+  const { errors, skips, part: _, ...head } = r;
+  if (part.index >= part.of) return { state: protocolError(s, `${what}: no such part`, out), failures: 0 };
+  if (held && (held.of !== part.of || !sameCounts(held.head, head))) {
+    return {
+      state: protocolError(s, `${what}: its counts differ from the batch's other parts`, out),
+      failures: 0,
+    };
+  }
+  if (held?.got.has(part.index)) return { state: { ...s, duplicates: s.duplicates + 1 }, failures: 0 };
+  const errorsSoFar = (held?.errors.length ?? 0) + errors.length;
+  const skipsSoFar = (held?.skips.length ?? 0) + skips.length;
+  if (errorsSoFar > r.failed || skipsSoFar > r.skipped) {
+    return {
+      state: protocolError(
+        s,
+        `${what}: ${errorsSoFar} errors and ${skipsSoFar} skips so far, for ${r.failed} failed and ${r.skipped} skipped`,
+        out,
+      ),
+      failures: 0,
+    };
+  }
+  const assembly: PartAssembly = {
+    batch: r.batch,
+    worker,
+    receiveCount: r.receiveCount,
+    of: part.of,
+    head: held?.head ?? head,
+    got: (held?.got ?? BatchSet.empty).add(part.index),
+    errors: (held?.errors ?? AppendList.empty<PathIssue>()).append(errors),
+    skips: (held?.skips ?? AppendList.empty<PathIssue>()).append(skips),
+  };
+  if (assembly.got.countIn(0, part.of) < part.of) {
+    const received = touchWorker(s, worker, at, (w) => ({
+      ...w,
+      errorsReceived: w.errorsReceived + errors.length,
+    }));
+    return { state: { ...received, parts: { ...s.parts, [key]: assembly } }, failures: 0 };
+  }
+  const counted = countBatch(
+    s,
+    d,
+    r,
+    assembly.errors.toArray(),
+    assembly.skips.toArray(),
+    worker,
+    at,
+    errors.length,
+  );
+  return counted;
+}
+
+type Counts = Omit<BatchResult, "errors" | "skips" | "part">;
+
+function sameCounts(a: Counts, b: Counts): boolean {
+  return (
+    a.phase === b.phase &&
+    a.ok === b.ok &&
+    a.failed === b.failed &&
+    a.skipped === b.skipped &&
+    a.unchanged === b.unchanged &&
+    a.bytes === b.bytes
+  );
+}
+
+/** Counts a whole batch result: its tallies, issues and the stage's progress. */
+function countBatch(
+  s: MachineState,
+  d: DispatchView,
+  r: BatchResult,
+  errorIssues: readonly PathIssue[],
+  skipIssues: readonly PathIssue[],
+  worker: string,
+  at: number,
+  errorsInThisMessage = errorIssues.length,
+): { state: MachineState; failures: number } {
   const tally = r.phase === "WRITE" ? "write" : "validate";
-  const errors = r.errors.map((e): RunIssue => ({ ...e, phase: r.phase }));
-  const skips = r.skips.map((e): RunIssue => ({ ...e, phase: r.phase }));
+  const errors = errorIssues.map((e): RunIssue => ({ path: e.path, reason: e.reason, phase: r.phase }));
+  const skips = skipIssues.map((e): RunIssue => ({ path: e.path, reason: e.reason, phase: r.phase }));
   let next: MachineState = {
     ...s,
     doneBatches: s.doneBatches.add(r.batch),
-    dispatch: { ...d, done: d.done + 1 },
+    parts: dropParts(s.parts, r.batch),
+    dispatch: {
+      ...d,
+      done: d.done + 1,
+      entriesDone: d.entriesDone + r.ok + r.failed + r.skipped + r.unchanged,
+    },
     [tally]: add(s[tally], {
       ok: r.ok,
       failed: r.failed,
@@ -489,15 +807,24 @@ function countBatch(
       unchanged: r.unchanged,
       bytes: r.bytes,
     }),
-    errors: errors.length ? [...s.errors, ...errors] : s.errors,
-    skipped: skips.length ? [...s.skipped, ...skips] : s.skipped,
+    errors: s.errors.append(errors),
+    skipped: s.skipped.append(skips),
     redelivered: s.redelivered + (r.receiveCount > 1 ? 1 : 0),
+    lastProgressMs: at,
   };
   next = touchWorker(next, worker, next.workers[worker]?.lastSeenMs ?? 0, (w) => ({
     ...w,
-    errorsReceived: w.errorsReceived + r.errors.length,
+    errorsReceived: w.errorsReceived + errorsInThisMessage,
   }));
   return { state: next, failures: r.failed };
+}
+
+/** The assemblies left once `batch` is counted: none of its own (other workers' or deliveries' included). */
+function dropParts(parts: MachineState["parts"], batch: number): MachineState["parts"] {
+  const prefix = `${batch}/`;
+  const keys = Object.keys(parts);
+  if (!keys.some((k) => k.startsWith(prefix))) return parts;
+  return Object.fromEntries(Object.entries(parts).filter(([k]) => !k.startsWith(prefix)));
 }
 
 function onDeadLettered(
@@ -506,7 +833,24 @@ function onDeadLettered(
   out: Command[],
 ): MachineState {
   if (s.doneBatches.has(e.batch)) return s;
+  if (e.batch < s.firstBatchOfAttempt) {
+    // Sent by an earlier master of this run: its entries are sent again in this attempt, under new numbers.
+    out.push({
+      type: "log",
+      level: "warn",
+      message: `batch ${e.batch} of an earlier attempt was dead-lettered`,
+    });
+    return { ...s, staleResults: s.staleResults + 1 };
+  }
   const d = s.dispatch;
+  if (!s.issued.has(e.batch)) {
+    return protocolError(
+      s,
+      `dead letter for batch ${e.batch}, which was never sent`,
+      out,
+      "dead-letter queue",
+    );
+  }
   const reason = `its batch ${e.batch} went to the dead-letter queue after ${e.receiveCount} deliveries without a result`;
   out.push({
     type: "log",
@@ -519,12 +863,29 @@ function onDeadLettered(
   let next: MachineState = {
     ...s,
     doneBatches: s.doneBatches.add(e.batch),
-    dispatch: inStage && d ? { ...d, done: d.done + 1 } : d,
+    parts: dropParts(s.parts, e.batch),
+    dispatch: inStage && d ? { ...d, done: d.done + 1, entriesDone: d.entriesDone + e.paths.length } : d,
     [tally]: add(s[tally], { failed: e.paths.length }),
-    errors: [...s.errors, ...errors],
+    errors: s.errors.append(errors),
     deadLettered: s.deadLettered + 1,
+    lastProgressMs: e.at,
   };
   if (next.settings.failfast) next = enterErrorReport(next, e.at, out, "failfast");
+  return next;
+}
+
+function protocolError(
+  s: MachineState,
+  reason: string,
+  out: Command[],
+  source: "report queue" | "dead-letter queue" = "report queue",
+): MachineState {
+  out.push({ type: "log", level: "warn", message: `ignored a message: ${reason}` });
+  const next = { ...s, protocolErrors: s.protocolErrors + 1 };
+  // Noted in the report too (the first few): a message in the dead-letter queue is work that went wrong.
+  if (source === "dead-letter queue" && next.notes.length < 200) {
+    return { ...next, notes: [...next.notes, `protocol error in the dead-letter queue: ${reason}`] };
+  }
   return next;
 }
 
@@ -566,6 +927,25 @@ function advance(s: MachineState, at: number, out: Command[]): MachineState {
       out.push(logPhaseEnd(next, "VALIDATE"));
       next = afterValidate(next, at, out);
     }
+  }
+  // VALIDATE with checks left and no live worker that may do them (a worker whose hook failed takes none):
+  // nothing will ever finish them, so the run ends now rather than at the stall limit.
+  const v = next.dispatch;
+  const live = liveWorkers(next);
+  if (
+    next.phase === "VALIDATE" &&
+    v?.phase === "VALIDATE" &&
+    (!v.complete || v.done < v.batches) &&
+    live.length > 0 &&
+    live.every((w) => w.hook !== undefined && !w.hook.ok)
+  ) {
+    out.push({ type: "purge-toc" });
+    next = fail(
+      next,
+      at,
+      `no worker can validate: the before-VALIDATE hook failed on every live worker (${live.map((w) => w.id).join(", ")}); ${describeOutstanding(next, v)}`,
+      out,
+    );
   }
   if (next.phase === "ERROR_REPORT" && liveWorkers(next).every((w) => w.errorReport)) {
     next = enterShutdown(next, at, out, "run finished");
@@ -632,6 +1012,27 @@ function fail(s: MachineState, at: number, reason: string, out: Command[]): Mach
   return enterShutdown(next, at, out, `run failed: ${reason}`);
 }
 
+/** The stall limit: the run fails and the report names what was outstanding. */
+function failStalled(s: MachineState, d: DispatchView, at: number, out: Command[]): MachineState {
+  const reason = `stalled: no batch result for ${seconds(s.settings.stallTimeoutMs)} in ${d.phase} ${d.stage}; ${describeOutstanding(s, d)}`;
+  out.push({ type: "purge-toc" });
+  return fail({ ...s, notes: [...s.notes, reason] }, at, reason, out);
+}
+
+/** "3 batches outstanding (12 entries): 4, 7-8", the numbers as ranges, the first 20 of them. */
+function describeOutstanding(s: MachineState, d: DispatchView): string {
+  const limit = 20;
+  const ranges = s.issued.rangesNotIn(s.doneBatches, d.firstBatch, Number.POSITIVE_INFINITY, limit + 1);
+  const shown = ranges
+    .slice(0, limit)
+    .map(([a, b]) => (b - a === 1 ? String(a) : `${a}-${b - 1}`))
+    .join(", ");
+  const more = ranges.length > limit ? ", …" : "";
+  const n = outstanding(d);
+  if (n === 0) return `no batch of ${d.phase} ${d.stage} handed out yet`;
+  return `${n} batch${n === 1 ? "" : "es"} outstanding (${d.entriesIssued - d.entriesDone} entries): ${shown}${more}`;
+}
+
 function finish(s: MachineState, at: number, out: Command[]): MachineState {
   for (const w of Object.values(s.workers)) {
     if (!w.removed) out.push(removeQueue(w));
@@ -652,10 +1053,19 @@ function finish(s: MachineState, at: number, out: Command[]): MachineState {
 
 function startDispatch(s: MachineState, phase: WorkPhase, stage: Stage, out: Command[]): MachineState {
   out.push({ type: "dispatch", phase, stage, firstBatch: s.nextBatch });
-  return {
-    ...s,
-    dispatch: { phase, stage, firstBatch: s.nextBatch, batches: 0, entries: 0, complete: false, done: 0 },
+  const dispatch: DispatchView = {
+    phase,
+    stage,
+    firstBatch: s.nextBatch,
+    batches: 0,
+    entries: 0,
+    issued: 0,
+    entriesIssued: 0,
+    complete: false,
+    done: 0,
+    entriesDone: 0,
   };
+  return { ...s, dispatch };
 }
 
 function setPhase(s: MachineState, phase: Phase, at: number): MachineState {
@@ -670,6 +1080,20 @@ function setPhase(s: MachineState, phase: Phase, at: number): MachineState {
 
 export function liveWorkers(s: MachineState): WorkerView[] {
   return Object.values(s.workers).filter((w) => w.state !== "LOST" && w.state !== "STOPPED");
+}
+
+/** Batches of the stage handed out and not yet counted. */
+export function outstanding(d: DispatchView): number {
+  return d.issued - d.done;
+}
+
+/** Workers declared lost and not taken back, as MODE lists them (the newest first, at most 1,000). */
+export function lostWorkers(s: MachineState): string[] {
+  return Object.values(s.workers)
+    .filter((w) => w.state === "LOST")
+    .sort((a, b) => (b.lostAtMs ?? 0) - (a.lostAtMs ?? 0))
+    .slice(0, 1_000)
+    .map((w) => w.id);
 }
 
 export function hasFailures(s: MachineState): boolean {
@@ -720,7 +1144,7 @@ function modeBroadcast(s: MachineState): Command {
   const known = s.phase === "INITIALIZING" ? Object.keys(s.workers) : [];
   return {
     type: "broadcast",
-    message: { type: "MODE", phase: s.phase, known, failfast: s.settings.failfast },
+    message: { type: "MODE", phase: s.phase, known, lost: lostWorkers(s), failfast: s.settings.failfast },
   };
 }
 
@@ -745,4 +1169,19 @@ function add(t: Tally, d: Partial<Tally>): Tally {
 
 function iso(ms: number): string {
   return new Date(ms).toISOString();
+}
+
+function seconds(ms: number): string {
+  return `${Math.round(ms / 100) / 10} s`;
+}
+
+/** The last `n` non-empty lines of a command's output, on one line, at most `max` characters. */
+function lastLines(text: string, n: number, max: number): string {
+  const lines = text
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .filter((l) => l.length > 0)
+    .slice(-n)
+    .join(" | ");
+  return lines.length > max ? `…${lines.slice(-(max - 1))}` : lines;
 }

@@ -17,6 +17,15 @@ export interface WorkerFigures {
   readonly write: Tally;
   readonly validate: Tally;
   readonly peakRssBytes: number;
+  /** Its before-VALIDATE hook's outcome; null when it sent none (no hook, or VALIDATE never began). */
+  readonly hook: {
+    readonly ok: boolean;
+    readonly exitCode: number | null;
+    readonly signal: string | null;
+    readonly durationMs: number;
+  } | null;
+  /** How often it came back after being declared lost. */
+  readonly rejoins: number;
 }
 
 export interface RunReport {
@@ -111,8 +120,8 @@ export function buildReport(
     write: { ok: s.write.ok, failed: s.write.failed, skipped: s.write.skipped, unchanged: s.write.unchanged },
     validate: { ok: s.validate.ok, failed: s.validate.failed },
     notAttempted: Math.max(0, s.entries - accounted),
-    errors: s.errors,
-    skipped: s.skipped,
+    errors: s.errors.toArray(),
+    skipped: s.skipped.toArray(),
     workers: Object.values(s.workers).map((w) => ({
       id: w.id,
       host: w.host,
@@ -125,6 +134,10 @@ export function buildReport(
       write: w.totals.WRITE,
       validate: w.totals.VALIDATE,
       peakRssBytes: w.peakRssBytes,
+      hook: w.hook
+        ? { ok: w.hook.ok, exitCode: w.hook.exitCode, signal: w.hook.signal, durationMs: w.hook.durationMs }
+        : null,
+      rejoins: w.rejoins,
     })),
     phases,
     rates: {
@@ -142,7 +155,13 @@ export function buildReport(
       masterSqsRequests: ctx.sqsRequests,
     },
     master: { peakRssBytes: ctx.masterPeakRssBytes },
-    notes: s.notes,
+    // The workers' own notes (from their error reports) belong to the run's story too.
+    notes: [
+      ...s.notes,
+      ...Object.values(s.workers).flatMap((w) =>
+        (w.errorReport?.notes ?? []).map((n) => `worker ${w.id}: ${n}`),
+      ),
+    ],
   };
 }
 

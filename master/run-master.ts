@@ -27,7 +27,7 @@ import {
   step,
 } from "./phase-machine.ts";
 import { buildReport, type RunReport } from "./report.ts";
-import { BATCH_RESERVATION, type RunRecord, readRunRecord, writeRunRecord } from "./run-record.ts";
+import { type RunRecord, readRunRecord, reservationFor, writeRunRecord } from "./run-record.ts";
 import { defaultLimits } from "./toc-batcher.ts";
 import { readTocFile, TocFileWriter } from "./toc-file.ts";
 import { type TocSourceOptions, tocSource } from "./toc-source.ts";
@@ -39,6 +39,11 @@ export interface MasterPorts {
   readonly tocQueue: MessageQueue;
   readonly reportQueue: MessageQueue;
   readonly deadLetterQueue?: MessageQueue | undefined;
+  /**
+   * Without `deadLetterQueue`: finds the TOC queue's dead-letter queue (from its RedrivePolicy), or null when it
+   * has none. The master always reads the dead-letter queue when there is one.
+   */
+  readonly findDeadLetterQueue?: ((signal?: AbortSignal) => Promise<MessageQueue | null>) | undefined;
   readonly subscriptions: Subscriptions;
 }
 
@@ -101,6 +106,7 @@ export async function runMaster(ports: MasterPorts, o: MasterOptions): Promise<R
   }
   const runDir = path.join(o.stateDir, "runs", o.runId);
   await fs.mkdir(runDir, { recursive: true });
+  const dlq = await findDeadLetterQueue(ports);
   const { record, resumed } = await beginAttempt(runDir, o, ports, now());
   const tocFile = path.join(runDir, "toc.jsonl");
   const dirsFile = path.join(runDir, "dirs.jsonl");
@@ -133,9 +139,11 @@ export async function runMaster(ports: MasterPorts, o: MasterOptions): Promise<R
   let peakRss = process.memoryUsage.rss();
   const background: Promise<unknown>[] = [];
   const awsDownMs = o.awsDownTimeoutMs ?? 300_000;
+  if (dlq.note) emit({ type: "note", at: now(), ...dlq.note });
   background.push(receiveReports(ports.reportQueue, o.runId, emit, now, log, done.signal, awsDownMs));
-  if (ports.deadLetterQueue)
-    background.push(drainDeadLetters(ports.deadLetterQueue, o.runId, emit, now, log, done.signal));
+  const deadLetterQueue = dlq.queue;
+  if (deadLetterQueue)
+    background.push(drainDeadLetters(deadLetterQueue, o.runId, emit, now, log, done.signal));
   const ticker = setInterval(() => {
     peakRss = Math.max(peakRss, process.memoryUsage.rss());
     emit({ type: "tick", at: now() });
@@ -143,9 +151,11 @@ export async function runMaster(ports: MasterPorts, o: MasterOptions): Promise<R
 
   let state: MachineState = initialState(o.runId, o.settings, now(), resumed);
   let runRecord = record;
-  const reserve = async (firstBatch: number) => {
-    if (firstBatch + BATCH_RESERVATION / 2 < runRecord.batchHighWater) return;
-    runRecord = { ...runRecord, batchHighWater: firstBatch + BATCH_RESERVATION };
+  // Called by the dispatcher (one stage at a time, one send at a time) before it uses numbers below `end`.
+  const reserve = async (end: number) => {
+    const highWater = reservationFor(runRecord.batchHighWater, end);
+    if (highWater === null) return;
+    runRecord = { ...runRecord, batchHighWater: highWater };
     await writeRunRecord(runDir, runRecord);
   };
   const current: { dispatch: AbortController | null } = { dispatch: null };
@@ -191,7 +201,6 @@ export async function runMaster(ports: MasterPorts, o: MasterOptions): Promise<R
         broadcaster.send(c.message);
         return;
       case "dispatch": {
-        await reserve(c.firstBatch);
         current.dispatch?.abort();
         const ctl = new AbortController();
         current.dispatch = ctl;
@@ -249,6 +258,7 @@ export async function runMaster(ports: MasterPorts, o: MasterOptions): Promise<R
       now,
       signal,
       retryForMs: awsDownMs,
+      reserve,
     };
     const lingerMs = o.lingerMs ?? 200;
     if (phase === "WRITE" && stage === "content") {
@@ -316,8 +326,7 @@ export async function runMaster(ports: MasterPorts, o: MasterOptions): Promise<R
   await writeRunRecord(runDir, { ...runRecord, attempts }).catch((err) =>
     log.warn(`could not update the run record: ${describe(err)}`),
   );
-  const sqsRequests =
-    ports.tocQueue.requests + ports.reportQueue.requests + (ports.deadLetterQueue?.requests ?? 0);
+  const sqsRequests = ports.tocQueue.requests + ports.reportQueue.requests + (deadLetterQueue?.requests ?? 0);
   return buildReport(state, {
     source: o.source,
     target: o.target,
@@ -326,6 +335,13 @@ export async function runMaster(ports: MasterPorts, o: MasterOptions): Promise<R
     masterPeakRssBytes: Math.max(peakRss, process.memoryUsage.rss()),
   });
 }
+
+/**
+ * The master's long polls. They stay far below any request timeout the SDK clients may carry (a long poll that
+ * outlived its request timeout would be cut and retried for ever), and short enough that a stop is prompt.
+ */
+const REPORT_POLL_SEC = 2;
+const DEAD_LETTER_POLL_SEC = 5;
 
 /** Long-polls the report queue and turns each message into an event; deletes what it has taken. */
 async function receiveReports(
@@ -340,19 +356,20 @@ async function receiveReports(
   let downSince: number | null = null;
   while (!signal.aborted) {
     try {
-      const messages = await queue.receive({ max: 10, waitSec: 2 }, signal);
+      const messages = await queue.receive({ max: 10, waitSec: REPORT_POLL_SEC }, signal);
       if (downSince !== null)
         log.info(`the report queue answers again after ${Math.round((now() - downSince) / 1000)} s`);
       downSince = null;
       for (const m of messages) {
         const d = decodeMessage(m.body, {
           expectRun: runId,
-          accept: ["WORKER_STATE", "SUMMARY", "ERROR_REPORT"],
+          accept: ["WORKER_STATE", "SUMMARY", "HOOK", "ERROR_REPORT"],
         });
         const at = now();
         if (!d.ok) emit({ type: "protocol-error", at, reason: d.error.message });
         else if (d.message.type === "WORKER_STATE") emit({ type: "worker-state", at, message: d.message });
         else if (d.message.type === "SUMMARY") emit({ type: "summary", at, message: d.message });
+        else if (d.message.type === "HOOK") emit({ type: "hook", at, message: d.message });
         else if (d.message.type === "ERROR_REPORT") {
           emit({
             type: "error-report",
@@ -382,7 +399,43 @@ async function receiveReports(
   }
 }
 
-/** Batches that failed too often land in the dead-letter queue: each of their entries is reported. */
+/**
+ * The dead-letter queue named by the settings, or else the one the TOC queue's RedrivePolicy names. Without
+ * either, a batch that never gets a result ends the run only at the stall limit: the report says so.
+ */
+async function findDeadLetterQueue(ports: MasterPorts): Promise<{
+  queue: MessageQueue | null;
+  note: { level: "info" | "warn"; message: string } | null;
+}> {
+  if (ports.deadLetterQueue) return { queue: ports.deadLetterQueue, note: null };
+  if (!ports.findDeadLetterQueue) return { queue: null, note: null };
+  let found: MessageQueue | null;
+  try {
+    found = await ports.findDeadLetterQueue(AbortSignal.timeout(30_000));
+  } catch (err) {
+    throw new Error(
+      `the TOC queue's dead-letter queue cannot be found from its RedrivePolicy (${describe(err)}): give --dead-letter-queue-url`,
+      { cause: err },
+    );
+  }
+  const note = found
+    ? {
+        level: "info" as const,
+        message: `reading the dead-letter queue ${found.url} (from the TOC queue's RedrivePolicy)`,
+      }
+    : {
+        level: "warn" as const,
+        message:
+          "the TOC queue has no dead-letter queue (no RedrivePolicy): a batch that never gets a result ends the run only at the stall limit",
+      };
+  return { queue: found, note };
+}
+
+/**
+ * Batches that failed too often land in the dead-letter queue: each of their entries is reported. A message
+ * of another run is left for that run; one that cannot be decoded is a protocol error of this run, reported
+ * (with the start of its body) and deleted, so that no later run reports it again.
+ */
 async function drainDeadLetters(
   queue: MessageQueue,
   runId: string,
@@ -393,12 +446,22 @@ async function drainDeadLetters(
 ): Promise<void> {
   while (!signal.aborted) {
     try {
-      const messages = await queue.receive({ max: 10, waitSec: 5 }, signal);
+      const messages = await queue.receive({ max: 10, waitSec: DEAD_LETTER_POLL_SEC }, signal);
       const take: string[] = [];
       for (const m of messages) {
         const d = decodeMessage(m.body, { expectRun: runId, accept: ["TOC_BATCH"] });
-        if (!d.ok || d.message.type !== "TOC_BATCH") continue; // another run's: leave it for that run
+        if (!d.ok && d.error.kind === "foreign-run") continue; // another run's: leave it for that run
         take.push(m.receipt);
+        if (!d.ok || d.message.type !== "TOC_BATCH") {
+          const reason = d.ok ? `${d.message.type} is not a TOC batch` : d.error.message;
+          emit({
+            type: "protocol-error",
+            at: now(),
+            reason: `message ${m.id} after ${m.receiveCount} deliveries: ${reason}`,
+            source: "dead-letter queue",
+          });
+          continue;
+        }
         emit({
           type: "dead-lettered",
           at: now(),

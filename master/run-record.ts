@@ -38,3 +38,12 @@ export async function writeRunRecord(runDir: string, record: RunRecord): Promise
 
 /** Batch numbers a master reserves at a time: a resumed run starts above every reservation. */
 export const BATCH_RESERVATION = 1_000_000;
+
+/**
+ * The high-water mark to record before batch numbers below `end` may be used, or null when the record
+ * already covers them. Reserving ahead by `BATCH_RESERVATION` keeps the record's writes rare (one per million
+ * batches), and a stage of any length stays inside what was recorded, so a resumed master never reuses one.
+ */
+export function reservationFor(batchHighWater: number, end: number): number | null {
+  return end <= batchHighWater ? null : end + BATCH_RESERVATION;
+}

@@ -2,6 +2,7 @@ import {
   ChangeMessageVisibilityBatchCommand,
   DeleteMessageBatchCommand,
   GetQueueAttributesCommand,
+  GetQueueUrlCommand,
   PurgeQueueCommand,
   ReceiveMessageCommand,
   SendMessageBatchCommand,
@@ -97,6 +98,51 @@ export class SqsQueue implements MessageQueue {
       { abortSignal: signal },
     );
     return Number(out.Attributes?.VisibilityTimeout ?? "30");
+  }
+
+  /**
+   * The URL of this queue's dead-letter queue, from its RedrivePolicy (`deadLetterTargetArn`, an ARN
+   * `arn:aws:sqs:region:account:name`, turned into a URL by GetQueueUrl); null when it has no RedrivePolicy.
+   */
+  async deadLetterQueueUrl(signal?: AbortSignal): Promise<string | null> {
+    let operation = "GetQueueAttributes";
+    try {
+      const attributes = await withRetry(
+        () => {
+          this.count++;
+          return this.client.send(
+            new GetQueueAttributesCommand({ QueueUrl: this.url, AttributeNames: ["RedrivePolicy"] }),
+            { abortSignal: signal },
+          );
+        },
+        { signal },
+      );
+      const policy = attributes.Attributes?.RedrivePolicy;
+      if (!policy) return null;
+      const arn: unknown = (JSON.parse(policy) as { deadLetterTargetArn?: unknown }).deadLetterTargetArn;
+      const parts = typeof arn === "string" ? arn.split(":") : [];
+      const [account, name] = [parts[4], parts[5]];
+      if (parts.length !== 6 || parts[2] !== "sqs" || !account || !name) {
+        throw new Error(`the RedrivePolicy names no queue ARN as its deadLetterTargetArn: ${policy}`);
+      }
+      operation = "GetQueueUrl";
+      const out = await withRetry(
+        () => {
+          this.count++;
+          return this.client.send(
+            new GetQueueUrlCommand({ QueueName: name, QueueOwnerAWSAccountId: account }),
+            {
+              abortSignal: signal,
+            },
+          );
+        },
+        { signal },
+      );
+      if (!out.QueueUrl) throw new Error(`no URL for the queue ${arn}`);
+      return out.QueueUrl;
+    } catch (err) {
+      throw new AwsCallError(operation, this.url, { cause: err });
+    }
   }
 
   /** Runs a batch call, then retries the entries the service refused (with the shared retry policy). */

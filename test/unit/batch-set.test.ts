@@ -57,4 +57,27 @@ describe("the set of batches done", () => {
     for (let b = -1; b <= 501; b++) assert.equal(s.has(b), plain.has(b), `batch ${b}`);
     assert.equal(s.countIn(0, 500), plain.size);
   });
+
+  it("lists the numbers of one set missing from another as ranges, within bounds and up to a limit", () => {
+    const issued = of(...Array.from({ length: 20 }, (_, i) => i));
+    const done = of(0, 1, 2, 5, 9, 10, 11, 19);
+    assert.deepEqual(issued.rangesNotIn(done, 0, 100), [
+      [3, 5],
+      [6, 9],
+      [12, 19],
+    ]);
+    assert.deepEqual(issued.rangesNotIn(done, 7, 15), [
+      [7, 9],
+      [12, 15],
+    ]);
+    assert.deepEqual(issued.rangesNotIn(done, 0, 100, 2), [
+      [3, 5],
+      [6, 9],
+    ]);
+    assert.deepEqual(issued.rangesNotIn(issued, 0, 100), []);
+    assert.deepEqual(of(4, 8).rangesNotIn(BatchSet.empty, 0, 100), [
+      [4, 5],
+      [8, 9],
+    ]);
+  });
 });
