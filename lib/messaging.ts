@@ -131,6 +131,9 @@ export class Messaging extends Construct {
     for (const queue of [this.reportQueue, this.deadLetterQueue]) {
       queue.grant(grantee, "sqs:ReceiveMessage", "sqs:DeleteMessage");
     }
+    // Without --dead-letter-queue-url the master finds the dead-letter queue from the TOC queue's RedrivePolicy
+    // (GetQueueAttributes, granted with the sends above) and turns its ARN into a URL.
+    this.deadLetterQueue.grant(grantee, "sqs:GetQueueUrl");
     iam.Grant.addToPrincipal({
       grantee,
       actions: ["sns:Unsubscribe"],

@@ -93,6 +93,7 @@ const MASTER: Statement[] = [
   allow(["sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:PurgeQueue"], ["${MessagingTocQueue.Arn}"]),
   allow(["sqs:DeleteMessage", "sqs:ReceiveMessage"], ["${MessagingReportQueue.Arn}"]),
   allow(["sqs:DeleteMessage", "sqs:ReceiveMessage"], ["${MessagingTocDeadLetterQueue.Arn}"]),
+  allow(["sqs:GetQueueUrl"], ["${MessagingTocDeadLetterQueue.Arn}"]),
   allow(["sns:Unsubscribe"], [TOPIC]),
   allow(["sqs:DeleteQueue"], [CONTROL_QUEUES]),
   allow(["ec2:RunInstances"], [LAUNCH_TEMPLATE]),
