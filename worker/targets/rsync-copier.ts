@@ -34,12 +34,22 @@ export async function rsyncBatch(
     else send.push(e);
   }
   let result: RsyncResult = { code: 0, stderr: "" };
-  if (send.length > 0) {
-    // --atimes: rsync sends atimes in whole seconds (protocol 32), truncated; mtimes it keeps to the nanosecond.
-    const args = ["-a", "--atimes", "--inplace", "--from0", "--files-from=-", "--numeric-ids"];
+  const roots = [`${target.opts.sourceRoot}/`, `${target.opts.targetRoot}/`];
+  // --atimes: rsync sends atimes in whole seconds (protocol 32), truncated; mtimes it keeps to the nanosecond.
+  const common = ["-a", "--atimes", "--numeric-ids"];
+  const others = send.filter((e) => e.path !== ".");
+  if (others.length < send.length) {
+    // The root alone: `--dirs` copies the contents of a directory named "." (one level), so everything in
+    // the root is excluded and only the root's own owner, mode and times are set.
+    result = await runRsync([...common, "--dirs", "--exclude=/*", "--", ...roots], "", signal);
+  }
+  if (others.length > 0 && (result.code === 0 || result.code === 23 || result.code === 24)) {
+    const args = [...common, "--inplace", "--from0", "--files-from=-"];
     if (stage === "dirs") args.push("--dirs");
-    args.push("--", `${target.opts.sourceRoot}/`, `${target.opts.targetRoot}/`);
-    result = await runRsync(args, send.map((e) => `${e.path}\0`).join(""), signal);
+    // "./": rsync takes a --files-from line that starts with "#" or ";" for a comment, even with --from0.
+    const list = others.map((e) => `./${e.path}\0`).join("");
+    const r = await runRsync([...args, "--", ...roots], list, signal);
+    result = { code: r.code !== 0 ? r.code : result.code, stderr: result.stderr + r.stderr };
   }
   if (result.code !== 0 && result.code !== 23 && result.code !== 24) {
     const reason = `rsync exited with ${result.code}: ${lastLine(result.stderr)}`;
