@@ -2,7 +2,7 @@
  * Times as the targets can hold them, never a whole second off. A source time is exact nanoseconds (a BigInt
  * from `lstat(…, { bigint: true })`); what a target keeps is less:
  * - Node's `utimes` takes a double of seconds, which libuv turns into a timespec (seconds toward zero, the
- *   fraction times 1e9 truncated, and before libuv 1.52 truncated again to the microsecond). A double near
+ *   fraction times 1e9 truncated, and in the libuv of Node 20 truncated again to the microsecond). A double near
  *   1.7e9 s is about 240 ns coarse, so the double nearest a time can be later than it, even in the next second.
  *   `utimesSeconds` picks the double whose timespec is the largest time not later than the source's.
  * - yas3fs keeps times as the doubles Python parses from the `attr` JSON. `attrSeconds` picks the double nearest
@@ -59,9 +59,9 @@ export function attrText(ns: bigint): string {
 }
 
 /**
- * How this runtime's libuv turns a double into a timespec: `us` truncates to the microsecond (libuv before
- * 1.52, Node 20 and 22 so far), `ns` keeps what the double holds, `either` when it could not be told (then a
- * time must be right under both).
+ * How this runtime's libuv turns a double into a timespec: `us` truncates to the microsecond (as Node 20's
+ * does), `ns` keeps what the double holds (libuv has since dropped the truncation), `either` when it could not
+ * be told (then a time must be right under both).
  */
 export type UtimesRounding = "us" | "ns" | "either";
 
