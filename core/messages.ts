@@ -37,17 +37,44 @@ export interface TocEntry {
   readonly size: number;
   /** Modification time in nanoseconds since the epoch, as a decimal string (exact; a double cannot hold it). */
   readonly mtimeNs: string;
+  /**
+   * Inode number as the crawl saw it (decimal: it may pass 2^53), so that a worker can tell that what it
+   * opened is this entry and nothing put in its place. Absent for objects of a bucket.
+   */
+  readonly ino?: string | undefined;
+  /**
+   * Device number, only when it is not the source root's (a filesystem mounted inside the source): device
+   * numbers differ from host to host, inode numbers of a shared filesystem do not.
+   */
+  readonly dev?: string | undefined;
 }
 
-/** Compact wire form of an entry: `[path, kind code, size, mtimeNs]`. */
-const WireEntry = z.tuple([z.string(), z.enum(["f", "d", "l"]), z.number().int().nonnegative(), z.string()]);
+/**
+ * Compact wire form of an entry: `[path, kind code, size, mtimeNs]`, then, for entries of a directory source,
+ * their identity as one string: `"INO"`, or `"INO:DEV"` off the root's device.
+ */
+const WireEntry = z.union([
+  z.tuple([z.string(), z.enum(["f", "d", "l"]), z.number().int().nonnegative(), z.string()]),
+  z.tuple([
+    z.string(),
+    z.enum(["f", "d", "l"]),
+    z.number().int().nonnegative(),
+    z.string(),
+    z.string().regex(/^\d+(:\d+)?$/),
+  ]),
+]);
 type WireEntry = z.infer<typeof WireEntry>;
 
 export function entryToWire(e: TocEntry): WireEntry {
-  return [e.path, kindCode[e.kind], e.size, e.mtimeNs];
+  if (e.ino === undefined) return [e.path, kindCode[e.kind], e.size, e.mtimeNs];
+  return [e.path, kindCode[e.kind], e.size, e.mtimeNs, e.dev === undefined ? e.ino : `${e.ino}:${e.dev}`];
 }
 export function entryFromWire(w: WireEntry): TocEntry {
-  return { path: w[0], kind: codeKind[w[1]], size: w[2], mtimeNs: w[3] };
+  const entry = { path: w[0], kind: codeKind[w[1]], size: w[2], mtimeNs: w[3] };
+  const id = w[4];
+  if (id === undefined) return entry;
+  const colon = id.indexOf(":");
+  return colon < 0 ? { ...entry, ino: id } : { ...entry, ino: id.slice(0, colon), dev: id.slice(colon + 1) };
 }
 
 const runId = z.string().min(1).max(64);

@@ -1,6 +1,8 @@
 /**
- * The `find` crawler: GNU find walks the tree in C and prints one record per entry (`%y %s %T@ %p` and a NUL),
- * which is parsed here as it streams. On a local disk this is several times faster than any walk in Node; on a
+ * The `find` crawler: GNU find walks the tree in C and prints one record per entry (`%y %s %T@ %D %i %p` and a
+ * NUL: type, size, mtime, device, inode, path), which is parsed here as it streams. GNU find (fts) opens each
+ * directory without following a symlink and checks it is the one it stat-ed, so a directory swapped for a
+ * symlink during the crawl is not walked into. On a local disk this is several times faster than any walk in Node; on a
  * network filesystem find waits for one round trip at a time, so the walker does better there (see `crawl.ts`).
  * Its complaints on stderr (a directory it cannot list, an entry gone before its lstat) are looked at again
  * here and become the same issues the walker reports.
@@ -17,12 +19,13 @@ import {
   cannotStat,
   errCode,
   escapeBytes,
+  identityOf,
   notUtf8,
   rootItem,
   specialFile,
 } from "./crawl-item.ts";
 
-const FORMAT = "%y %s %T@ %p\\0";
+const FORMAT = "%y %s %T@ %D %i %p\\0";
 
 let gnuFind: boolean | undefined;
 
@@ -41,7 +44,8 @@ const PARALLEL = Math.max(2, Math.min(4, availableParallelism()));
  * once; within a subtree, find's order (a directory before its contents).
  */
 export async function* findCrawl(root: string, signal?: AbortSignal): AsyncGenerator<CrawlItem> {
-  yield await rootItem(root);
+  const top = await rootItem(root);
+  yield top.item;
   if (!hasGnuFind()) {
     throw new Error("--crawler find needs GNU find (findutils): install it, or use --crawler walk");
   }
@@ -50,7 +54,7 @@ export async function* findCrawl(root: string, signal?: AbortSignal): AsyncGener
   let level: string[] = [""];
   for (let depth = 1; depth <= 2 && level.length > 0; depth++) {
     const next: string[] = [];
-    for await (const items of findJob(absRoot, level, true, signal)) {
+    for await (const items of findJob(absRoot, top.dev, level, true, signal)) {
       for (const item of items) {
         if (item.type === "entry" && item.entry.kind === "dir") next.push(item.entry.path);
         yield item;
@@ -70,7 +74,7 @@ export async function* findCrawl(root: string, signal?: AbortSignal): AsyncGener
     }
   }
   for await (const items of merged(
-    groups.map((dirs) => () => findJob(absRoot, dirs, false, signal)),
+    groups.map((dirs) => () => findJob(absRoot, top.dev, dirs, false, signal)),
     PARALLEL,
   )) {
     for (const item of items) yield item;
@@ -112,6 +116,7 @@ async function* merged<T>(jobs: (() => AsyncGenerator<T>)[], k: number): AsyncGe
  */
 async function* findJob(
   absRoot: string,
+  rootDev: bigint,
   rels: readonly string[],
   shallow: boolean,
   signal?: AbortSignal,
@@ -141,7 +146,7 @@ async function* findJob(
     errText = lines.pop() ?? "";
     complaints.push(...lines.filter((l) => l !== ""));
   });
-  const parser = new RecordParser(`${absRoot}/`);
+  const parser = new RecordParser(`${absRoot}/`, rootDev);
   let complained = 0;
   const heard = async () => {
     const items: CrawlItem[] = [];
@@ -189,8 +194,14 @@ export class RecordParser {
   private rest: Buffer | null = null;
   private readonly strip: Buffer;
 
-  /** `root`: what every path find prints starts with (the root and a slash), taken off to make TOC paths. */
-  constructor(root: string) {
+  /**
+   * `root`: what every path find prints starts with (the root and a slash), taken off to make TOC paths;
+   * `rootDev`: the root's device, which entries on it do not repeat.
+   */
+  constructor(
+    root: string,
+    private readonly rootDev: bigint,
+  ) {
     this.strip = Buffer.from(root, "utf8");
   }
 
@@ -227,6 +238,10 @@ export class RecordParser {
     const t0 = ++i;
     while (buf[i] !== 0x20 && i < end) i++;
     const mtimeNs = nsOf(buf.toString("latin1", t0, i));
+    const dev = this.digits(buf, ++i, end);
+    i += dev.length;
+    const ino = this.digits(buf, ++i, end);
+    i += ino.length;
     const p0 = i + 1 + this.strip.length;
     // find prints each path under the start directory it was given, all under the root: a cheap look at the
     // slash that ends the root's part (and at the root's first byte) catches a record this crawler misread.
@@ -241,7 +256,28 @@ export class RecordParser {
     }
     const kind = KINDS[type];
     if (typeof kind !== "string") return specialFile(rel, kind?.special ?? "unknown type");
-    return { type: "entry", entry: { path: rel, kind, size: kind === "dir" ? 0 : size, mtimeNs } };
+    return {
+      type: "entry",
+      entry: {
+        path: rel,
+        kind,
+        size: kind === "dir" ? 0 : size,
+        mtimeNs,
+        ...identityOf(ino, dev, this.rootDev),
+      },
+    };
+  }
+
+  /** The decimal digits at `start` up to the next space. */
+  private digits(buf: Buffer, start: number, end: number): string {
+    let i = start;
+    while (i < end && buf[i] !== 0x20) {
+      const c = buf[i] as number;
+      if (c < 0x30 || c > 0x39) throw new Error("find printed a record this crawler cannot read");
+      i++;
+    }
+    if (i === start || i >= end) throw new Error("find printed a record this crawler cannot read");
+    return buf.toString("latin1", start, i);
   }
 
   private notUtf8(raw: Buffer, isDir: boolean): CrawlItem | null {

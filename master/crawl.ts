@@ -7,6 +7,7 @@
  * when GNU find is there.
  */
 import { isRemoteFs } from "../core/filesystems.ts";
+import type { TocEntry } from "../core/messages.ts";
 import type { ObjectStore } from "../core/object-store.ts";
 import { findCrawl, hasGnuFind } from "./crawl-find.ts";
 import type { CrawlItem } from "./crawl-item.ts";
@@ -33,7 +34,9 @@ export function autoCrawler(root: string): "find" | "walk" {
 
 /**
  * The TOC of a bucket mirror: every object under the prefix, in listing order. Keys ending in `/` are
- * directory markers (the prefix's own marker is the root `.`); everything else is copied as it is.
+ * directory markers (the prefix's own marker is the root `.`); everything else is copied as it is. A key the
+ * workers would not read and write as itself (`PREFIX/.` names the prefix's marker in yas3fs's layout) is
+ * reported by name, never copied as another object nor passed over.
  */
 export async function* listBucket(
   store: ObjectStore,
@@ -44,12 +47,36 @@ export async function* listBucket(
   for await (const o of store.list(base, signal)) {
     const rel = o.key.slice(base.length);
     const mtimeNs = (BigInt(o.lastModifiedMs) * 1_000_000n).toString();
-    if (rel === "" || (base === "" && rel === ".")) {
-      yield { type: "entry", entry: { path: ".", kind: "dir", size: 0, mtimeNs } };
-    } else if (rel.endsWith("/")) {
-      yield { type: "entry", entry: { path: rel.slice(0, -1), kind: "dir", size: 0, mtimeNs } };
-    } else {
-      yield { type: "entry", entry: { path: rel, kind: "file", size: o.size, mtimeNs } };
+    let entry: TocEntry;
+    if (rel === "" || (base === "" && rel === ".")) entry = { path: ".", kind: "dir", size: 0, mtimeNs };
+    else if (rel.endsWith("/")) entry = { path: rel.slice(0, -1), kind: "dir", size: 0, mtimeNs };
+    else entry = { path: rel, kind: "file", size: o.size, mtimeNs };
+    const back = mirrorKeyOf(prefix, entry);
+    if (back === o.key) {
+      yield { type: "entry", entry };
+      continue;
     }
+    yield {
+      type: "issue",
+      issue: {
+        path: rel,
+        reason:
+          `object key ${JSON.stringify(o.key)} cannot be copied as itself: its name would be read and written ` +
+          `as ${JSON.stringify(back)}, ${entry.path === "." ? "the prefix's own directory marker" : "another key"}; ` +
+          "copy or rename it by hand",
+      },
+      outcome: "failed",
+      isEntry: true,
+    };
   }
+}
+
+/**
+ * The key a worker reads and writes for an entry under a prefix: the layout of yas3fs's keys (directories
+ * with a slash, the root as the prefix's marker, or `.` without a prefix), as the mirror target uses it.
+ */
+export function mirrorKeyOf(prefix: string, e: Pick<TocEntry, "path" | "kind">): string {
+  if (e.path === ".") return prefix ? `${prefix}/` : ".";
+  const key = prefix ? `${prefix}/${e.path}` : e.path;
+  return e.kind === "dir" ? `${key}/` : key;
 }

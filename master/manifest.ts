@@ -9,9 +9,10 @@ import { createReadStream } from "node:fs";
 import fs from "node:fs/promises";
 import path from "node:path";
 import { createInterface } from "node:readline";
-import type { EntryKind, TocEntry } from "../core/messages.ts";
+import type { EntryKind } from "../core/messages.ts";
 import { checkTocPath } from "../core/toc-path.ts";
 import type { CrawlItem } from "./crawl.ts";
+import { entryOf, rootItem } from "./crawl-item.ts";
 
 /** Yields the root (as `.`), then the manifest's paths and their parents, in the manifest's order. */
 export async function* manifestToc(
@@ -19,8 +20,8 @@ export async function* manifestToc(
   file: string,
   signal?: AbortSignal,
 ): AsyncGenerator<CrawlItem> {
-  const rootLstat = await fs.lstat(root, { bigint: true });
-  yield { type: "entry", entry: { path: ".", kind: "dir", size: 0, mtimeNs: rootLstat.mtimeNs.toString() } };
+  const top = await rootItem(root);
+  yield top.item;
   const seen = new Set<string>(["."]);
   const lines = createInterface({ input: createReadStream(file, { encoding: "utf8" }), crlfDelay: Infinity });
   for await (const line of lines) {
@@ -42,10 +43,10 @@ export async function* manifestToc(
       const parent = check.segments.slice(0, i).join("/");
       if (seen.has(parent)) continue;
       seen.add(parent);
-      yield await itemOf(root, parent);
+      yield await itemOf(root, parent, top.dev);
     }
     seen.add(rel);
-    yield await itemOf(root, rel);
+    yield await itemOf(root, rel, top.dev);
   }
 }
 
@@ -57,7 +58,7 @@ export function manifestPath(line: string): string | null {
   return rel === "" ? "." : rel;
 }
 
-async function itemOf(root: string, rel: string): Promise<CrawlItem> {
+async function itemOf(root: string, rel: string, rootDev: bigint): Promise<CrawlItem> {
   let st: import("node:fs").BigIntStats;
   try {
     st = await fs.lstat(path.join(root, rel), { bigint: true });
@@ -84,11 +85,5 @@ async function itemOf(root: string, rel: string): Promise<CrawlItem> {
       outcome: "skipped",
       isEntry: true,
     };
-  const entry: TocEntry = {
-    path: rel,
-    kind,
-    size: kind === "dir" ? 0 : Number(st.size),
-    mtimeNs: st.mtimeNs.toString(),
-  };
-  return { type: "entry", entry };
+  return { type: "entry", entry: entryOf(rel, kind, st, rootDev) };
 }

@@ -90,6 +90,7 @@ async function workerMain(flags: Record<string, unknown>, env: NodeJS.ProcessEnv
         preserveOwner: process.getuid?.() === 0,
         validate: config.validate,
         fsCalls: config.fsCalls,
+        copier: config.copier,
       });
     }
     await target.init();

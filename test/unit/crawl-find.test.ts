@@ -8,28 +8,35 @@ const record = (s: string | Buffer) =>
 
 describe("find crawler: records", () => {
   const stream = Buffer.concat([
-    record("d 4096 1700000000.1234567890 /src/a"),
-    record("f 12345 1700000001.0000000010 /src/a/file with spaces\nand a newline"),
-    record("l 7 1700000002.5000000000 /src/a/link"),
-    record("p 0 1700000003.0000000000 /src/a/pipe"),
-    record(Buffer.concat([Buffer.from("d 4096 1.0000000000 /src/bad"), Buffer.from([0xff])])),
+    record("d 4096 1700000000.1234567890 2049 101 /src/a"),
+    record("f 12345 1700000001.0000000010 2049 102 /src/a/file with spaces\nand a newline"),
+    record("l 7 1700000002.5000000000 77 103 /src/a/link"),
+    record("p 0 1700000003.0000000000 2049 104 /src/a/pipe"),
+    record(Buffer.concat([Buffer.from("d 4096 1.0000000000 2049 105 /src/bad"), Buffer.from([0xff])])),
     record(
-      Buffer.concat([Buffer.from("f 1 1.0000000000 /src/bad"), Buffer.from([0xff]), Buffer.from("/inside")]),
+      Buffer.concat([
+        Buffer.from("f 1 1.0000000000 2049 106 /src/bad"),
+        Buffer.from([0xff]),
+        Buffer.from("/inside"),
+      ]),
     ),
-    record("f 3 -5.2500000000 /src/old"),
+    record("f 3 -5.2500000000 2049 107 /src/old"),
   ]);
 
   const parseIn = (pieces: Buffer[]) => {
-    const p = new RecordParser("/src/");
+    const p = new RecordParser("/src/", 2049n);
     const items = pieces.flatMap((b) => p.push(b));
     p.finish();
     return items;
   };
 
-  it("reads every kind, keeps sizes and nanoseconds, and covers a non-UTF-8 directory's contents", () => {
+  it("reads every kind, keeps sizes, nanoseconds and identities, and covers a non-UTF-8 directory's contents", () => {
     const items = parseIn([stream]);
     assert.deepEqual(items, [
-      { type: "entry", entry: { path: "a", kind: "dir", size: 0, mtimeNs: "1700000000123456789" } },
+      {
+        type: "entry",
+        entry: { path: "a", kind: "dir", size: 0, mtimeNs: "1700000000123456789", ino: "101" },
+      },
       {
         type: "entry",
         entry: {
@@ -37,9 +44,21 @@ describe("find crawler: records", () => {
           kind: "file",
           size: 12345,
           mtimeNs: "1700000001000000001",
+          ino: "102",
         },
       },
-      { type: "entry", entry: { path: "a/link", kind: "symlink", size: 7, mtimeNs: "1700000002500000000" } },
+      // On another device than the root's (a filesystem mounted inside the source): the device goes too.
+      {
+        type: "entry",
+        entry: {
+          path: "a/link",
+          kind: "symlink",
+          size: 7,
+          mtimeNs: "1700000002500000000",
+          ino: "103",
+          dev: "77",
+        },
+      },
       {
         type: "issue",
         issue: { path: "a/pipe", reason: "special file (fifo): not copied" },
@@ -55,7 +74,7 @@ describe("find crawler: records", () => {
         outcome: "failed",
         isEntry: true,
       },
-      { type: "entry", entry: { path: "old", kind: "file", size: 3, mtimeNs: "-4750000000" } },
+      { type: "entry", entry: { path: "old", kind: "file", size: 3, mtimeNs: "-4750000000", ino: "107" } },
     ]);
   });
 
@@ -69,14 +88,14 @@ describe("find crawler: records", () => {
   });
 
   it("refuses output that ends inside a record", () => {
-    const p = new RecordParser("/src/");
-    p.push(Buffer.from("f 1 1.0 /src/cut"));
+    const p = new RecordParser("/src/", 2049n);
+    p.push(Buffer.from("f 1 1.0 2049 108 /src/cut"));
     assert.throws(() => p.finish(), /ended inside a record/);
   });
 
   it("refuses a path outside the root", () => {
-    const p = new RecordParser("/src/");
-    assert.throws(() => p.push(record("f 1 1.0 /elsewhere/x")), /outside the root/);
+    const p = new RecordParser("/src/", 2049n);
+    assert.throws(() => p.push(record("f 1 1.0 2049 109 /elsewhere/x")), /outside the root/);
   });
 });
 

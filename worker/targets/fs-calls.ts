@@ -6,7 +6,10 @@
  * every few milliseconds. `auto` takes `direct` only when both the source and the target are local.
  */
 import { type BigIntStats, constants, promises as fsp, default as fsSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
 import { isRemoteFs } from "../../core/filesystems.ts";
+import { type UtimesRounding, utimesResult } from "./times.ts";
 
 export type Awaitable<T> = T | Promise<T>;
 
@@ -28,11 +31,37 @@ export interface FsCalls {
   unlink(p: string): Awaitable<void>;
   lchown(p: string, uid: number, gid: number): Awaitable<void>;
   chmod(p: string, mode: number): Awaitable<void>;
-  utimes(p: string, atime: number, mtime: number): Awaitable<void>;
-  lutimes(p: string, atime: number, mtime: number): Awaitable<void>;
-  /** A whole file, and its fstat once read (to tell whether it moved meanwhile). */
-  readWhole(p: string): Awaitable<{ body: Buffer; after: BigIntStats }>;
+  /** Times in seconds as numeric strings (see times.ts `utimesSeconds`): a negative number would mean "now". */
+  utimes(p: string, atime: string, mtime: string): Awaitable<void>;
+  lutimes(p: string, atime: string, mtime: string): Awaitable<void>;
+  /**
+   * Opens a source file for reading without following a symlink at its last step (ELOOP then) and without
+   * blocking on a FIFO: what is opened is then checked against the crawl.
+   */
+  openSource(p: string): Awaitable<SourceHandle>;
+  /** Copies an opened source file to `dst`, with its mode; EEXIST when `exclusive` and `dst` exists. */
+  copyOpened(src: SourceHandle, dst: string, exclusive: boolean): Awaitable<void>;
 }
+
+/** An open source file or directory. */
+export interface SourceHandle {
+  readonly fd: number;
+  stat(): Awaitable<BigIntStats>;
+  /** The whole file, from its start. */
+  read(): Awaitable<Buffer>;
+  close(): Awaitable<void>;
+}
+
+const O_SOURCE = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
+
+/**
+ * On Linux an open file is reachable by `/proc/self/fd/N`, which copyFile (kernel copy, reflinks) can open
+ * again: the copy is then of the very file that was checked, whatever its path leads to meanwhile. Elsewhere
+ * the opened file is copied through its descriptor.
+ */
+const PROC_FD = fsSync.existsSync("/proc/self/fd");
+const procPath = (fd: number) => `/proc/self/fd/${fd}`;
+const COPY_CHUNK = 1024 * 1024;
 
 export const threadCalls: FsCalls = {
   direct: false,
@@ -53,14 +82,18 @@ export const threadCalls: FsCalls = {
   chmod: (p, mode) => fsp.chmod(p, mode),
   utimes: (p, a, m) => fsp.utimes(p, a, m),
   lutimes: (p, a, m) => fsp.lutimes(p, a, m),
-  readWhole: async (p) => {
-    const fh = await fsp.open(p, "r");
-    try {
-      const body = await fh.readFile();
-      return { body, after: await fh.stat({ bigint: true }) };
-    } finally {
-      await fh.close();
-    }
+  openSource: async (p) => {
+    const fh = await fsp.open(p, O_SOURCE);
+    return {
+      fd: fh.fd,
+      stat: () => fh.stat({ bigint: true }),
+      read: () => fh.readFile(),
+      close: () => fh.close(),
+    };
+  },
+  copyOpened: async (src, dst, exclusive) => {
+    if (!PROC_FD) return copyThroughFd(src.fd, dst, exclusive);
+    return fsp.copyFile(procPath(src.fd), dst, exclusive ? constants.COPYFILE_EXCL : 0);
   },
 };
 
@@ -79,16 +112,63 @@ export const directCalls: FsCalls = {
   chmod: (p, mode) => fsSync.chmodSync(p, mode),
   utimes: (p, a, m) => fsSync.utimesSync(p, a, m),
   lutimes: (p, a, m) => fsSync.lutimesSync(p, a, m),
-  readWhole: (p) => {
-    const fd = fsSync.openSync(p, "r");
-    try {
-      const body = fsSync.readFileSync(fd);
-      return { body, after: fsSync.fstatSync(fd, { bigint: true }) };
-    } finally {
-      fsSync.closeSync(fd);
-    }
+  openSource: (p) => {
+    const fd = fsSync.openSync(p, O_SOURCE);
+    return {
+      fd,
+      stat: () => fsSync.fstatSync(fd, { bigint: true }),
+      read: () => fsSync.readFileSync(fd),
+      close: () => fsSync.closeSync(fd),
+    };
+  },
+  copyOpened: (src, dst, exclusive) => {
+    if (!PROC_FD) return copyThroughFd(src.fd, dst, exclusive);
+    fsSync.copyFileSync(procPath(src.fd), dst, exclusive ? constants.COPYFILE_EXCL : 0);
   },
 };
+
+/** The copy where no `/proc/self/fd` reaches an open file: read from the descriptor, written to `dst`. */
+function copyThroughFd(fd: number, dst: string, exclusive: boolean): void {
+  const mode = Number(fsSync.fstatSync(fd).mode & 0o7777);
+  const out = fsSync.openSync(dst, exclusive ? "wx" : "w", mode);
+  try {
+    const buf = Buffer.allocUnsafe(COPY_CHUNK);
+    for (let pos = 0; ; ) {
+      const n = fsSync.readSync(fd, buf, 0, buf.length, pos);
+      if (n === 0) break;
+      fsSync.writeSync(out, buf, 0, n);
+      pos += n;
+    }
+    fsSync.fchmodSync(out, mode);
+  } finally {
+    fsSync.closeSync(out);
+  }
+}
+
+let rounding: UtimesRounding | undefined;
+
+/**
+ * Which rounding this runtime's `utimes` makes (see times.ts), measured once on a file in the temporary
+ * directory: a double that sets 500 ns past a microsecond keeps them (`ns`) or loses them (`us`).
+ */
+export function utimesRounding(): UtimesRounding {
+  if (rounding) return rounding;
+  const d = 1_000_000_000.0000005;
+  let dir: string | undefined;
+  try {
+    dir = fsSync.mkdtempSync(path.join(os.tmpdir(), "s3bl-utimes-"));
+    const f = path.join(dir, "probe");
+    fsSync.writeFileSync(f, "");
+    fsSync.utimesSync(f, d, d);
+    const got = fsSync.statSync(f, { bigint: true }).mtimeNs;
+    rounding = got === utimesResult(d, "ns") ? "ns" : got === utimesResult(d, "us") ? "us" : "either";
+  } catch {
+    rounding = "either"; // not measurable here: times are then set so that they are right under both
+  } finally {
+    if (dir) fsSync.rmSync(dir, { recursive: true, force: true });
+  }
+  return rounding;
+}
 
 /** The calls for the directories a target works in (existing ones: the source, and a directory target). */
 export function chooseFsCalls(setting: FsCallsSetting, ...roots: string[]): FsCalls {

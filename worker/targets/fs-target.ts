@@ -9,11 +9,21 @@
  */
 import type { BigIntStats } from "node:fs";
 import path from "node:path";
+import { isRemoteFs } from "../../core/filesystems.ts";
 import type { Stage, TocEntry } from "../../core/messages.ts";
 import { checkTocPath } from "../../core/toc-path.ts";
-import { chooseFsCalls, type FsCalls, type FsCallsSetting, threadCalls } from "./fs-calls.ts";
-import { kindOf, lstatSource, RootedTree, reasonOf } from "./rooted-tree.ts";
+import { chooseFsCalls, type FsCalls, type FsCallsSetting, threadCalls, utimesRounding } from "./fs-calls.ts";
+import {
+  identityProblem,
+  kindOf,
+  lstatChecked,
+  lstatSource,
+  openChecked,
+  RootedTree,
+  reasonOf,
+} from "./rooted-tree.ts";
 import { type EntryOutcome, failed, ok, type Target } from "./target.ts";
+import { timeProblem, type UtimesRounding, utimesExpected, utimesSeconds } from "./times.ts";
 
 export interface TargetOptions {
   readonly sourceRoot: string;
@@ -24,6 +34,11 @@ export interface TargetOptions {
   readonly validate: "size" | "attrs";
   /** How file system calls are made (see fs-calls.ts); `auto` when not given. */
   readonly fsCalls?: FsCallsSetting;
+  /**
+   * Who copies in WRITE: this target (`fs`, the default) sets times through Node's `utimes`, `rsync` keeps
+   * nanoseconds. VALIDATE expects the times each of them sets.
+   */
+  readonly copier?: "fs" | "rsync";
 }
 
 export class FsTarget implements Target {
@@ -34,6 +49,9 @@ export class FsTarget implements Target {
   private readonly euid = BigInt(process.geteuid?.() ?? -1);
   private readonly egid = BigInt(process.getegid?.() ?? -1);
   private calls: FsCalls = threadCalls;
+  private rounding: UtimesRounding = "either";
+  /** A local target keeps the times set to the nanosecond; a network or FUSE one (yas3fs: a double) may not. */
+  private exactTimes = false;
 
   constructor(readonly opts: TargetOptions) {
     this.source = new RootedTree(opts.sourceRoot, "source");
@@ -56,6 +74,13 @@ export class FsTarget implements Target {
     this.calls = chooseFsCalls(this.opts.fsCalls ?? "auto", this.opts.sourceRoot, this.opts.targetRoot);
     this.source.calls = this.calls;
     this.target.calls = this.calls;
+    this.rounding = utimesRounding();
+    this.exactTimes = !isRemoteFs(this.opts.targetRoot);
+  }
+
+  /** How times are set and compared: the rounding of `utimes` measured here, and whether they are exact. */
+  get times(): { readonly rounding: UtimesRounding; readonly exact: boolean } {
+    return { rounding: this.rounding, exact: this.exactTimes };
   }
 
   /** Writes one entry; never throws: every failure is an outcome with a reason. */
@@ -64,9 +89,9 @@ export class FsTarget implements Target {
     try {
       const p = await this.paths(entry.path);
       if ("reason" in p) return failed(p.reason);
-      if (stage === "dirs" || entry.kind === "dir") return await this.writeDir(p.src, p.dst);
-      if (entry.kind === "symlink") return await this.writeSymlink(p.src, p.dst);
-      return await this.writeFile(p.src, p.dst);
+      if (stage === "dirs" || entry.kind === "dir") return await this.writeDir(entry, p.src, p.dst);
+      if (entry.kind === "symlink") return await this.writeSymlink(entry, p.src, p.dst);
+      return await this.writeFile(entry, p.src, p.dst);
     } catch (err) {
       return failed(reasonOf(err, "write"));
     }
@@ -82,7 +107,10 @@ export class FsTarget implements Target {
       if (!dst) return failed("missing in the target");
       const kind = kindOf(dst);
       if (kind !== entry.kind) return failed(`is a ${kind} in the target, expected a ${entry.kind}`);
-      const src = await this.calls.lstatOrNull(p.src);
+      const src = await this.calls.lstatOrNull(this.source.lookAt(entry.path, p.src));
+      // What is at the source path now must still be the entry the crawl saw (and that was copied).
+      const moved = src && identityProblem(entry, src, this.source.dev);
+      if (moved) return failed(moved);
       const problems: string[] = [];
       if (entry.kind === "file") {
         const want = src ? src.size : BigInt(entry.size);
@@ -100,16 +128,30 @@ export class FsTarget implements Target {
         if (this.opts.preserveOwner && (dst.uid !== src.uid || dst.gid !== src.gid)) {
           problems.push(`owner ${dst.uid}:${dst.gid} in the target, ${src.uid}:${src.gid} in the source`);
         }
-        // Times are set to the microsecond (see nsToSeconds): closer than 1 µs is equal.
-        const diff = dst.mtimeNs > src.mtimeNs ? dst.mtimeNs - src.mtimeNs : src.mtimeNs - dst.mtimeNs;
-        if (diff >= 1000n)
-          problems.push(`mtime ${dst.mtimeNs} ns in the target, ${src.mtimeNs} ns in the source`);
+        const t = this.mtimeProblem(dst, src);
+        if (t) problems.push(`mtime in the target: ${t}`);
       }
       if (problems.length > 0) return failed(problems.join("; "));
       return ok(entry.kind === "file" ? Number(dst.size) : 0);
     } catch (err) {
       return failed(reasonOf(err, "check"));
     }
+  }
+
+  /**
+   * Why what the source path leads to now is not the entry the crawl saw (its type, device and inode, by
+   * lstat), or null. For copiers that read by path (rsync).
+   */
+  async sourceMoved(entry: TocEntry, src: string): Promise<string | null> {
+    const st = await lstatSource(this.source.lookAt(entry.path, src), this.calls);
+    if ("reason" in st) return st.reason;
+    return identityProblem(entry, st, this.source.dev);
+  }
+
+  /** Removes what a copier wrote for an entry that turned out not to be the one crawled. */
+  async removeCopy(dst: string): Promise<void> {
+    const st = await this.calls.lstatOrNull(dst);
+    if (st && !st.isDirectory()) await this.calls.unlink(dst);
   }
 
   /** Resolves a TOC path on both sides, refusing anything that would leave either root. */
@@ -123,62 +165,80 @@ export class FsTarget implements Target {
     return { src, dst };
   }
 
-  private async writeFile(src: string, dst: string): Promise<EntryOutcome> {
+  private async writeFile(entry: TocEntry, src: string, dst: string): Promise<EntryOutcome> {
     for (let attempt = 1; ; attempt++) {
-      const before = await lstatSource(src, this.calls);
-      if ("reason" in before) return failed(before.reason);
-      if (!before.isFile()) return failed(`changed since the crawl: now a ${kindOf(before)} in the source`);
-      await this.ensureParent(dst);
-      // Into a new target, the copy refuses to replace anything: one call, no lstat of the target first. Only
-      // when something is there already is it looked at (a re-run, a resumed run, a redelivered batch).
-      let copied = true;
+      // The file is opened without following a symlink, checked to be the one crawled, and copied from that
+      // open file: a path swapped meanwhile (a directory made a symlink to elsewhere) is never read.
+      const opened = await openChecked(this.source, entry, src, this.calls);
+      if ("reason" in opened) return failed(opened.reason);
+      const { handle, st: before } = opened;
+      let after: BigIntStats;
       try {
-        await this.calls.copyFile(src, dst, true);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
-        copied = false;
-      }
-      if (!copied) {
-        const existing = await this.calls.lstatOrNull(dst);
-        if (existing?.isDirectory()) return failed("a directory of that name exists in the target");
-        if (existing && !existing.isFile()) await this.calls.unlink(dst); // never write through a symlink
-        // The quick check rsync makes too: the same size, mtime, mode and owner is not copied again.
-        if (existing?.isFile() && this.sameMeta(existing, before) && existing.size === before.size) {
-          return { status: "unchanged", bytes: 0 };
+        await this.ensureParent(dst);
+        // Into a new target, the copy refuses to replace anything: one call, no lstat of the target first.
+        // Only when something is there already is it looked at (a re-run, a resumed run, a redelivered batch).
+        let copied = true;
+        try {
+          await this.calls.copyOpened(handle, dst, true);
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+          copied = false;
         }
-        await this.calls.copyFile(src, dst, false);
+        if (!copied) {
+          const existing = await this.calls.lstatOrNull(dst);
+          if (existing?.isDirectory()) return failed("a directory of that name exists in the target");
+          if (existing && !existing.isFile()) await this.calls.unlink(dst); // never write through a symlink
+          // The quick check rsync makes too: the same size, mtime, mode and owner is not copied again.
+          if (existing?.isFile() && this.sameMeta(existing, before) && existing.size === before.size) {
+            return { status: "unchanged", bytes: 0 };
+          }
+          await this.calls.copyOpened(handle, dst, false);
+        }
+        after = await handle.stat();
+        if (after.size !== before.size || after.mtimeNs !== before.mtimeNs) {
+          if (attempt < 2) continue;
+          return failed("changed while being copied (size or mtime moved), twice; not recorded as copied");
+        }
+        // A file this copy created on a local disk already has the source's mode (the copy sets it) and our
+        // owner: what is the same is not set again.
+        await this.setMeta(
+          dst,
+          before,
+          false,
+          copied && this.calls.direct ? this.createdDirs.get(path.dirname(dst)) : undefined,
+        );
+      } finally {
+        await handle.close();
       }
-      const after = await lstatSource(src, this.calls);
-      if ("reason" in after) return failed(after.reason);
-      if (after.size !== before.size || after.mtimeNs !== before.mtimeNs) {
-        if (attempt < 2) continue;
-        return failed("changed while being copied (size or mtime moved), twice; not recorded as copied");
-      }
-      // A file this copy created on a local disk already has the source's mode (the copy sets it) and our
-      // owner: what is the same is not set again.
-      await this.setMeta(
-        dst,
-        before,
-        false,
-        copied && this.calls.direct ? this.createdDirs.get(path.dirname(dst)) : undefined,
-      );
       return ok(Number(before.size));
     }
   }
 
-  /** Same mode (except for symlinks), owner (when kept) and mtime (to the microsecond). */
+  /** Same mode (except for symlinks), owner (when kept) and mtime (as the copy sets it). */
   private sameMeta(dst: BigIntStats, src: BigIntStats): boolean {
     if (!dst.isSymbolicLink() && (dst.mode & 0o7777n) !== (src.mode & 0o7777n)) return false;
     if (this.opts.preserveOwner && (dst.uid !== src.uid || dst.gid !== src.gid)) return false;
-    const dt = dst.mtimeNs > src.mtimeNs ? dst.mtimeNs - src.mtimeNs : src.mtimeNs - dst.mtimeNs;
-    return dt < 1000n;
+    return this.mtimeProblem(dst, src) === null;
   }
 
-  private async writeSymlink(src: string, dst: string): Promise<EntryOutcome> {
-    const st = await lstatSource(src, this.calls);
+  /**
+   * Why the target's mtime is not what the copy sets from the source's, or null. Always the same second; on a
+   * local target exactly the time the copier sets (rsync: the source's; `fs`: the largest not later that
+   * `utimes` can set), elsewhere within 1 µs (yas3fs keeps a double).
+   */
+  private mtimeProblem(dst: BigIntStats, src: BigIntStats): string | null {
+    if (!this.exactTimes) return timeProblem(dst.mtimeNs, src.mtimeNs, { slackNs: 1000n });
+    const exact = this.opts.copier === "rsync" ? src.mtimeNs : utimesExpected(src.mtimeNs, this.rounding);
+    return timeProblem(dst.mtimeNs, src.mtimeNs, { exact, slackNs: 0n });
+  }
+
+  private async writeSymlink(entry: TocEntry, src: string, dst: string): Promise<EntryOutcome> {
+    // A symlink cannot be opened: it is lstat-ed before and after its text is read, the same link both times.
+    const st = await lstatChecked(this.source, entry, src, this.calls);
     if ("reason" in st) return failed(st.reason);
-    if (!st.isSymbolicLink()) return failed(`changed since the crawl: now a ${kindOf(st)} in the source`);
     const link = await this.calls.readlink(src);
+    const again = await lstatChecked(this.source, entry, src, this.calls);
+    if ("reason" in again) return failed(again.reason);
     await this.ensureParent(dst);
     const existing = await this.calls.lstatOrNull(dst);
     if (existing?.isDirectory()) return failed("a directory of that name exists in the target");
@@ -193,10 +253,10 @@ export class FsTarget implements Target {
     return ok();
   }
 
-  private async writeDir(src: string, dst: string): Promise<EntryOutcome> {
-    const st = await lstatSource(src, this.calls);
+  private async writeDir(entry: TocEntry, src: string, dst: string): Promise<EntryOutcome> {
+    // Only its metadata is copied (a directory without read permission too): checked by lstat.
+    const st = await lstatChecked(this.source, { ...entry, kind: "dir" }, src, this.calls);
     if ("reason" in st) return failed(st.reason);
-    if (!st.isDirectory()) return failed(`changed since the crawl: now a ${kindOf(st)} in the source`);
     const existing = await this.calls.lstatOrNull(dst);
     if (existing && !existing.isDirectory())
       return failed(`a ${kindOf(existing)} of that name exists in the target`);
@@ -212,7 +272,11 @@ export class FsTarget implements Target {
 
   private async restoreTimes(srcDir: string, dstDir: string): Promise<void> {
     const st = await this.calls.lstat(srcDir);
-    await this.calls.utimes(dstDir, nsToSeconds(st.atimeNs), nsToSeconds(st.mtimeNs));
+    await this.calls.utimes(
+      dstDir,
+      utimesSeconds(st.atimeNs, this.rounding),
+      utimesSeconds(st.mtimeNs, this.rounding),
+    );
   }
 
   private async ensureParent(dst: string): Promise<void> {
@@ -237,21 +301,11 @@ export class FsTarget implements Target {
     // Writing the data (after the copy set the mode) and setting the owner both clear set-ID bits.
     const modeSet = newFileGid !== undefined && (st.mode & 0o6000n) === 0n;
     if (!isLink && !modeSet) await this.calls.chmod(dst, Number(st.mode & 0o7777n));
-    const atime = nsToSeconds(st.atimeNs);
-    const mtime = nsToSeconds(st.mtimeNs);
+    const atime = utimesSeconds(st.atimeNs, this.rounding);
+    const mtime = utimesSeconds(st.mtimeNs, this.rounding);
     if (isLink) await this.calls.lutimes(dst, atime, mtime);
     else await this.calls.utimes(dst, atime, mtime);
   }
-}
-
-/**
- * Node passes times to the kernel as a double of seconds and truncates them to the microsecond: adding half a
- * microsecond first makes that a rounding, so the time set is within 1 µs of the source's.
- */
-function nsToSeconds(exactNs: bigint): number {
-  const ns = exactNs + 500n;
-  const s = ns / 1_000_000_000n;
-  return Number(s) + Number(ns - s * 1_000_000_000n) / 1e9;
 }
 
 export function octal(mode: bigint): string {

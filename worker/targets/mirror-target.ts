@@ -74,6 +74,9 @@ export class MirrorTarget implements Target {
   }
 
   private keys(entry: TocEntry): { src: string; dst: string } | { reason: string } {
+    // "." is the prefix's marker, a directory; the listing reports any other object it would stand for.
+    if (entry.path === "." && entry.kind !== "dir")
+      return { reason: `a ${entry.kind} cannot be the root "."` };
     const src = keyOf(this.opts.sourcePrefix, entry.path, entry.kind);
     const dst = keyOf(this.opts.targetPrefix, entry.path, entry.kind);
     const bytes = Buffer.byteLength(dst);

@@ -3,6 +3,12 @@
  * one rsync per file. `--inplace` because yas3fs turns rsync's temporary file and rename into an S3 copy and
  * delete and may lose the metadata on the way. rsync's exit code says little about which file failed, so each
  * entry is then checked in the target, and rsync's own lines about a path become that entry's reason.
+ *
+ * rsync reads the source by path, and a path can be made to lead elsewhere (a directory of the source swapped
+ * for a symlink) while it runs. Each entry is checked to be the one the crawl saw (type, device, inode) before
+ * rsync is given it and again after; one that fails either check is reported, and what rsync wrote for it is
+ * removed from the target. A swap made and undone while rsync itself runs cannot be seen this way (the `fs`
+ * copier reads from the file it checked).
  */
 import { spawn } from "node:child_process";
 import type { Stage, TocEntry } from "../../core/messages.ts";
@@ -27,15 +33,31 @@ export async function rsyncBatch(
       outcomes[i] = { status: "failed", bytes: 0, reason: reasonOf(err, "resolve") };
       continue;
     }
-    if ("reason" in p) outcomes[i] = { status: "failed", bytes: 0, reason: p.reason };
+    if ("reason" in p) {
+      outcomes[i] = { status: "failed", bytes: 0, reason: p.reason };
+      continue;
+    }
+    const moved = await target.sourceMoved(e, p.src);
+    if (moved) outcomes[i] = { status: "failed", bytes: 0, reason: moved };
     else send.push(e);
   }
   let result: RsyncResult = { code: 0, stderr: "" };
-  if (send.length > 0) {
-    const args = ["-a", "--inplace", "--from0", "--files-from=-", "--numeric-ids"];
+  const roots = [`${target.opts.sourceRoot}/`, `${target.opts.targetRoot}/`];
+  // --atimes: rsync sends atimes in whole seconds (protocol 32), truncated; mtimes it keeps to the nanosecond.
+  const common = ["-a", "--atimes", "--numeric-ids"];
+  const others = send.filter((e) => e.path !== ".");
+  if (others.length < send.length) {
+    // The root alone: `--dirs` copies the contents of a directory named "." (one level), so everything in
+    // the root is excluded and only the root's own owner, mode and times are set.
+    result = await runRsync([...common, "--dirs", "--exclude=/*", "--", ...roots], "", signal);
+  }
+  if (others.length > 0 && (result.code === 0 || result.code === 23 || result.code === 24)) {
+    const args = [...common, "--inplace", "--from0", "--files-from=-"];
     if (stage === "dirs") args.push("--dirs");
-    args.push("--", `${target.opts.sourceRoot}/`, `${target.opts.targetRoot}/`);
-    result = await runRsync(args, send.map((e) => `${e.path}\0`).join(""), signal);
+    // "./": rsync takes a --files-from line that starts with "#" or ";" for a comment, even with --from0.
+    const list = others.map((e) => `./${e.path}\0`).join("");
+    const r = await runRsync([...args, "--", ...roots], list, signal);
+    result = { code: r.code !== 0 ? r.code : result.code, stderr: result.stderr + r.stderr };
   }
   if (result.code !== 0 && result.code !== 23 && result.code !== 24) {
     const reason = `rsync exited with ${result.code}: ${lastLine(result.stderr)}`;
@@ -45,6 +67,14 @@ export async function rsyncBatch(
   const lines = result.stderr.split("\n").filter((l) => l.startsWith("rsync"));
   for (const [i, e] of entries.entries()) {
     if (outcomes[i]) continue;
+    const p = await target.paths(e.path);
+    const moved = "reason" in p ? p.reason : await target.sourceMoved(e, p.src);
+    if (moved) {
+      // What rsync read may not be the entry: it does not stay in the target.
+      if (!("reason" in p) && e.kind !== "dir") await target.removeCopy(p.dst);
+      outcomes[i] = { status: "failed", bytes: 0, reason: moved };
+      continue;
+    }
     const checked = await target.check(e);
     if (checked.status === "ok") {
       outcomes[i] = { status: "ok", bytes: e.kind === "file" ? checked.bytes : 0 };

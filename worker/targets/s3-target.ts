@@ -7,7 +7,7 @@
  * Re-runs copy nothing that is already there and unchanged (same type, mode, owner, mtime and size in `attr`,
  * and a stored checksum): those entries come back `unchanged`.
  */
-import type { BigIntStats } from "node:fs";
+import { type BigIntStats, constants } from "node:fs";
 import fs from "node:fs/promises";
 import { Crc32, compositeCrc32, crc32Base64 } from "../../core/checksum.ts";
 import { describe } from "../../core/errors.ts";
@@ -15,10 +15,31 @@ import { Limiter } from "../../core/limiter.ts";
 import type { Stage, TocEntry } from "../../core/messages.ts";
 import type { ObjectHead, ObjectStore } from "../../core/object-store.ts";
 import { checkTocPath } from "../../core/toc-path.ts";
-import { chooseFsCalls, type FsCalls, type FsCallsSetting, threadCalls } from "./fs-calls.ts";
-import { kindOf, lstatSource, RootedTree, reasonOf } from "./rooted-tree.ts";
+import {
+  chooseFsCalls,
+  type FsCalls,
+  type FsCallsSetting,
+  type SourceHandle,
+  threadCalls,
+} from "./fs-calls.ts";
+import {
+  identityProblem,
+  lstatChecked,
+  lstatSource,
+  openChecked,
+  RootedTree,
+  reasonOf,
+} from "./rooted-tree.ts";
 import { type EntryOutcome, failed, ok, type Target } from "./target.ts";
-import { attrJson, contentTypeFor, keyOf, MAX_KEY_BYTES, parseAttr } from "./yas3fs-format.ts";
+import { attrSeconds, exactSeconds, splitNs } from "./times.ts";
+import {
+  attrJson,
+  contentTypeFor,
+  keyOf,
+  MAX_KEY_BYTES,
+  type ParsedAttr,
+  parseAttr,
+} from "./yas3fs-format.ts";
 
 /** Our record of the CRC32 of a single-PUT body as read from the source (multipart objects carry theirs). */
 export const CRC_METADATA_KEY = "s3bl-crc32";
@@ -49,6 +70,14 @@ const TYPE_BITS = { file: 0o100000n, dir: 0o040000n, symlink: 0o120000n } as con
 export class ChangedWhileReading extends Error {
   override readonly name = "ChangedWhileReading";
 }
+
+/** What a path leads to is no longer the entry the crawl saw: reported with the reason, never copied. */
+export class SourceChanged extends Error {
+  override readonly name = "SourceChanged";
+}
+
+const causeOf = <T extends Error>(err: unknown, type: new (...a: never[]) => T): T | undefined =>
+  err instanceof type ? err : err instanceof Error && err.cause instanceof type ? err.cause : undefined;
 
 export class S3Target implements Target {
   private readonly source: RootedTree;
@@ -82,25 +111,23 @@ export class S3Target implements Target {
       if ("reason" in r) return failed(r.reason);
       const { src, key } = r;
       for (let attempt = 1; ; attempt++) {
-        const st = await lstatSource(src, this.calls);
-        if ("reason" in st) return failed(st.reason);
-        const kind = kindOf(st);
-        if (kind !== entry.kind) return failed(`changed since the crawl: now a ${kind} in the source`);
-        if (this.opts.skipUnchanged && unchanged(await this.opts.store.head(key, signal), st, entry.kind)) {
-          return { status: "unchanged", bytes: 0 };
-        }
+        const opened = await this.openSource(entry, src);
+        if ("reason" in opened) return failed(opened.reason);
+        const { st, handle } = opened;
         try {
-          return await this.upload(entry, src, key, st, signal);
-        } catch (err) {
-          if (
-            !(err instanceof ChangedWhileReading) &&
-            !(err instanceof Error && err.cause instanceof ChangedWhileReading)
-          ) {
-            throw err;
+          if (this.opts.skipUnchanged && unchanged(await this.opts.store.head(key, signal), st, entry.kind)) {
+            return { status: "unchanged", bytes: 0 };
           }
+          return await this.upload(entry, src, key, st, handle, signal);
+        } catch (err) {
+          const moved = causeOf(err, SourceChanged);
+          if (moved) return failed(moved.message);
+          if (!causeOf(err, ChangedWhileReading)) throw err;
           if (attempt >= 2) {
             return failed("changed while being read (size or mtime moved), twice; not recorded as copied");
           }
+        } finally {
+          await handle?.close();
         }
       }
     } catch (err) {
@@ -124,7 +151,9 @@ export class S3Target implements Target {
       if ((attr.mode & S_IFMT) !== TYPE_BITS[entry.kind]) {
         return failed(`attr st_mode ${attr.mode.toString(8)} does not say ${entry.kind}`);
       }
-      const st = await lstatSource(src, this.calls);
+      const st = await lstatSource(this.source.lookAt(entry.path, src), this.calls);
+      const moved = !("reason" in st) && identityProblem(entry, st, this.source.dev);
+      if (moved) return failed(moved);
       const problems: string[] = [];
       if ("reason" in st) {
         if (entry.kind === "file" && head.size !== entry.size)
@@ -137,8 +166,8 @@ export class S3Target implements Target {
         if (attr.uid !== st.uid || attr.gid !== st.gid) {
           problems.push(`owner ${attr.uid}:${attr.gid} in attr, ${st.uid}:${st.gid} in the source`);
         }
-        const dt = attr.mtimeNs > st.mtimeNs ? attr.mtimeNs - st.mtimeNs : st.mtimeNs - attr.mtimeNs;
-        if (dt >= 1000n) problems.push(`st_mtime ${attr.mtimeNs} ns in attr, ${st.mtimeNs} ns in the source`);
+        const t = attrTimeProblem(attr, st.mtimeNs);
+        if (t) problems.push(t);
         if (entry.kind === "file" && problems.length === 0) {
           const c = await this.checksumProblem(head, src, st, signal);
           if (c) problems.push(c);
@@ -154,8 +183,25 @@ export class S3Target implements Target {
       if (problems.length > 0) return failed(problems.join("; "));
       return ok(entry.kind === "file" ? head.size : 0);
     } catch (err) {
-      return failed(failedReason(err));
+      const moved = causeOf(err, SourceChanged);
+      return failed(moved ? moved.message : failedReason(err));
     }
+  }
+
+  /**
+   * The source entry, checked to be the one the crawl saw: a file opened (without following a symlink at the
+   * last step) and its fstat, a directory's or a symlink's lstat.
+   */
+  private async openSource(
+    entry: TocEntry,
+    src: string,
+  ): Promise<{ st: BigIntStats; handle?: SourceHandle } | { reason: string }> {
+    if (entry.kind !== "file") {
+      // Only metadata (and a link's text) is read: checked by lstat.
+      const st = await lstatChecked(this.source, entry, src, this.calls);
+      return "reason" in st ? st : { st };
+    }
+    return openChecked(this.source, entry, src, this.calls);
   }
 
   private async locate(entry: TocEntry): Promise<{ src: string; key: string } | { reason: string }> {
@@ -178,6 +224,7 @@ export class S3Target implements Target {
     src: string,
     key: string,
     st: BigIntStats,
+    handle: SourceHandle | undefined,
     signal: AbortSignal,
   ): Promise<EntryOutcome> {
     const store = this.opts.store;
@@ -194,6 +241,9 @@ export class S3Target implements Target {
     }
     if (entry.kind === "symlink") {
       const link = await this.calls.readlink(src);
+      // The text read must be the checked link's: the same link is there after the read.
+      const again = await lstatChecked(this.source, entry, src, this.calls);
+      if ("reason" in again) return failed(again.reason);
       const size = Buffer.byteLength(link);
       await store.put(
         key,
@@ -204,8 +254,8 @@ export class S3Target implements Target {
       return ok();
     }
     const size = Number(st.size);
-    if (size < this.opts.multipartThresholdBytes) {
-      const body = await readWhole(this.calls, src, st);
+    if (size < this.opts.multipartThresholdBytes && handle) {
+      const body = await readWhole(handle, st);
       const crc32 = crc32Base64(body);
       await store.put(
         key,
@@ -286,12 +336,26 @@ export function partSize(size: number, min: number): number {
   return Math.max(min, Math.ceil(size / 10_000 / mib) * mib);
 }
 
+/**
+ * Why `attr`'s st_mtime is not the source's as yas3fs should read it, or null: the double it parses to must
+ * floor to the source's second and be the double nearest the source's time in that second (see times.ts).
+ */
+export function attrTimeProblem(attr: ParsedAttr, srcNs: bigint): string | null {
+  const want = attrSeconds(srcNs);
+  if (attr.mtime === want) return null;
+  const sec = splitNs(srcNs).sec;
+  const shown = `st_mtime ${attr.mtimeText} in attr`;
+  if (BigInt(Math.floor(attr.mtime)) !== sec) {
+    return `${shown} reads as second ${Math.floor(attr.mtime)}, the source's is ${sec} (${exactSeconds(srcNs)})`;
+  }
+  return `${shown}, expected ${want} for the source's ${exactSeconds(srcNs)}`;
+}
+
 function unchanged(head: ObjectHead | null, st: BigIntStats, kind: TocEntry["kind"]): boolean {
   if (!head) return false;
   const attr = parseAttr(head.metadata.attr);
   if (!attr || attr.mode !== st.mode || attr.uid !== st.uid || attr.gid !== st.gid) return false;
-  const dt = attr.mtimeNs > st.mtimeNs ? attr.mtimeNs - st.mtimeNs : st.mtimeNs - attr.mtimeNs;
-  if (dt >= 1000n) return false;
+  if (attrTimeProblem(attr, st.mtimeNs) !== null) return false;
   if (kind === "file") {
     // A checked upload: S3 keeps a CRC32, and for single PUTs it is the one we computed from the source.
     const recorded = head.metadata[CRC_METADATA_KEY];
@@ -301,9 +365,10 @@ function unchanged(head: ObjectHead | null, st: BigIntStats, kind: TocEntry["kin
   return kind === "dir" ? head.size === 0 : head.size === Number(st.size);
 }
 
-/** Reads a small file whole, checking that it did not change while read. */
-async function readWhole(calls: FsCalls, src: string, before: BigIntStats): Promise<Buffer> {
-  const { body, after } = await calls.readWhole(src);
+/** Reads a small (opened and checked) file whole, checking that it did not change while read. */
+async function readWhole(handle: SourceHandle, before: BigIntStats): Promise<Buffer> {
+  const body = await handle.read();
+  const after = await handle.stat();
   if (after.size !== before.size || after.mtimeNs !== before.mtimeNs || body.length !== Number(before.size)) {
     throw new ChangedWhileReading();
   }
@@ -317,8 +382,21 @@ export async function* readParts(
   part: number,
   crc: Crc32,
 ): AsyncGenerator<Buffer> {
-  const fh = await fs.open(src, "r");
+  // Opened again by path, without following a symlink at the last step: it must be the file `before` is of.
+  const fh = await fs
+    .open(src, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK)
+    .catch((err) => {
+      if ((err as NodeJS.ErrnoException).code === "ELOOP")
+        throw new SourceChanged("changed during the run: now a symlink in the source");
+      throw err;
+    });
   try {
+    const opened = await fh.stat({ bigint: true });
+    if (opened.ino !== before.ino || opened.dev !== before.dev || !opened.isFile()) {
+      throw new SourceChanged(
+        `changed during the run: the path leads to another file than the one stat-ed (device ${opened.dev} inode ${opened.ino}, expected device ${before.dev} inode ${before.ino}); not copied`,
+      );
+    }
     const size = Number(before.size);
     for (let pos = 0; pos < size; pos += part) {
       const buf = Buffer.allocUnsafe(Math.min(part, size - pos));

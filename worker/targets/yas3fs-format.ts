@@ -5,6 +5,7 @@
  */
 import path from "node:path";
 import type { EntryKind } from "../../core/messages.ts";
+import { attrText } from "./times.ts";
 
 export const DIRECTORY_TYPE = "application/x-directory";
 export const SYMLINK_TYPE = "application/x-symlink";
@@ -31,13 +32,15 @@ export function keyOf(prefix: string, relPath: string, kind: EntryKind): string 
 }
 
 /**
- * The `attr` metadata: compact ASCII JSON. Times keep every nanosecond as a decimal number (yas3fs reads them
- * as floats); `st_size` is the object's size (yas3fs reads the size from the object anyway).
+ * The `attr` metadata: compact ASCII JSON. yas3fs (Python's `json.loads`) reads the times as doubles: each is
+ * written as the shortest decimal of the double nearest the source's time that floors to its second (see
+ * times.ts `attrSeconds`), so no reader sees another second; `st_size` is the object's size (yas3fs reads the
+ * size from the object anyway).
  */
 export function attrJson(st: StatLike, size: number): string {
   return (
     `{"st_mode":${st.mode},"st_uid":${st.uid},"st_gid":${st.gid},` +
-    `"st_atime":${seconds(st.atimeNs)},"st_mtime":${seconds(st.mtimeNs)},"st_ctime":${seconds(st.ctimeNs)},` +
+    `"st_atime":${attrText(st.atimeNs)},"st_mtime":${attrText(st.mtimeNs)},"st_ctime":${attrText(st.ctimeNs)},` +
     `"st_size":${size}}`
   );
 }
@@ -46,7 +49,10 @@ export interface ParsedAttr {
   readonly mode: bigint;
   readonly uid: bigint;
   readonly gid: bigint;
-  readonly mtimeNs: bigint;
+  /** st_mtime as yas3fs reads it: a double. */
+  readonly mtime: number;
+  /** st_mtime as written, for messages. */
+  readonly mtimeText: string;
   readonly size: number | undefined;
 }
 
@@ -63,7 +69,8 @@ export function parseAttr(text: string | undefined): ParsedAttr | null {
     mode: BigInt(Math.trunc(Number(mode))),
     uid: BigInt(Math.trunc(Number(num("st_uid") ?? "0"))),
     gid: BigInt(Math.trunc(Number(num("st_gid") ?? "0"))),
-    mtimeNs: secondsToNs(mtime),
+    mtime: Number(mtime),
+    mtimeText: mtime,
     size: size === undefined ? undefined : Number(size),
   };
 }
@@ -78,22 +85,6 @@ export function contentTypeFor(kind: EntryKind, name: string): string {
   if (kind === "dir") return DIRECTORY_TYPE;
   if (kind === "symlink") return SYMLINK_TYPE;
   return contentTypeOf(name);
-}
-
-function seconds(ns: bigint): string {
-  const neg = ns < 0n;
-  const abs = neg ? -ns : ns;
-  const s = abs / 1_000_000_000n;
-  const frac = (abs % 1_000_000_000n).toString().padStart(9, "0").replace(/0+$/, "");
-  return `${neg ? "-" : ""}${s}${frac ? `.${frac}` : ""}`;
-}
-
-function secondsToNs(text: string): bigint {
-  const m = /^(-?)(\d+)(?:\.(\d+))?$/.exec(text);
-  if (!m) return BigInt(Math.round(Number(text) * 1e9));
-  const frac = (m[3] ?? "").padEnd(9, "0").slice(0, 9);
-  const ns = BigInt(m[2] ?? "0") * 1_000_000_000n + BigInt(frac);
-  return m[1] === "-" ? -ns : ns;
 }
 
 /** The common part of Python's `mimetypes` table (what yas3fs uses), by extension. */
