@@ -11,8 +11,8 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { encodeMessage, entryToWire, type Stage, type TocEntry, type WorkPhase } from "../core/messages.ts";
 import type { MessageQueue } from "../core/ports.ts";
 import { backoffMs, isRetryable } from "../core/retry.ts";
+import { type BatchLimits, TocBatcher } from "../toc/toc-batcher.ts";
 import type { MachineEvent } from "./phase-machine.ts";
-import { type BatchLimits, TocBatcher } from "./toc-batcher.ts";
 
 export interface DispatchOptions {
   readonly runId: string;

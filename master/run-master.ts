@@ -13,7 +13,10 @@ import type { ObjectStore } from "../core/object-store.ts";
 import type { MessageQueue, Subscriptions, Topic } from "../core/ports.ts";
 import { isS3Url, parseS3Url } from "../core/s3-url.ts";
 import type { Shutdown } from "../core/shutdown.ts";
-import { type CrawlItem, listBucket } from "./crawl.ts";
+import { type CrawlItem, listBucket } from "../toc/crawl.ts";
+import { defaultLimits } from "../toc/toc-batcher.ts";
+import { readTocFile, TocFileWriter } from "../toc/toc-file.ts";
+import { type TocSourceOptions, tocSource } from "../toc/toc-source.ts";
 import { dispatchStage } from "./dispatcher.ts";
 import {
   type BroadcastBody,
@@ -28,9 +31,6 @@ import {
 } from "./phase-machine.ts";
 import { buildReport, type RunReport } from "./report.ts";
 import { type RunRecord, readRunRecord, reservationFor, writeRunRecord } from "./run-record.ts";
-import { defaultLimits } from "./toc-batcher.ts";
-import { readTocFile, TocFileWriter } from "./toc-file.ts";
-import { type TocSourceOptions, tocSource } from "./toc-source.ts";
 
 export interface MasterPorts {
   /** The source bucket, when the source is s3:// (a bucket mirror): the TOC is its listing. */

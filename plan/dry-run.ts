@@ -7,7 +7,7 @@
  */
 import path from "node:path";
 import type { ConfigOf } from "../core/config.ts";
-import type { TocSourceOptions } from "../master/toc-source.ts";
+import type { TocSourceOptions } from "../toc/toc-source.ts";
 import { makePlan } from "./plan-run.ts";
 import type { estimateSettings } from "./plan-settings.ts";
 import { renderPlan } from "./render.ts";

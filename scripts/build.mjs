@@ -1,4 +1,4 @@
-// Bundles the programs with esbuild: the CLI (every command), the master and the worker on their own.
+// Bundles the programs with esbuild: the CLI (every command) and the worker on its own (the fleet's asset).
 // Target: Node 22 (the runtime we ship for); the code also runs on Node 20.
 import { copyFile, mkdir } from "node:fs/promises";
 import { build } from "esbuild";
@@ -25,8 +25,7 @@ const common = {
 await mkdir("dist", { recursive: true });
 await Promise.all([
   build({ ...common, entryPoints: ["cli/main.ts"], outfile: "dist/s3-bucket-loader.mjs" }),
-  build({ ...common, entryPoints: ["master/main.ts"], outfile: "dist/master.mjs" }),
-  build({ ...common, entryPoints: ["worker/main.ts"], outfile: "dist/worker.mjs" }),
+  build({ ...common, entryPoints: ["cli/worker-main.ts"], outfile: "dist/worker.mjs" }),
   copyFile("local/emulator-server.mjs", "dist/emulator-server.mjs"),
   copyFile("local/sqlite-stub.mjs", "dist/sqlite-stub.mjs"),
 ]);

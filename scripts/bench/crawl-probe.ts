@@ -3,7 +3,7 @@
  * [auto|find|walk]` prints `{"crawler":C,"entries":N,"issues":N,"ms":T}` (T from the first call to the last
  * entry; C is the crawler `auto` chose).
  */
-import { autoCrawler, type Crawler, crawl } from "../../master/crawl.ts";
+import { autoCrawler, type Crawler, crawl } from "../../toc/crawl.ts";
 
 const root = process.argv[2];
 const wanted = (process.argv[3] ?? "auto") as Crawler;

@@ -9,7 +9,7 @@ import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { autoCrawler, type Crawler } from "../../master/crawl.ts";
+import { autoCrawler, type Crawler } from "../../toc/crawl.ts";
 import { unprivileged } from "../helpers/run.ts";
 
 const DUMP = path.join(import.meta.dirname, "../helpers/crawl-dump.ts");

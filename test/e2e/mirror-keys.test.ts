@@ -13,7 +13,7 @@ import {
   ListObjectsV2Command,
   PutObjectCommand,
 } from "@aws-sdk/client-s3";
-import { mirrorKeyOf } from "../../master/crawl.ts";
+import { mirrorKeyOf } from "../../toc/crawl.ts";
 import { keyOf } from "../../worker/targets/yas3fs-format.ts";
 import { startTestAws, type TestAws } from "../helpers/aws.ts";
 import { startLocal } from "../helpers/run.ts";

@@ -13,7 +13,7 @@ import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { CreateBucketCommand, GetObjectCommand, ListObjectsV2Command } from "@aws-sdk/client-s3";
 import { entryToWire, type Stage, type TocEntry } from "../../core/messages.ts";
-import { crawl } from "../../master/crawl.ts";
+import { crawl } from "../../toc/crawl.ts";
 import { startTestAws, type TestAws } from "../helpers/aws.ts";
 import { type DrivenWorker, driveWorker } from "../helpers/driver.ts";
 import { listTree } from "../helpers/tree.ts";

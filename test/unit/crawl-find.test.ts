@@ -1,7 +1,7 @@
 /** The pure parts of the find crawler: its records, its times and its complaints. */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { nsOf, parseComplaint, RecordParser } from "../../master/crawl-find.ts";
+import { nsOf, parseComplaint, RecordParser } from "../../toc/crawl-find.ts";
 
 const record = (s: string | Buffer) =>
   Buffer.concat([Buffer.isBuffer(s) ? s : Buffer.from(s), Buffer.from([0])]);

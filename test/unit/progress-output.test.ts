@@ -3,7 +3,7 @@ import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { describe, it } from "node:test";
-import { readStatus, renderStatus } from "../../cli/status-command.ts";
+import { readStatus, renderStatus } from "../../cli/commands/status-command.ts";
 import { createRunConsole, printProgress, renderLive } from "../../master/output.ts";
 import type { RunReport } from "../../master/report.ts";
 import type { Progress } from "../../master/run-master.ts";

@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { parse } from "yaml";
+import { importProperties, PROPERTY_RULES, parseProperties } from "../../cli/properties-import.ts";
+import { runExtraSettings } from "../../cli/run-extras.ts";
 import { masterSettings, parseConfig, workerSettings } from "../../core/config.ts";
 import { checkFileNames, parseConfigFile } from "../../core/config-file.ts";
-import { importProperties, PROPERTY_RULES, parseProperties } from "../../core/properties-import.ts";
 import { masterCliSettings } from "../../master/fleet-settings.ts";
-import { runExtraSettings } from "../../master/run-extras.ts";
 
 // A configuration of the original tool, written here from its property table: a master that launches its
 // workers on EC2 and crawls a directory, workers that rsync into a yas3fs mount.

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { sendGroups } from "../../core/aws/sqs-queue.ts";
 import { encodeMessage, entryToWire, MAX_MESSAGE_BYTES, type TocEntry } from "../../core/messages.ts";
-import { defaultLimits, TocBatcher } from "../../master/toc-batcher.ts";
+import { defaultLimits, TocBatcher } from "../../toc/toc-batcher.ts";
 
 const file = (path: string, size = 1): TocEntry => ({ path, kind: "file", size, mtimeNs: "0" });
 

@@ -4,10 +4,10 @@ import os from "node:os";
 import path from "node:path";
 import { describe, it } from "node:test";
 import type { TocEntry } from "../../core/messages.ts";
-import type { CrawlItem } from "../../master/crawl.ts";
-import { manifestPath, manifestToc } from "../../master/manifest.ts";
-import { type FilterCounts, filterToc, globMatcher } from "../../master/toc-filter.ts";
-import { tocSource } from "../../master/toc-source.ts";
+import type { CrawlItem } from "../../toc/crawl.ts";
+import { manifestPath, manifestToc } from "../../toc/manifest.ts";
+import { type FilterCounts, filterToc, globMatcher } from "../../toc/toc-filter.ts";
+import { tocSource } from "../../toc/toc-source.ts";
 
 const entry = (p: string, kind: TocEntry["kind"] = "file", mtimeMs = 1_700_000_000_000): CrawlItem => ({
   type: "entry",

@@ -2,25 +2,25 @@
  * `s3-bucket-loader master`: signals, config, adapters, `runMaster`, report, exit code.
  */
 import type { CommandModule } from "yargs";
-import type { AwsClients } from "../core/aws/clients.ts";
-import { makeClients } from "../core/aws/clients.ts";
-import { S3ObjectStore } from "../core/aws/s3-object-store.ts";
-import { SnsTopic, SqsTopicSubscriptions } from "../core/aws/sns-topic.ts";
-import { SqsQueue } from "../core/aws/sqs-queue.ts";
-import { yargsOptions } from "../core/cli-options.ts";
-import { type MasterConfig, parseConfig } from "../core/config.ts";
-import type { Logger } from "../core/log.ts";
-import { isS3Url, parseS3Url } from "../core/s3-url.ts";
-import { createShutdown, type Shutdown } from "../core/shutdown.ts";
-import { dryRun } from "../plan/dry-run.ts";
-import { runMasterOnFleet } from "./fleet-cli.ts";
-import { withDeployment } from "./fleet-deployment.ts";
-import { masterCliSettings } from "./fleet-settings.ts";
-import { boundHeapGrowth } from "./heap-growth.ts";
-import { createRunConsole, printProgress, printSummary, writeReport } from "./output.ts";
-import { exitCodeOf } from "./report.ts";
-import { runExtraOptions, runExtraSettings, tocOptions, writeHtmlReport } from "./run-extras.ts";
-import { type MasterOptions, type MasterPorts, runMaster } from "./run-master.ts";
+import type { AwsClients } from "../../core/aws/clients.ts";
+import { makeClients } from "../../core/aws/clients.ts";
+import { S3ObjectStore } from "../../core/aws/s3-object-store.ts";
+import { SnsTopic, SqsTopicSubscriptions } from "../../core/aws/sns-topic.ts";
+import { SqsQueue } from "../../core/aws/sqs-queue.ts";
+import { type MasterConfig, parseConfig } from "../../core/config.ts";
+import type { Logger } from "../../core/log.ts";
+import { isS3Url, parseS3Url } from "../../core/s3-url.ts";
+import { createShutdown, type Shutdown } from "../../core/shutdown.ts";
+import { withDeployment } from "../../master/fleet-deployment.ts";
+import { masterCliSettings } from "../../master/fleet-settings.ts";
+import { boundHeapGrowth } from "../../master/heap-growth.ts";
+import { createRunConsole, printProgress, printSummary, writeReport } from "../../master/output.ts";
+import { exitCodeOf } from "../../master/report.ts";
+import { type MasterOptions, type MasterPorts, runMaster } from "../../master/run-master.ts";
+import { dryRun } from "../../plan/dry-run.ts";
+import { yargsOptions } from "../cli-options.ts";
+import { runExtraOptions, runExtraSettings, tocOptions, writeHtmlReport } from "../run-extras.ts";
+import { runMasterOnFleet } from "./run-master-on-fleet.ts";
 
 export const masterCommand: CommandModule = {
   command: "master",

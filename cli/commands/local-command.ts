@@ -2,16 +2,16 @@
  * `s3-bucket-loader local`: signals, config, `runLocal`, report, exit code.
  */
 import type { CommandModule } from "yargs";
-import { yargsOptions } from "../core/cli-options.ts";
-import { localSettings, parseConfig } from "../core/config.ts";
-import { ConfigError } from "../core/errors.ts";
-import { createShutdown } from "../core/shutdown.ts";
-import { boundHeapGrowth } from "../master/heap-growth.ts";
-import { createRunConsole, printSummary, writeReport } from "../master/output.ts";
-import { exitCodeOf } from "../master/report.ts";
-import { runExtraOptions, runExtraSettings, tocOptions, writeHtmlReport } from "../master/run-extras.ts";
-import { dryRun } from "../plan/dry-run.ts";
-import { runLocal } from "./run-local.ts";
+import { localSettings, parseConfig } from "../../core/config.ts";
+import { ConfigError } from "../../core/errors.ts";
+import { createShutdown } from "../../core/shutdown.ts";
+import { runLocal } from "../../local/run-local.ts";
+import { boundHeapGrowth } from "../../master/heap-growth.ts";
+import { createRunConsole, printSummary, writeReport } from "../../master/output.ts";
+import { exitCodeOf } from "../../master/report.ts";
+import { dryRun } from "../../plan/dry-run.ts";
+import { yargsOptions } from "../cli-options.ts";
+import { runExtraOptions, runExtraSettings, tocOptions, writeHtmlReport } from "../run-extras.ts";
 
 export const localCommand: CommandModule = {
   command: "local",

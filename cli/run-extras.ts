@@ -6,10 +6,10 @@ import fs from "node:fs/promises";
 import path from "node:path";
 import type { ConfigOf } from "../core/config.ts";
 import { outputSettings, tocSourceSettings } from "../core/run-settings.ts";
+import type { RunReport } from "../master/report.ts";
 import { estimateSettings } from "../plan/plan-settings.ts";
 import { renderHtmlReport } from "../report/html-report.ts";
-import type { RunReport } from "./report.ts";
-import type { TocSourceOptions } from "./toc-source.ts";
+import type { TocSourceOptions } from "../toc/toc-source.ts";
 
 /** The options the commands show (`--quiet` is every command's, declared once by the CLI). */
 export const runExtraOptions = {

@@ -1,11 +1,11 @@
 /** `master --launch`: the run wrapped in its worker fleet, from the settings the CLI parsed. */
-import { Ec2Fleet, makeEc2Client } from "../core/aws/ec2-fleet.ts";
-import type { ConfigOf } from "../core/config.ts";
-import { ConfigError } from "../core/errors.ts";
-import { runWithFleet } from "./fleet.ts";
-import type { masterCliSettings } from "./fleet-settings.ts";
-import type { RunReport } from "./report.ts";
-import { type MasterOptions, type MasterPorts, runMaster } from "./run-master.ts";
+import { Ec2Fleet, makeEc2Client } from "../../core/aws/ec2-fleet.ts";
+import type { ConfigOf } from "../../core/config.ts";
+import { ConfigError } from "../../core/errors.ts";
+import { runWithFleet } from "../../master/fleet.ts";
+import type { masterCliSettings } from "../../master/fleet-settings.ts";
+import type { RunReport } from "../../master/report.ts";
+import { type MasterOptions, type MasterPorts, runMaster } from "../../master/run-master.ts";
 
 export type MasterCliConfig = ConfigOf<typeof masterCliSettings>;
 

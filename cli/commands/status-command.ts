@@ -7,13 +7,13 @@ import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import type { CommandModule } from "yargs";
-import { makeClients } from "../core/aws/clients.ts";
-import { S3ObjectStore } from "../core/aws/s3-object-store.ts";
-import { yargsOptions } from "../core/cli-options.ts";
-import { masterSettings, parseConfig, type Setting } from "../core/config.ts";
-import { ConfigError } from "../core/errors.ts";
-import { isS3Url, parseS3Url } from "../core/s3-url.ts";
-import { type RunStatus, renderLive, STATUS_FILE } from "../master/output.ts";
+import { makeClients } from "../../core/aws/clients.ts";
+import { S3ObjectStore } from "../../core/aws/s3-object-store.ts";
+import { masterSettings, parseConfig, type Setting } from "../../core/config.ts";
+import { ConfigError } from "../../core/errors.ts";
+import { isS3Url, parseS3Url } from "../../core/s3-url.ts";
+import { type RunStatus, renderLive, STATUS_FILE } from "../../master/output.ts";
+import { yargsOptions } from "../cli-options.ts";
 
 const table = {
   stateDir: masterSettings.stateDir,

@@ -3,23 +3,23 @@
  */
 import os from "node:os";
 import type { CommandModule } from "yargs";
-import { makeClients } from "../core/aws/clients.ts";
-import { S3ObjectStore } from "../core/aws/s3-object-store.ts";
-import { SnsTopic, SqsTopicSubscriptions } from "../core/aws/sns-topic.ts";
-import { SqsQueue } from "../core/aws/sqs-queue.ts";
-import { yargsOptions } from "../core/cli-options.ts";
-import { parseConfig, workerSettings } from "../core/config.ts";
-import { ConfigError } from "../core/errors.ts";
-import { createLogger } from "../core/log.ts";
-import { quietLogger } from "../core/quiet-log.ts";
-import { isS3Url, parseS3Url } from "../core/s3-url.ts";
-import { createShutdown } from "../core/shutdown.ts";
-import { runWorker } from "./run-worker.ts";
-import { FsTarget } from "./targets/fs-target.ts";
-import { MirrorTarget } from "./targets/mirror-target.ts";
-import { S3Target } from "./targets/s3-target.ts";
-import type { Target } from "./targets/target.ts";
-import { Yas3fsNotifier } from "./yas3fs-notifier.ts";
+import { makeClients } from "../../core/aws/clients.ts";
+import { S3ObjectStore } from "../../core/aws/s3-object-store.ts";
+import { SnsTopic, SqsTopicSubscriptions } from "../../core/aws/sns-topic.ts";
+import { SqsQueue } from "../../core/aws/sqs-queue.ts";
+import { parseConfig, workerSettings } from "../../core/config.ts";
+import { ConfigError } from "../../core/errors.ts";
+import { createLogger } from "../../core/log.ts";
+import { quietLogger } from "../../core/quiet-log.ts";
+import { isS3Url, parseS3Url } from "../../core/s3-url.ts";
+import { createShutdown } from "../../core/shutdown.ts";
+import { runWorker } from "../../worker/run-worker.ts";
+import { FsTarget } from "../../worker/targets/fs-target.ts";
+import { MirrorTarget } from "../../worker/targets/mirror-target.ts";
+import { S3Target } from "../../worker/targets/s3-target.ts";
+import type { Target } from "../../worker/targets/target.ts";
+import { Yas3fsNotifier } from "../../worker/yas3fs-notifier.ts";
+import { yargsOptions } from "../cli-options.ts";
 
 export const workerCommand: CommandModule = {
   command: "worker",

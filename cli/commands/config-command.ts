@@ -4,8 +4,8 @@
  */
 import fs from "node:fs/promises";
 import type { CommandModule } from "yargs";
-import { ConfigError } from "../core/errors.ts";
-import { importProperties } from "../core/properties-import.ts";
+import { ConfigError } from "../../core/errors.ts";
+import { importProperties } from "../properties-import.ts";
 
 const importCommand: CommandModule = {
   command: "import <properties>",

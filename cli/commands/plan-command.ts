@@ -4,12 +4,12 @@
  * Nothing is sent anywhere; no AWS call is made. `--json` prints the same as one JSON document.
  */
 import type { CommandModule } from "yargs";
-import { yargsOptions } from "../core/cli-options.ts";
-import { parseConfig } from "../core/config.ts";
-import { tocSourceSettings } from "../core/run-settings.ts";
-import { makePlan } from "../plan/plan-run.ts";
-import { planSettings } from "../plan/plan-settings.ts";
-import { renderPlan } from "../plan/render.ts";
+import { parseConfig } from "../../core/config.ts";
+import { tocSourceSettings } from "../../core/run-settings.ts";
+import { makePlan } from "../../plan/plan-run.ts";
+import { planSettings } from "../../plan/plan-settings.ts";
+import { renderPlan } from "../../plan/render.ts";
+import { yargsOptions } from "../cli-options.ts";
 
 const table = { ...planSettings, ...tocSourceSettings };
 

@@ -1,6 +1,6 @@
 /** yargs options generated from a settings table, so that flags, variables and help never disagree. */
 import type { Options } from "yargs";
-import type { Setting } from "./config.ts";
+import type { Setting } from "../core/config.ts";
 
 export function yargsOptions(table: Record<string, Setting<unknown>>): Record<string, Options> {
   const out: Record<string, Options> = {};
