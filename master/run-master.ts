@@ -11,12 +11,11 @@ import type { Logger } from "../core/log.ts";
 import { decodeMessage, encodeMessage, type TocEntry } from "../core/messages.ts";
 import type { ObjectStore } from "../core/object-store.ts";
 import type { MessageQueue, Subscriptions, Topic } from "../core/ports.ts";
-import { isS3Url, parseS3Url } from "../core/s3-url.ts";
 import type { Shutdown } from "../core/shutdown.ts";
-import { type CrawlItem, listBucket } from "../toc/crawl.ts";
+import type { CrawlItem } from "../toc/crawl.ts";
 import { defaultLimits } from "../toc/toc-batcher.ts";
 import { readTocFile, TocFileWriter } from "../toc/toc-file.ts";
-import { type TocSourceOptions, tocSource } from "../toc/toc-source.ts";
+import { checkRunSource, runToc, type TocSourceOptions } from "../toc/toc-source.ts";
 import { dispatchStage } from "./dispatcher.ts";
 import {
   type BroadcastBody,
@@ -93,17 +92,7 @@ export interface Progress {
 export async function runMaster(ports: MasterPorts, o: MasterOptions): Promise<RunReport> {
   const now = o.now ?? Date.now;
   const log = o.log;
-  const sourceStore = ports.sourceStore;
-  if (isS3Url(o.source)) {
-    if (!sourceStore) throw new Error(`source ${o.source} is a bucket, but no S3 client was given`);
-  } else {
-    const root = await fs.stat(o.source).catch((err: NodeJS.ErrnoException) => {
-      throw new Error(
-        `source root ${o.source} cannot be read (${err.code ?? err.message}): give an existing directory`,
-      );
-    });
-    if (!root.isDirectory()) throw new Error(`source root ${o.source} is not a directory: give a directory`);
-  }
+  await checkRunSource(o.source, ports.sourceStore);
   const runDir = path.join(o.stateDir, "runs", o.runId);
   await fs.mkdir(runDir, { recursive: true });
   const dlq = await findDeadLetterQueue(ports);
@@ -268,15 +257,7 @@ export async function runMaster(ports: MasterPorts, o: MasterOptions): Promise<R
         await dispatchStage({
           ...common,
           lingerMs,
-          entries: crawlInto(
-            sourceStore && isS3Url(o.source)
-              ? listBucket(sourceStore, parseS3Url(o.source).prefix, signal)
-              : tocSource(o.source, o.toc, signal),
-            toc,
-            dirs,
-            emit,
-            now,
-          ),
+          entries: crawlInto(runToc(o.source, ports.sourceStore, o.toc, signal), toc, dirs, emit, now),
           dirs: () => dirs.count,
         });
       } finally {
