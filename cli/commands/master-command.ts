@@ -2,21 +2,16 @@
  * `s3-bucket-loader master`: signals, config, adapters, `runMaster`, report, exit code.
  */
 import type { CommandModule } from "yargs";
-import type { AwsClients } from "../../core/aws/clients.ts";
 import { makeClients } from "../../core/aws/clients.ts";
-import { S3ObjectStore } from "../../core/aws/s3-object-store.ts";
-import { SnsTopic, SqsTopicSubscriptions } from "../../core/aws/sns-topic.ts";
-import { SqsQueue } from "../../core/aws/sqs-queue.ts";
-import { type MasterConfig, parseConfig } from "../../core/config.ts";
-import type { Logger } from "../../core/log.ts";
-import { isS3Url, parseS3Url } from "../../core/s3-url.ts";
-import { createShutdown, type Shutdown } from "../../core/shutdown.ts";
+import { parseConfig } from "../../core/config.ts";
+import { createShutdown } from "../../core/shutdown.ts";
 import { withDeployment } from "../../master/fleet-deployment.ts";
 import { masterCliSettings } from "../../master/fleet-settings.ts";
 import { boundHeapGrowth } from "../../master/heap-growth.ts";
-import { createRunConsole, printProgress, printSummary, writeReport } from "../../master/output.ts";
+import { createRunConsole, printSummary, writeReport } from "../../master/output.ts";
 import { exitCodeOf } from "../../master/report.ts";
-import { type MasterOptions, type MasterPorts, runMaster } from "../../master/run-master.ts";
+import { runMaster } from "../../master/run-master.ts";
+import { masterOptions, masterPorts } from "../../master/wiring.ts";
 import { dryRun } from "../../plan/dry-run.ts";
 import { yargsOptions } from "../cli-options.ts";
 import { runExtraOptions, runExtraSettings, tocOptions, writeHtmlReport } from "../run-extras.ts";
@@ -73,57 +68,4 @@ async function masterMain(flags: Record<string, unknown>, env: NodeJS.ProcessEnv
     shutdown.dispose();
     clients.destroy();
   }
-}
-
-export function masterPorts(
-  clients: AwsClients,
-  c: Pick<MasterConfig, "topicArn" | "tocQueueUrl" | "reportQueueUrl" | "deadLetterQueueUrl" | "source">,
-): MasterPorts {
-  const tocQueue = new SqsQueue(clients.sqs, c.tocQueueUrl);
-  return {
-    sourceStore: isS3Url(c.source) ? new S3ObjectStore(clients.s3, parseS3Url(c.source).bucket) : undefined,
-    topic: new SnsTopic(clients.sns, c.topicArn),
-    tocQueue,
-    reportQueue: new SqsQueue(clients.sqs, c.reportQueueUrl),
-    deadLetterQueue: c.deadLetterQueueUrl ? new SqsQueue(clients.sqs, c.deadLetterQueueUrl) : undefined,
-    // Without the setting the master still reads the dead-letter queue: the TOC queue's RedrivePolicy names it.
-    findDeadLetterQueue: async (signal) => {
-      const url = await tocQueue.deadLetterQueueUrl(signal);
-      return url ? new SqsQueue(clients.sqs, url) : null;
-    },
-    subscriptions: new SqsTopicSubscriptions(clients.sqs, clients.sns, c.topicArn),
-  };
-}
-
-export function masterOptions(
-  config: MasterConfig,
-  target: string,
-  log: Logger,
-  shutdown: Shutdown,
-): MasterOptions {
-  return {
-    runId: config.runId,
-    source: config.source,
-    resume: config.resume,
-    target,
-    stateDir: config.stateDir,
-    awsDownTimeoutMs: config.awsDownTimeoutSec * 1000,
-    settings: {
-      expectedWorkers: config.workers,
-      failfast: config.failfast,
-      beaconMs: config.beaconMs,
-      initTimeoutMs: config.initTimeoutSec * 1000,
-      workerTimeoutMs: config.workerTimeoutSec * 1000,
-      noWorkersTimeoutMs: config.noWorkersTimeoutSec * 1000,
-      stallTimeoutMs: config.stallTimeoutSec * 1000,
-      errorReportTimeoutMs: 30_000,
-      shutdownTimeoutMs: 15_000,
-    },
-    batchEntries: config.batchEntries,
-    batchBytes: config.batchBytes,
-    progressMs: config.progressMs,
-    log,
-    shutdown,
-    onProgress: (p) => printProgress(p, log, config.logFormat),
-  };
 }
