@@ -6,8 +6,8 @@
  */
 import fs from "node:fs";
 import { parse } from "yaml";
-import type { Setting } from "./config.ts";
 import { ConfigError } from "./errors.ts";
+import type { Setting } from "./setting.ts";
 
 export interface ConfigFileLayer {
   /** The file, as given: named in every error about one of its values. */

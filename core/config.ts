@@ -7,27 +7,13 @@ import os from "node:os";
 import { z } from "zod";
 import { type ConfigFileLayer, fileValue, readConfigFile } from "./config-file.ts";
 import { RUN_ID_SHAPE } from "./deployment.ts";
-import { ENV, type EnvName } from "./env-names.ts";
+import { ENV } from "./env-names.ts";
 import { ConfigError } from "./errors.ts";
 import { isS3Url, parseS3Url } from "./s3-url.ts";
+import type { ConfigOf, Setting, SettingsTable as Table } from "./setting.ts";
 import { bool, int, nonEmpty, url } from "./setting-schemas.ts";
 
-export interface Setting<T> {
-  readonly flag: string;
-  readonly env?: EnvName;
-  readonly describe: string;
-  readonly type: "string" | "number" | "boolean";
-  readonly schema: z.ZodType<T>;
-  /** Applied when neither flag nor variable is given; a function for computed defaults. */
-  readonly default?: T | ((env: Readonly<Record<string, string | undefined>>) => T);
-  /** What to show as the default in help, when it is computed. */
-  readonly defaultText?: string;
-}
-
-type Table = Record<string, Setting<unknown>>;
-export type ConfigOf<T extends Table> = {
-  readonly [K in keyof T]: T[K] extends Setting<infer V> ? V : never;
-};
+export type { ConfigOf, Setting } from "./setting.ts";
 
 const setting = <T>(s: Setting<T>): Setting<T> => s;
 
