@@ -1,14 +1,10 @@
 /**
- * What `master` and `local` take beyond their own tables: the TOC source and filters, the HTML report, the
+ * What `master` and `local` take beyond their own tables: the TOC source and filters, the HTML report's file, the
  * dry run and the estimate it prints, `--quiet`. Parsed with `parseConfig` like every table.
  */
-import fs from "node:fs/promises";
-import path from "node:path";
 import type { ConfigOf } from "../core/config.ts";
 import { outputSettings, tocSourceSettings } from "../core/run-settings.ts";
-import type { RunReport } from "../master/report.ts";
 import { estimateSettings } from "../plan/plan-settings.ts";
-import { renderHtmlReport } from "../report/html-report.ts";
 import type { TocSourceOptions } from "../toc/toc-source.ts";
 
 /** The options the commands show (`--quiet` is every command's, declared once by the CLI). */
@@ -29,11 +25,4 @@ export function tocOptions(x: RunExtras): TocSourceOptions {
     exclude: x.exclude,
     modifiedAfterMs: x.modifiedAfter,
   };
-}
-
-export async function writeHtmlReport(file: string, report: RunReport): Promise<void> {
-  await fs.mkdir(path.dirname(path.resolve(file)), { recursive: true });
-  const tmp = `${file}.tmp-${process.pid}`;
-  await fs.writeFile(tmp, renderHtmlReport(report));
-  await fs.rename(tmp, file);
 }

@@ -1,8 +1,11 @@
 /**
  * The run's report as one self-contained HTML page (no script, no external file): the outcome at the top,
  * the throughput over time as an inline SVG chart, phase timings, the per-worker table, and every error and
- * skipped entry grouped by reason with its paths. Pure: a report in, a page out.
+ * skipped entry grouped by reason with its paths. The rendering is pure (a report in, a page out);
+ * writeHtmlReport puts the page in its file.
  */
+import fs from "node:fs/promises";
+import path from "node:path";
 import type { RunReport, TimelineSample } from "../master/report.ts";
 
 const esc = (s: unknown): string =>
@@ -220,4 +223,12 @@ function niceMax(v: number): number {
   const p = 10 ** Math.floor(Math.log10(v));
   for (const m of [1, 2, 2.5, 5, 10]) if (v <= m * p) return m * p;
   return 10 * p;
+}
+
+/** Writes the page for `--report-html FILE`: whole or not at all (a temporary file renamed into place). */
+export async function writeHtmlReport(file: string, report: RunReport): Promise<void> {
+  await fs.mkdir(path.dirname(path.resolve(file)), { recursive: true });
+  const tmp = `${file}.tmp-${process.pid}`;
+  await fs.writeFile(tmp, renderHtmlReport(report));
+  await fs.rename(tmp, file);
 }

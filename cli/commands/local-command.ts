@@ -10,8 +10,9 @@ import { boundHeapGrowth } from "../../master/heap-growth.ts";
 import { createRunConsole, printSummary, writeReport } from "../../master/output.ts";
 import { exitCodeOf } from "../../master/report.ts";
 import { dryRun } from "../../plan/dry-run.ts";
+import { writeHtmlReport } from "../../report/html-report.ts";
 import { yargsOptions } from "../cli-options.ts";
-import { runExtraOptions, runExtraSettings, tocOptions, writeHtmlReport } from "../run-extras.ts";
+import { runExtraOptions, runExtraSettings, tocOptions } from "../run-extras.ts";
 
 export const localCommand: CommandModule = {
   command: "local",

@@ -13,8 +13,9 @@ import { exitCodeOf } from "../../master/report.ts";
 import { runMaster } from "../../master/run-master.ts";
 import { masterOptions, masterPorts } from "../../master/wiring.ts";
 import { dryRun } from "../../plan/dry-run.ts";
+import { writeHtmlReport } from "../../report/html-report.ts";
 import { yargsOptions } from "../cli-options.ts";
-import { runExtraOptions, runExtraSettings, tocOptions, writeHtmlReport } from "../run-extras.ts";
+import { runExtraOptions, runExtraSettings, tocOptions } from "../run-extras.ts";
 import { runMasterOnFleet } from "./run-master-on-fleet.ts";
 
 export const masterCommand: CommandModule = {
