@@ -43,7 +43,7 @@ export async function crawlRow(ctx: BenchContext): Promise<Row> {
     peerValue: median(peer),
     minRatio: 1.0,
     note:
-      `master/crawl.ts (--crawler auto, which took ${crawler} here) timed alone in its own process (startup ` +
+      `toc/crawl.ts (--crawler auto, which took ${crawler} here) timed alone in its own process (startup ` +
       `excluded), its find's output parsed into entries; the walker alone did ${Math.round(median(walker))}/s. find ` +
       `timed from spawn to exit, output discarded. ${tree.spec}; medians of ${ctx.sizes.crawlReps}, alternating.`,
     detail: { tree, crawler, ours, walker, peer },
