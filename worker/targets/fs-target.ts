@@ -13,6 +13,7 @@ import { isRemoteFs } from "../../core/filesystems.ts";
 import type { Stage, TocEntry } from "../../core/messages.ts";
 import { checkTocPath } from "../../core/toc-path.ts";
 import { chooseFsCalls, type FsCalls, type FsCallsSetting, threadCalls, utimesRounding } from "./fs-calls.ts";
+import { attrProblems, type MetaRules, sameMeta, sizeProblem, type TargetMeta } from "./meta-compare.ts";
 import {
   identityProblem,
   kindOf,
@@ -113,24 +114,15 @@ export class FsTarget implements Target {
       if (moved) return failed(moved);
       const problems: string[] = [];
       if (entry.kind === "file") {
-        const want = src ? src.size : BigInt(entry.size);
-        if (dst.size !== want)
-          problems.push(`size ${dst.size} in the target, ${want} in the ${src ? "source" : "TOC"}`);
+        const size = sizeProblem(dst.size, src ? src.size : entry.size, TARGET_AT, src ? "source" : "TOC");
+        if (size) problems.push(size);
       }
       if (entry.kind === "symlink" && src?.isSymbolicLink()) {
         const [a, b] = [await this.calls.readlink(p.src), await this.calls.readlink(p.dst)];
         if (a !== b) problems.push(`link points to ${JSON.stringify(b)}, expected ${JSON.stringify(a)}`);
       }
-      if (this.opts.validate === "attrs" && src && kindOf(src) === entry.kind) {
-        if (entry.kind !== "symlink" && (dst.mode & 0o7777n) !== (src.mode & 0o7777n)) {
-          problems.push(`mode ${octal(dst.mode)} in the target, ${octal(src.mode)} in the source`);
-        }
-        if (this.opts.preserveOwner && (dst.uid !== src.uid || dst.gid !== src.gid)) {
-          problems.push(`owner ${dst.uid}:${dst.gid} in the target, ${src.uid}:${src.gid} in the source`);
-        }
-        const t = this.mtimeProblem(dst, src);
-        if (t) problems.push(`mtime in the target: ${t}`);
-      }
+      if (this.opts.validate === "attrs" && src && kindOf(src) === entry.kind)
+        problems.push(...attrProblems(fsMeta(dst), src, entry.kind === "symlink", this.metaRules));
       if (problems.length > 0) return failed(problems.join("; "));
       return ok(entry.kind === "file" ? Number(dst.size) : 0);
     } catch (err) {
@@ -189,7 +181,7 @@ export class FsTarget implements Target {
           if (existing?.isDirectory()) return failed("a directory of that name exists in the target");
           if (existing && !existing.isFile()) await this.calls.unlink(dst); // never write through a symlink
           // The quick check rsync makes too: the same size, mtime, mode and owner is not copied again.
-          if (existing?.isFile() && this.sameMeta(existing, before) && existing.size === before.size) {
+          if (existing?.isFile() && sameMeta(fsMeta(existing), before, false, this.metaRules)) {
             return { status: "unchanged", bytes: 0 };
           }
           await this.calls.copyOpened(handle, dst, false);
@@ -214,11 +206,17 @@ export class FsTarget implements Target {
     }
   }
 
-  /** Same mode (except for symlinks), owner (when kept) and mtime (as the copy sets it). */
-  private sameMeta(dst: BigIntStats, src: BigIntStats): boolean {
-    if (!dst.isSymbolicLink() && (dst.mode & 0o7777n) !== (src.mode & 0o7777n)) return false;
-    if (this.opts.preserveOwner && (dst.uid !== src.uid || dst.gid !== src.gid)) return false;
-    return this.mtimeProblem(dst, src) === null;
+  /** Mode (except for symlinks), owner (when kept) and mtime (as the copier sets it), as meta-compare.ts compares. */
+  private get metaRules(): MetaRules<bigint> {
+    return {
+      at: TARGET_AT,
+      mode: "permissions",
+      owner: this.opts.preserveOwner,
+      mtime: (dstNs, srcNs) => {
+        const t = this.mtimeProblem(dstNs, srcNs);
+        return t && `mtime in the target: ${t}`;
+      },
+    };
   }
 
   /**
@@ -226,10 +224,10 @@ export class FsTarget implements Target {
    * local target exactly the time the copier sets (rsync: the source's; `fs`: the largest not later that
    * `utimes` can set), elsewhere within 1 µs (yas3fs keeps a double).
    */
-  private mtimeProblem(dst: BigIntStats, src: BigIntStats): string | null {
-    if (!this.exactTimes) return timeProblem(dst.mtimeNs, src.mtimeNs, { slackNs: 1000n });
-    const exact = this.opts.copier === "rsync" ? src.mtimeNs : utimesExpected(src.mtimeNs, this.rounding);
-    return timeProblem(dst.mtimeNs, src.mtimeNs, { exact, slackNs: 0n });
+  private mtimeProblem(dstNs: bigint, srcNs: bigint): string | null {
+    if (!this.exactTimes) return timeProblem(dstNs, srcNs, { slackNs: 1000n });
+    const exact = this.opts.copier === "rsync" ? srcNs : utimesExpected(srcNs, this.rounding);
+    return timeProblem(dstNs, srcNs, { exact, slackNs: 0n });
   }
 
   private async writeSymlink(entry: TocEntry, src: string, dst: string): Promise<EntryOutcome> {
@@ -244,7 +242,8 @@ export class FsTarget implements Target {
     if (existing?.isDirectory()) return failed("a directory of that name exists in the target");
     // Idempotent: a redelivered batch must not recreate the link (that would touch its directory's mtime).
     const same = existing?.isSymbolicLink() && (await this.calls.readlink(dst)) === link;
-    if (same && existing && this.sameMeta(existing, st)) return { status: "unchanged", bytes: 0 };
+    if (same && existing && attrProblems(fsMeta(existing), st, true, this.metaRules).length === 0)
+      return { status: "unchanged", bytes: 0 };
     if (!same) {
       if (existing) await this.calls.unlink(dst);
       await this.calls.symlink(link, dst);
@@ -308,6 +307,12 @@ export class FsTarget implements Target {
   }
 }
 
-export function octal(mode: bigint): string {
-  return `0${(mode & 0o7777n).toString(8)}`;
-}
+const TARGET_AT = "in the target";
+
+const fsMeta = (st: BigIntStats): TargetMeta<bigint> => ({
+  mode: st.mode,
+  uid: st.uid,
+  gid: st.gid,
+  size: st.size,
+  mtime: st.mtimeNs,
+});

@@ -5,7 +5,7 @@
  * stat-ed again after reading: if it moved meanwhile it is read again once, then reported, never recorded good.
  *
  * Re-runs copy nothing that is already there and unchanged (same type, mode, owner, mtime and size in `attr`,
- * and a stored checksum): those entries come back `unchanged`.
+ * by meta-compare.ts, and a stored checksum): those entries come back `unchanged`.
  */
 import { type BigIntStats, constants } from "node:fs";
 import fs from "node:fs/promises";
@@ -22,6 +22,14 @@ import {
   type SourceHandle,
   threadCalls,
 } from "./fs-calls.ts";
+import {
+  type MetaRules,
+  metaProblems,
+  type SourceMeta,
+  sameMeta,
+  sizeProblem,
+  type TargetMeta,
+} from "./meta-compare.ts";
 import {
   identityProblem,
   lstatChecked,
@@ -156,18 +164,13 @@ export class S3Target implements Target {
       if (moved) return failed(moved);
       const problems: string[] = [];
       if ("reason" in st) {
-        if (entry.kind === "file" && head.size !== entry.size)
-          problems.push(`size ${head.size} in the bucket, ${entry.size} in the TOC`);
+        const size = entry.kind === "file" && sizeProblem(head.size, entry.size, S3_RULES.sizeAt, "TOC");
+        if (size) problems.push(size);
       } else {
         const size = await this.sizeOf(entry.kind, src, st);
-        if (head.size !== size) problems.push(`size ${head.size} in the bucket, ${size} in the source`);
-        if (attr.mode !== st.mode)
-          problems.push(`st_mode ${attr.mode.toString(8)} in attr, ${st.mode.toString(8)} in the source`);
-        if (attr.uid !== st.uid || attr.gid !== st.gid) {
-          problems.push(`owner ${attr.uid}:${attr.gid} in attr, ${st.uid}:${st.gid} in the source`);
-        }
-        const t = attrTimeProblem(attr, st.mtimeNs);
-        if (t) problems.push(t);
+        problems.push(
+          ...metaProblems(s3Meta(head, attr), sourceMeta(st, size), entry.kind === "symlink", S3_RULES),
+        );
         if (entry.kind === "file" && problems.length === 0) {
           const c = await this.checksumProblem(head, src, st, signal);
           if (c) problems.push(c);
@@ -351,18 +354,41 @@ export function attrTimeProblem(attr: ParsedAttr, srcNs: bigint): string | null 
   return `${shown}, expected ${want} for the source's ${exactSeconds(srcNs)}`;
 }
 
+/** yas3fs's attr keeps the whole st_mode and the owner always; its st_mtime is a double (attrTimeProblem). */
+const S3_RULES = {
+  at: "in attr",
+  sizeAt: "in the bucket",
+  mode: "st_mode",
+  owner: true,
+  mtime: attrTimeProblem,
+} as const satisfies MetaRules<ParsedAttr>;
+
+const s3Meta = (head: ObjectHead, attr: ParsedAttr): TargetMeta<ParsedAttr> => ({
+  mode: attr.mode,
+  uid: attr.uid,
+  gid: attr.gid,
+  size: head.size,
+  mtime: attr,
+});
+
+const sourceMeta = (st: BigIntStats, size: bigint | number): SourceMeta => ({
+  mode: st.mode,
+  uid: st.uid,
+  gid: st.gid,
+  size,
+  mtimeNs: st.mtimeNs,
+});
+
 function unchanged(head: ObjectHead | null, st: BigIntStats, kind: TocEntry["kind"]): boolean {
   if (!head) return false;
   const attr = parseAttr(head.metadata.attr);
-  if (!attr || attr.mode !== st.mode || attr.uid !== st.uid || attr.gid !== st.gid) return false;
-  if (attrTimeProblem(attr, st.mtimeNs) !== null) return false;
-  if (kind === "file") {
-    // A checked upload: S3 keeps a CRC32, and for single PUTs it is the one we computed from the source.
-    const recorded = head.metadata[CRC_METADATA_KEY];
-    const checksumOk = recorded === undefined ? head.crc32 !== undefined : head.crc32 === recorded;
-    return head.size === Number(st.size) && checksumOk;
-  }
-  return kind === "dir" ? head.size === 0 : head.size === Number(st.size);
+  const size = kind === "dir" ? 0 : st.size;
+  if (!attr || !sameMeta(s3Meta(head, attr), sourceMeta(st, size), kind === "symlink", S3_RULES))
+    return false;
+  if (kind !== "file") return true;
+  // A checked upload: S3 keeps a CRC32, and for single PUTs it is the one we computed from the source.
+  const recorded = head.metadata[CRC_METADATA_KEY];
+  return recorded === undefined ? head.crc32 !== undefined : head.crc32 === recorded;
 }
 
 /** Reads a small (opened and checked) file whole, checking that it did not change while read. */
