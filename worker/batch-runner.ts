@@ -12,14 +12,11 @@ import {
   type TocBatchMessage,
   type WorkPhase,
 } from "../core/messages.ts";
-import { FsTarget } from "./targets/fs-target.ts";
-import { rsyncBatch } from "./targets/rsync-copier.ts";
 import { type EntryOutcome, failed, type Target } from "./targets/target.ts";
 import type { Yas3fsNotifier } from "./yas3fs-notifier.ts";
 
 export interface BatchRunnerOptions {
   readonly target: Target;
-  readonly copier: "fs" | "rsync";
   readonly limiter: Limiter;
   readonly notifier?: Yas3fsNotifier | undefined;
 }
@@ -37,8 +34,9 @@ export async function runBatch(
   const outcomes: (EntryOutcome | undefined)[] = new Array(entries.length);
   const target = o.target;
   try {
-    if (msg.phase === "WRITE" && o.copier === "rsync" && target instanceof FsTarget) {
-      const all = await o.limiter.run(() => rsyncBatch(target, entries, msg.stage, signal));
+    const writeBatch = target.writeBatch;
+    if (msg.phase === "WRITE" && writeBatch) {
+      const all = await o.limiter.run(() => writeBatch(entries, msg.stage, signal));
       all.forEach((x, i) => {
         outcomes[i] = x;
       });

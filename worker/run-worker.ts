@@ -47,7 +47,6 @@ export interface WorkerOptions {
   readonly host: string;
   readonly runId?: string | undefined;
   readonly concurrency: number;
-  readonly copier: "fs" | "rsync";
   readonly controlQueueName: string;
   readonly reportMs: number;
   readonly heartbeatMs: number;

@@ -4,20 +4,14 @@
 import os from "node:os";
 import type { CommandModule } from "yargs";
 import { makeClients } from "../../core/aws/clients.ts";
-import { S3ObjectStore } from "../../core/aws/s3-object-store.ts";
 import { SnsTopic, SqsTopicSubscriptions } from "../../core/aws/sns-topic.ts";
 import { SqsQueue } from "../../core/aws/sqs-queue.ts";
 import { parseConfig, workerSettings } from "../../core/config.ts";
-import { ConfigError } from "../../core/errors.ts";
 import { createLogger } from "../../core/log.ts";
 import { quietLogger } from "../../core/quiet-log.ts";
-import { isS3Url, parseS3Url } from "../../core/s3-url.ts";
 import { createShutdown } from "../../core/shutdown.ts";
 import { runWorker } from "../../worker/run-worker.ts";
-import { FsTarget } from "../../worker/targets/fs-target.ts";
-import { MirrorTarget } from "../../worker/targets/mirror-target.ts";
-import { S3Target } from "../../worker/targets/s3-target.ts";
-import type { Target } from "../../worker/targets/target.ts";
+import { makeTarget } from "../../worker/targets/make-target.ts";
 import { Yas3fsNotifier } from "../../worker/yas3fs-notifier.ts";
 import { yargsOptions } from "../cli-options.ts";
 
@@ -48,54 +42,8 @@ async function workerMain(flags: Record<string, unknown>, env: NodeJS.ProcessEnv
     maxSockets: config.concurrency + 16,
   });
   try {
-    let target: Target;
-    if (isS3Url(config.source)) {
-      if (!isS3Url(config.target))
-        throw new ConfigError("--source s3://… (a bucket mirror) needs an s3:// --target");
-      const from = parseS3Url(config.source);
-      const to = parseS3Url(config.target);
-      target = new MirrorTarget({
-        source: new S3ObjectStore(clients.s3, from.bucket),
-        sourcePrefix: from.prefix,
-        target: new S3ObjectStore(clients.s3, to.bucket),
-        targetPrefix: to.prefix,
-        multipartThresholdBytes: config.multipartThresholdMb * 1024 * 1024,
-        minPartBytes: config.partSizeMb * 1024 * 1024,
-        skipUnchanged: !config.targetEmpty,
-      });
-    } else if (isS3Url(config.target)) {
-      if (config.copier === "rsync")
-        throw new ConfigError("--copier rsync needs a directory target, not an S3 one");
-      const loc = parseS3Url(config.target);
-      target = new S3Target({
-        sourceRoot: config.source,
-        store: new S3ObjectStore(
-          clients.s3,
-          loc.bucket,
-          undefined,
-          config.s3Requests === "direct" ? clients.s3Wire : undefined,
-        ),
-        prefix: loc.prefix,
-        multipartThresholdBytes: config.multipartThresholdMb * 1024 * 1024,
-        minPartBytes: config.partSizeMb * 1024 * 1024,
-        skipUnchanged: !config.targetEmpty,
-        largeFiles: 2,
-        partsInFlight: 4,
-        fsCalls: config.fsCalls,
-      });
-    } else {
-      target = new FsTarget({
-        sourceRoot: config.source,
-        targetRoot: config.target,
-        preserveOwner: process.getuid?.() === 0,
-        validate: config.validate,
-        fsCalls: config.fsCalls,
-        copier: config.copier,
-      });
-    }
-    await target.init();
-    if (target instanceof FsTarget)
-      log.info(`file system calls: ${target.fsCalls} (--fs-calls ${config.fsCalls})`);
+    const { target, note } = await makeTarget(config, clients);
+    if (note) log.info(note);
     const outcome = await runWorker(
       {
         tocQueue: new SqsQueue(clients.sqs, config.tocQueueUrl),
@@ -107,7 +55,6 @@ async function workerMain(flags: Record<string, unknown>, env: NodeJS.ProcessEnv
         host: os.hostname(),
         runId: config.runId,
         concurrency: config.concurrency,
-        copier: config.copier,
         controlQueueName: `${config.controlQueuePrefix}-w-${config.workerId}`.slice(0, 80),
         reportMs: config.reportMs,
         heartbeatMs: config.heartbeatMs,

@@ -23,6 +23,7 @@ import {
   RootedTree,
   reasonOf,
 } from "./rooted-tree.ts";
+import { rsyncBatch } from "./rsync-copier.ts";
 import { type EntryOutcome, failed, ok, type Target } from "./target.ts";
 import { timeProblem, type UtimesRounding, utimesExpected, utimesSeconds } from "./times.ts";
 
@@ -53,10 +54,16 @@ export class FsTarget implements Target {
   private rounding: UtimesRounding = "either";
   /** A local target keeps the times set to the nanosecond; a network or FUSE one (yas3fs: a double) may not. */
   private exactTimes = false;
+  /** With the rsync copier, WRITE goes by batch: one rsync for a whole TOC batch (rsync-copier.ts). */
+  readonly writeBatch: Target["writeBatch"];
 
   constructor(readonly opts: TargetOptions) {
     this.source = new RootedTree(opts.sourceRoot, "source");
     this.target = new RootedTree(opts.targetRoot, "target");
+    this.writeBatch =
+      opts.copier === "rsync"
+        ? (entries, stage, signal) => rsyncBatch(this, entries, stage, signal)
+        : undefined;
   }
 
   get description(): string {

@@ -12,12 +12,23 @@
  */
 import { spawn } from "node:child_process";
 import type { Stage, TocEntry } from "../../core/messages.ts";
-import type { FsTarget } from "./fs-target.ts";
 import { reasonOf } from "./rooted-tree.ts";
 import type { EntryOutcome } from "./target.ts";
 
+/** What rsync needs of the directory target whose batch writer it is (fs-target.ts). */
+export interface RsyncTree {
+  readonly opts: { readonly sourceRoot: string; readonly targetRoot: string };
+  /** Resolves a TOC path on both sides, refusing anything that would leave either root. */
+  paths(rel: string): Promise<{ src: string; dst: string } | { reason: string }>;
+  /** Why what the source path leads to now is not the entry the crawl saw, or null. */
+  sourceMoved(entry: TocEntry, src: string): Promise<string | null>;
+  /** Removes what rsync wrote for an entry that turned out not to be the one crawled. */
+  removeCopy(dst: string): Promise<void>;
+  check(entry: TocEntry): Promise<EntryOutcome>;
+}
+
 export async function rsyncBatch(
-  target: FsTarget,
+  target: RsyncTree,
   entries: readonly TocEntry[],
   stage: Stage,
   signal: AbortSignal,
@@ -25,7 +36,7 @@ export async function rsyncBatch(
   const outcomes: (EntryOutcome | undefined)[] = new Array(entries.length);
   const send: TocEntry[] = [];
   for (const [i, e] of entries.entries()) {
-    let p: Awaited<ReturnType<FsTarget["paths"]>>;
+    let p: Awaited<ReturnType<RsyncTree["paths"]>>;
     try {
       p = await target.paths(e.path);
     } catch (err) {

@@ -16,6 +16,13 @@ export interface Target {
   write(entry: TocEntry, stage: Stage, signal: AbortSignal): Promise<EntryOutcome>;
   /** Checks one entry in the target against the source; never throws. */
   check(entry: TocEntry, signal: AbortSignal): Promise<EntryOutcome>;
+  /**
+   * Writes a whole WRITE batch at once, when this target does so (a directory with the rsync copier): one
+   * outcome per entry, in order. Without it each entry goes through `write`.
+   */
+  readonly writeBatch?:
+    | ((entries: readonly TocEntry[], stage: Stage, signal: AbortSignal) => Promise<EntryOutcome[]>)
+    | undefined;
 }
 
 export const ok = (bytes = 0): EntryOutcome => ({ status: "ok", bytes });

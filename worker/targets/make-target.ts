@@ -1,0 +1,85 @@
+/**
+ * The worker's target from its settings: a bucket mirror (an s3:// source and target), the S3 target (an
+ * s3:// target), or a directory (a yas3fs mount, or any file system) written by the `fs` or the rsync copier.
+ */
+import type { AwsClients } from "../../core/aws/clients.ts";
+import { S3ObjectStore } from "../../core/aws/s3-object-store.ts";
+import type { WorkerConfig } from "../../core/config.ts";
+import { ConfigError } from "../../core/errors.ts";
+import { isS3Url, parseS3Url } from "../../core/s3-url.ts";
+import { FsTarget } from "./fs-target.ts";
+import { MirrorTarget } from "./mirror-target.ts";
+import { S3Target } from "./s3-target.ts";
+import type { Target } from "./target.ts";
+
+const MIB = 1024 * 1024;
+
+export type TargetSettings = Pick<
+  WorkerConfig,
+  | "source"
+  | "target"
+  | "copier"
+  | "validate"
+  | "fsCalls"
+  | "s3Requests"
+  | "targetEmpty"
+  | "multipartThresholdMb"
+  | "partSizeMb"
+>;
+
+/** The target, initialised, and what to log about how it was set up (a directory's file system calls). */
+export async function makeTarget(
+  config: TargetSettings,
+  clients: Pick<AwsClients, "s3" | "s3Wire">,
+): Promise<{ readonly target: Target; readonly note?: string }> {
+  if (isS3Url(config.source)) {
+    if (!isS3Url(config.target))
+      throw new ConfigError("--source s3://… (a bucket mirror) needs an s3:// --target");
+    const from = parseS3Url(config.source);
+    const to = parseS3Url(config.target);
+    const target = new MirrorTarget({
+      source: new S3ObjectStore(clients.s3, from.bucket),
+      sourcePrefix: from.prefix,
+      target: new S3ObjectStore(clients.s3, to.bucket),
+      targetPrefix: to.prefix,
+      multipartThresholdBytes: config.multipartThresholdMb * MIB,
+      minPartBytes: config.partSizeMb * MIB,
+      skipUnchanged: !config.targetEmpty,
+    });
+    await target.init();
+    return { target };
+  }
+  if (isS3Url(config.target)) {
+    if (config.copier === "rsync")
+      throw new ConfigError("--copier rsync needs a directory target, not an S3 one");
+    const loc = parseS3Url(config.target);
+    const target = new S3Target({
+      sourceRoot: config.source,
+      store: new S3ObjectStore(
+        clients.s3,
+        loc.bucket,
+        undefined,
+        config.s3Requests === "direct" ? clients.s3Wire : undefined,
+      ),
+      prefix: loc.prefix,
+      multipartThresholdBytes: config.multipartThresholdMb * MIB,
+      minPartBytes: config.partSizeMb * MIB,
+      skipUnchanged: !config.targetEmpty,
+      largeFiles: 2,
+      partsInFlight: 4,
+      fsCalls: config.fsCalls,
+    });
+    await target.init();
+    return { target };
+  }
+  const target = new FsTarget({
+    sourceRoot: config.source,
+    targetRoot: config.target,
+    preserveOwner: process.getuid?.() === 0,
+    validate: config.validate,
+    fsCalls: config.fsCalls,
+    copier: config.copier,
+  });
+  await target.init();
+  return { target, note: `file system calls: ${target.fsCalls} (--fs-calls ${config.fsCalls})` };
+}
