@@ -42,8 +42,54 @@ export function isRetryable(err: unknown): boolean {
   return retryableCodes.has(e.code ?? "") || retryableCodes.has(e.name);
 }
 
+/** Errors by which a service asks its client to slow down (S3's SlowDown, a 503): the adaptive limits halve on them. */
+export function isThrottle(err: unknown): boolean {
+  const e = err as { name?: string; Code?: string; $metadata?: { httpStatusCode?: number } };
+  return (
+    e?.name === "SlowDown" ||
+    e?.name === "ThrottlingException" ||
+    e?.name === "RequestLimitExceeded" ||
+    e?.$metadata?.httpStatusCode === 503
+  );
+}
+
 export function backoffMs(policy: RetryPolicy, attempt: number, random: () => number = Math.random): number {
   return Math.round(random() * Math.min(policy.maxMs, policy.baseMs * 2 ** attempt));
+}
+
+/** Past this many failures in a row the backoff no longer grows (it is at its cap long before). */
+const MAX_BACKOFF_STEP = 8;
+
+/**
+ * The pause of a loop that outlasts an outage (a queue it polls, a lane it sends on) after `failures` failures
+ * in a row: the policy's backoff, plus `floorMs` so that a failing loop never spins. Such a loop never gives
+ * up by count; its bound is a time (see OutageClock) or the run's own end.
+ */
+export function outagePauseMs(failures: number, floorMs: number, policy: RetryPolicy = defaultRetry): number {
+  return backoffMs(policy, Math.min(failures, MAX_BACKOFF_STEP)) + floorMs;
+}
+
+/** How long a loop's calls have failed in a row, against the time it may outlast an outage for. */
+export class OutageClock {
+  private since: number | null = null;
+
+  constructor(
+    readonly boundMs: number,
+    private readonly now: () => number,
+  ) {}
+
+  /** A call failed: true when the calls have now failed for longer than the bound. */
+  failed(): boolean {
+    this.since ??= this.now();
+    return this.now() - this.since > this.boundMs;
+  }
+
+  /** A call succeeded: how long the outage lasted, or null when there was none. */
+  recovered(): number | null {
+    const since = this.since;
+    this.since = null;
+    return since === null ? null : this.now() - since;
+  }
 }
 
 export async function withRetry<T>(
@@ -52,15 +98,22 @@ export async function withRetry<T>(
     policy?: RetryPolicy;
     signal?: AbortSignal | undefined;
     retryable?: (err: unknown) => boolean;
+    /** Retry for this long from the first attempt instead of `policy.attempts` times (an outage outlasted). */
+    forMs?: number | undefined;
+    now?: () => number;
   } = {},
 ): Promise<T> {
   const policy = opts.policy ?? defaultRetry;
   const retryable = opts.retryable ?? isRetryable;
+  const now = opts.now ?? Date.now;
+  const started = now();
+  const spent = (attempt: number) =>
+    opts.forMs === undefined ? attempt + 1 >= policy.attempts : now() - started > opts.forMs;
   for (let attempt = 0; ; attempt++) {
     try {
       return await op(attempt);
     } catch (err) {
-      if (attempt + 1 >= policy.attempts || !retryable(err) || opts.signal?.aborted) throw err;
+      if (opts.signal?.aborted || !retryable(err) || spent(attempt)) throw err;
       await sleep(backoffMs(policy, attempt), undefined, { signal: opts.signal });
     }
   }

@@ -7,10 +7,9 @@
  * is sent before `reserve` has made it durable in the run record, so a resumed master starts above all of them.
  */
 import { clearTimeout, setTimeout } from "node:timers";
-import { setTimeout as sleep } from "node:timers/promises";
 import { encodeMessage, entryToWire, type Stage, type TocEntry, type WorkPhase } from "../core/messages.ts";
 import type { MessageQueue } from "../core/ports.ts";
-import { backoffMs, isRetryable } from "../core/retry.ts";
+import { isRetryable, type RetryPolicy, withRetry } from "../core/retry.ts";
 import { type BatchLimits, TocBatcher } from "../toc/toc-batcher.ts";
 import type { MachineEvent } from "./phase-machine.ts";
 
@@ -155,19 +154,16 @@ function lingerTimer(ms: number) {
   };
 }
 
+/** The backoff of a send that outlasts an outage: bounded by `retryForMs`, not by a count. */
+const OUTLAST_SEND: RetryPolicy = { attempts: 0, baseMs: 500, maxMs: 5_000 };
+
 /** Sends, and while the failure is retryable (the service is down or throttling) tries again, for a while. */
 async function sendOutlasting(o: DispatchOptions, bodies: string[]): Promise<void> {
-  const started = o.now();
-  for (let attempt = 0; ; attempt++) {
-    try {
-      await o.queue.send(bodies, o.signal);
-      return;
-    } catch (err) {
-      const cause = (err as Error).cause ?? err;
-      if (o.signal.aborted || !isRetryable(cause) || o.now() - started > (o.retryForMs ?? 0)) throw err;
-      await sleep(backoffMs({ attempts: 0, baseMs: 500, maxMs: 5_000 }, attempt), undefined, {
-        signal: o.signal,
-      });
-    }
-  }
+  await withRetry(() => o.queue.send(bodies, o.signal), {
+    policy: OUTLAST_SEND,
+    signal: o.signal,
+    retryable: (err) => isRetryable((err as Error).cause ?? err),
+    forMs: o.retryForMs ?? 0,
+    now: o.now,
+  });
 }

@@ -5,12 +5,13 @@
  * whole fleet when the run ends: success, failure, Ctrl-C or a crash. Reads top to bottom: launch, watch while
  * the run runs, end.
  */
-import { setTimeout as sleep } from "node:timers/promises";
+
 import { FLEET_TAGS } from "../core/deployment.ts";
 import { describe } from "../core/errors.ts";
 import type { Logger } from "../core/log.ts";
 import { decodeMessage } from "../core/messages.ts";
 import type { Fleet, FleetInstance, MessageQueue } from "../core/ports.ts";
+import { pause } from "../core/retry.ts";
 import type { Shutdown } from "../core/shutdown.ts";
 
 export interface FleetRunOptions {
@@ -115,7 +116,7 @@ export async function runWithFleet<T extends { readonly outcome: string }>(
   const done = new AbortController();
   const watch = (async () => {
     while (!done.signal.aborted) {
-      await sleep(o.pollMs, undefined, { signal: done.signal }).catch(() => {});
+      await pause(o.pollMs, done.signal);
       if (done.signal.aborted) return;
       let live: FleetInstance[];
       try {
@@ -183,9 +184,7 @@ async function drain(o: FleetRunOptions, tags: Record<string, string>): Promise<
     } catch (err) {
       o.log.warn(`could not describe the fleet: ${describe(err)}`);
     }
-    await sleep(Math.min(o.pollMs, Math.max(0, deadline - (o.now ?? Date.now)())), undefined, {
-      signal: o.shutdown.abort,
-    }).catch(() => {});
+    await pause(Math.min(o.pollMs, Math.max(0, deadline - (o.now ?? Date.now)())), o.shutdown.abort);
   }
 }
 

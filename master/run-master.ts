@@ -5,12 +5,12 @@
  */
 import fs from "node:fs/promises";
 import path from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
 import { describe, isAbort } from "../core/errors.ts";
 import type { Logger } from "../core/log.ts";
 import { decodeMessage, encodeMessage, type TocEntry } from "../core/messages.ts";
 import type { ObjectStore } from "../core/object-store.ts";
 import type { MessageQueue, Subscriptions, Topic } from "../core/ports.ts";
+import { OutageClock, pause } from "../core/retry.ts";
 import type { Shutdown } from "../core/shutdown.ts";
 import type { CrawlItem } from "../toc/crawl.ts";
 import { defaultLimits } from "../toc/toc-batcher.ts";
@@ -323,6 +323,9 @@ export async function runMaster(ports: MasterPorts, o: MasterOptions): Promise<R
  */
 const REPORT_POLL_SEC = 2;
 const DEAD_LETTER_POLL_SEC = 5;
+/** The pause after a failed poll: the report queue's bounded by `awsDownTimeoutMs`, the dead letters' by the run. */
+const REPORT_RETRY_MS = 1_000;
+const DEAD_LETTER_RETRY_MS = 2_000;
 
 /** Long-polls the report queue and turns each message into an event; deletes what it has taken. */
 async function receiveReports(
@@ -334,13 +337,12 @@ async function receiveReports(
   signal: AbortSignal,
   awsDownMs: number,
 ): Promise<void> {
-  let downSince: number | null = null;
+  const outage = new OutageClock(awsDownMs, now);
   while (!signal.aborted) {
     try {
       const messages = await queue.receive({ max: 10, waitSec: REPORT_POLL_SEC }, signal);
-      if (downSince !== null)
-        log.info(`the report queue answers again after ${Math.round((now() - downSince) / 1000)} s`);
-      downSince = null;
+      const downMs = outage.recovered();
+      if (downMs !== null) log.info(`the report queue answers again after ${Math.round(downMs / 1000)} s`);
       for (const m of messages) {
         const d = decodeMessage(m.body, {
           expectRun: runId,
@@ -365,8 +367,7 @@ async function receiveReports(
       if (messages.length > 0) await queue.delete(messages.map((m) => m.receipt));
     } catch (err) {
       if (signal.aborted) return;
-      downSince ??= now();
-      if (now() - downSince > awsDownMs) {
+      if (outage.failed()) {
         emit({
           type: "fatal",
           at: now(),
@@ -375,7 +376,7 @@ async function receiveReports(
         return;
       }
       log.warn(`receiving reports failed, retrying: ${describe(err)}`);
-      await sleep(1_000, undefined, { signal }).catch(() => {});
+      await pause(REPORT_RETRY_MS, signal);
     }
   }
 }
@@ -456,7 +457,7 @@ async function drainDeadLetters(
     } catch (err) {
       if (signal.aborted) return;
       log.warn(`reading the dead-letter queue failed, retrying: ${describe(err)}`);
-      await sleep(2_000, undefined, { signal }).catch(() => {});
+      await pause(DEAD_LETTER_RETRY_MS, signal);
     }
   }
 }

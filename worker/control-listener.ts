@@ -8,7 +8,7 @@ import { describe } from "../core/errors.ts";
 import type { Logger } from "../core/log.ts";
 import { decodeMessage } from "../core/messages.ts";
 import type { ControlSubscription } from "../core/ports.ts";
-import { backoffMs, defaultRetry, pause } from "../core/retry.ts";
+import { outagePauseMs, pause } from "../core/retry.ts";
 import { Nudge } from "./nudge.ts";
 import type { SessionEvent } from "./session.ts";
 
@@ -62,7 +62,7 @@ export class ControlListener {
         if (signal.aborted) break;
         const gone = isQueueGone(err);
         this.o.emit({ type: "control-failed", at: this.now(), startedAt, gone, error: describe(err) });
-        if (!gone) await pause(backoffMs(defaultRetry, Math.min(failures++, 8)) + 200, signal);
+        if (!gone) await pause(outagePauseMs(failures++, 200), signal);
         continue;
       }
       const runId = this.o.runId() ?? undefined;

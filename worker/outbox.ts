@@ -11,7 +11,7 @@ import { describe } from "../core/errors.ts";
 import type { Logger } from "../core/log.ts";
 import { type BatchResult, encodeMessage, type MessageBody, type Phase } from "../core/messages.ts";
 import type { MessageQueue } from "../core/ports.ts";
-import { backoffMs, defaultRetry } from "../core/retry.ts";
+import { outagePauseMs } from "../core/retry.ts";
 import { Nudge } from "./nudge.ts";
 import { packSummaries, type SummaryHead } from "./summary-pack.ts";
 
@@ -111,7 +111,7 @@ export class Outbox {
       if (this.packed.length === 0) this.packed = this.pack(run, this.items.splice(0));
       const sent = await this.sendPacked(signal);
       if (!sent && !signal.aborted) {
-        await this.nudge.wait(backoffMs(defaultRetry, Math.min(this.failures, 8)) + 100, signal);
+        await this.nudge.wait(outagePauseMs(this.failures, 100), signal);
         this.urgent = true; // retry without waiting a report period as well
       }
     }

@@ -8,7 +8,7 @@ import type { Limiter } from "../core/limiter.ts";
 import type { Logger } from "../core/log.ts";
 import { decodeMessage, type WorkPhase } from "../core/messages.ts";
 import type { MessageQueue } from "../core/ports.ts";
-import { backoffMs, defaultRetry, pause } from "../core/retry.ts";
+import { outagePauseMs, pause } from "../core/retry.ts";
 import { Nudge } from "./nudge.ts";
 import type { SessionEvent } from "./session.ts";
 
@@ -67,7 +67,7 @@ export class TocReader {
       } catch (err) {
         if (signal.aborted) break;
         this.o.log.warn(`TOC queue (attempt ${++failures}): ${describe(err)}`);
-        await pause(backoffMs(defaultRetry, Math.min(failures, 8)) + 200, signal);
+        await pause(outagePauseMs(failures, 200), signal);
         continue;
       }
       if (messages.length === 0) continue;

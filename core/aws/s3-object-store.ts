@@ -25,23 +25,12 @@ import type {
   ObjectStore,
   PutOptions,
 } from "../object-store.ts";
-import { withRetry } from "../retry.ts";
+import { isThrottle, withRetry } from "../retry.ts";
 import type { S3Wire } from "./s3-wire.ts";
 
 /** The checksum types S3 reports that we act on. */
 function checksumTypeOf(type: string | undefined): "FULL_OBJECT" | "COMPOSITE" | undefined {
   return type === "FULL_OBJECT" || type === "COMPOSITE" ? type : undefined;
-}
-
-/** Errors by which S3 asks a client to slow down. */
-export function isThrottle(err: unknown): boolean {
-  const e = err as { name?: string; Code?: string; $metadata?: { httpStatusCode?: number } };
-  return (
-    e?.name === "SlowDown" ||
-    e?.name === "ThrottlingException" ||
-    e?.name === "RequestLimitExceeded" ||
-    e?.$metadata?.httpStatusCode === 503
-  );
 }
 
 /**

@@ -10,9 +10,8 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { after, before, describe, it } from "node:test";
 import { HeadObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
-import { isThrottle } from "../../core/aws/s3-object-store.ts";
 import { S3Wire } from "../../core/aws/s3-wire.ts";
-import { isRetryable } from "../../core/retry.ts";
+import { isRetryable, isThrottle } from "../../core/retry.ts";
 
 const SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
 
