@@ -9,17 +9,24 @@ import type { Setting } from "../core/config.ts";
 import { checkFileNames, readConfigFile } from "../core/config-file.ts";
 import { ConfigError, describe } from "../core/errors.ts";
 
+/** The command line itself is wrong (an unknown flag, a missing command): said with a pointer to --help. */
+class UsageError extends Error {
+  override readonly name = "UsageError";
+}
+
 export interface CliOptions {
   /** Every settings table of every command: a name in a `--config` file must be one of theirs. */
   readonly settingTables?: readonly Readonly<Record<string, Setting<unknown>>>[];
 }
 
-export async function runCli(commands: CommandModule[], args: string[], o: CliOptions = {}): Promise<void> {
+export async function runCli(
+  commands: CommandModule[],
+  args: string[],
+  options: CliOptions = {},
+): Promise<void> {
   let y = yargs(args)
     .scriptName("s3-bucket-loader")
     .strict()
-    // Flags are named as they are meant: `--no-workers-timeout-sec` is a setting, not a negation.
-    .parserConfiguration({ "boolean-negation": false })
     // Flags are named as they are meant: `--no-workers-timeout-sec` is a setting, not a negation.
     .parserConfiguration({ "boolean-negation": false })
     .demandCommand(1, `name a command: ${commands.map((c) => String(c.command).split(" ")[0]).join(", ")}`)
@@ -43,21 +50,25 @@ export async function runCli(commands: CommandModule[], args: string[], o: CliOp
         argv["log-format"] = "json";
         argv.logFormat = "json";
       }
-      if (typeof argv.config === "string" && argv.config && o.settingTables)
-        checkFileNames(readConfigFile(argv.config), o.settingTables);
+      if (typeof argv.config === "string" && argv.config && options.settingTables)
+        checkFileNames(readConfigFile(argv.config), options.settingTables);
     })
     .help()
     .version(false)
     .wrap(Math.min(110, process.stdout.columns || 110))
-    .fail((msg, err, yy) => {
+    .fail((msg, err) => {
       if (err) throw err;
-      process.stderr.write(`${yy.help() ? "" : ""}error: ${msg}\n(run with --help for the options)\n`);
-      process.exit(2);
+      throw new UsageError(msg);
     });
   for (const c of commands) y = y.command(c);
   try {
     await y.parseAsync();
   } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`error: ${err.message}\n(run with --help for the options)\n`);
+      process.exitCode = 2;
+      return;
+    }
     if (err instanceof ConfigError) {
       process.stderr.write(`error: ${err.message}\n`);
       process.exitCode = 2;

@@ -17,12 +17,12 @@ export const runExtraOptions = {
 export const runExtraSettings = { ...runExtraOptions, quiet: outputSettings.quiet };
 export type RunExtras = ConfigOf<typeof runExtraSettings>;
 
-export function tocOptions(x: RunExtras): TocSourceOptions {
+export function tocOptions(extras: RunExtras): TocSourceOptions {
   return {
-    crawler: x.crawler,
-    manifest: x.manifest,
-    include: x.include,
-    exclude: x.exclude,
-    modifiedAfterMs: x.modifiedAfter,
+    crawler: extras.crawler,
+    manifest: extras.manifest,
+    include: extras.include,
+    exclude: extras.exclude,
+    modifiedAfterMs: extras.modifiedAfter,
   };
 }

@@ -6,7 +6,7 @@
  */
 import fs from "node:fs";
 import { parse } from "yaml";
-import { ConfigError } from "./errors.ts";
+import { ConfigError, errnoText } from "./errors.ts";
 import type { Setting } from "./setting.ts";
 
 export interface ConfigFileLayer {
@@ -23,7 +23,7 @@ export function readConfigFile(file: string): ConfigFileLayer {
     text = fs.readFileSync(file, "utf8");
   } catch (err) {
     throw new ConfigError(
-      `--config: got ${JSON.stringify(file)}; cannot read it (${(err as NodeJS.ErrnoException).code ?? String(err)}): give a YAML or JSON file`,
+      `--config: got ${JSON.stringify(file)}; cannot read it (${errnoText(err)}): give a YAML or JSON file`,
     );
   }
   return parseConfigFile(text, file);

@@ -25,6 +25,17 @@ export function describe(err: unknown): string {
   return String(err);
 }
 
+/** The code of a failed system call (`ENOENT`, `EACCES`, …) or of a Node error, or undefined for any other. */
+export function errnoOf(err: unknown): string | undefined {
+  const code = (err as { code?: unknown } | null | undefined)?.code;
+  return typeof code === "string" ? code : undefined;
+}
+
+/** The errno code to show in a reason, or the error itself when it has none. */
+export function errnoText(err: unknown): string {
+  return errnoOf(err) ?? String(err);
+}
+
 export function isAbort(err: unknown): boolean {
   return (
     err instanceof Error && (err.name === "AbortError" || (err as { code?: string }).code === "ABORT_ERR")

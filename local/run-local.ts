@@ -14,7 +14,7 @@ import { S3ObjectStore } from "../core/aws/s3-object-store.ts";
 import { SqsQueue } from "../core/aws/sqs-queue.ts";
 import type { LocalConfig, MasterConfig } from "../core/config.ts";
 import { ENV } from "../core/env-names.ts";
-import { describe } from "../core/errors.ts";
+import { ConfigError, describe } from "../core/errors.ts";
 import type { Logger } from "../core/log.ts";
 import { isS3Url, parseS3Url } from "../core/s3-url.ts";
 import type { Shutdown } from "../core/shutdown.ts";
@@ -50,9 +50,12 @@ export async function runLocal(
   let masterDone = false;
   if (config.source && !isS3Url(config.source)) {
     const st = await fs.stat(config.source).catch((err: NodeJS.ErrnoException) => {
-      throw new Error(`--source ${config.source} cannot be read (${err.code}): give an existing directory`);
+      throw new ConfigError(
+        `--source ${config.source} cannot be read (${err.code}): give an existing directory`,
+      );
     });
-    if (!st.isDirectory()) throw new Error(`--source ${config.source} is not a directory: give a directory`);
+    if (!st.isDirectory())
+      throw new ConfigError(`--source ${config.source} is not a directory: give a directory`);
   }
   try {
     let endpoint = config.endpointUrl;
@@ -149,14 +152,15 @@ export async function runLocal(
       fatal: fatal.signal,
     });
     masterDone = true;
-    await Promise.all(workers.map((w) => waitExit(w, 20_000)));
+    await Promise.all(workers.map((w) => waitExit(w, WORKER_EXIT_TIMEOUT_MS)));
     return { report, source, target, endpoint, resources };
   } finally {
     masterDone = true;
     for (const w of workers) if (w.exitCode === null && w.signalCode === null) w.kill("SIGKILL");
     clients?.destroy();
     await emulator?.stop().catch((err) => log.warn(`stopping the emulator: ${describe(err)}`));
-    for (const c of cleanups) await c().catch(() => {});
+    for (const c of cleanups)
+      await c().catch((err) => log.warn(`could not remove a generated folder: ${describe(err)}`));
   }
 }
 
@@ -220,11 +224,15 @@ function startWorker(
   return child;
 }
 
+/** After the master finished, its workers get this long to exit before SIGTERM, and then this long before SIGKILL. */
+const WORKER_EXIT_TIMEOUT_MS = 20_000;
+const KILL_AFTER_TERM_MS = 5_000;
+
 async function waitExit(child: ChildProcess, timeoutMs: number): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise<void>((r) => child.once("exit", () => r()));
   const timer = setTimeout(() => child.kill("SIGTERM"), timeoutMs);
-  const killer = setTimeout(() => child.kill("SIGKILL"), timeoutMs + 5_000);
+  const killer = setTimeout(() => child.kill("SIGKILL"), timeoutMs + KILL_AFTER_TERM_MS);
   await exited;
   clearTimeout(timer);
   clearTimeout(killer);

@@ -35,9 +35,9 @@ export interface DispatchOptions {
 
 const TIMEOUT = Symbol("timeout");
 
-export async function dispatchStage(o: DispatchOptions): Promise<void> {
-  const batcher = new TocBatcher(o.limits);
-  let nextBatch = o.firstBatch;
+export async function dispatchStage(options: DispatchOptions): Promise<void> {
+  const batcher = new TocBatcher(options.limits);
+  let nextBatch = options.firstBatch;
   let sentEntries = 0;
   // Full batches wait here as message bodies, not entries: an entry lives no longer than its own batch, so
   // the crawl's objects die young instead of filling the old generation on a big TOC.
@@ -49,10 +49,10 @@ export async function dispatchStage(o: DispatchOptions): Promise<void> {
 
   const enqueue = (entries: readonly TocEntry[]) => {
     outbox.push(
-      encodeMessage(o.runId, {
+      encodeMessage(options.runId, {
         type: "TOC_BATCH",
-        phase: o.phase,
-        stage: o.stage,
+        phase: options.phase,
+        stage: options.stage,
         batch: nextBatch++,
         entries: entries.map(entryToWire),
       }),
@@ -67,12 +67,18 @@ export async function dispatchStage(o: DispatchOptions): Promise<void> {
     outbox = [];
     outboxEntries = 0;
     outboxFirst = nextBatch;
-    await o.reserve?.(first + bodies.length);
+    await options.reserve?.(first + bodies.length);
     // Issued before the send: a worker may finish a batch of this send before SQS acknowledges all of it.
-    o.emit({ type: "batches-issued", at: o.now(), first, batches: bodies.length, entries: entryCount });
-    const p = sendOutlasting(o, bodies).then(() => {
+    options.emit({
+      type: "batches-issued",
+      at: options.now(),
+      first,
+      batches: bodies.length,
+      entries: entryCount,
+    });
+    const p = sendOutlasting(options, bodies).then(() => {
       sentEntries += entryCount;
-      o.emit({ type: "batches-sent", at: o.now(), batches: bodies.length, entries: entryCount });
+      options.emit({ type: "batches-sent", at: options.now(), batches: bodies.length, entries: entryCount });
     });
     inFlight.add(p);
     p.catch((err) => {
@@ -82,18 +88,19 @@ export async function dispatchStage(o: DispatchOptions): Promise<void> {
     if (inFlight.size >= 4) await Promise.race(inFlight);
   };
 
-  const linger = lingerTimer(o.lingerMs);
-  const it = o.entries[Symbol.asyncIterator]();
-  // A pull may still be pending when we stop (abort): its rejection must not go unhandled.
+  const linger = lingerTimer(options.lingerMs);
+  const it = options.entries[Symbol.asyncIterator]();
+  // A pull may still be pending when we stop (abort): its rejection must not go unhandled. Every pull is
+  // awaited below while the stage runs, and the error it carries is thrown there; only an abandoned one is not.
   const pull = () => {
     const p = it.next();
-    p.catch(() => {});
+    p.catch(awaitedElsewhere);
     return p;
   };
   let next = pull();
   try {
     for (;;) {
-      o.signal.throwIfAborted();
+      options.signal.throwIfAborted();
       if (sendError) throw sendError;
       const r = batcher.pending > 0 || outbox.length > 0 ? await linger.race(next) : await next;
       if (r === TIMEOUT) {
@@ -115,12 +122,12 @@ export async function dispatchStage(o: DispatchOptions): Promise<void> {
   await sendOutbox();
   await Promise.allSettled(inFlight);
   if (sendError) throw sendError;
-  o.emit({
+  options.emit({
     type: "dispatch-complete",
-    at: o.now(),
-    batches: nextBatch - o.firstBatch,
+    at: options.now(),
+    batches: nextBatch - options.firstBatch,
     entries: sentEntries,
-    dirs: o.dirs?.() ?? 0,
+    dirs: options.dirs?.() ?? 0,
   });
 }
 
@@ -153,6 +160,9 @@ function lingerTimer(ms: number) {
     },
   };
 }
+
+/** Marks a promise's rejection as handled: the promise itself is awaited where its error matters. */
+function awaitedElsewhere(_err: unknown): void {}
 
 /** The backoff of a send that outlasts an outage: bounded by `retryForMs`, not by a count. */
 const OUTLAST_SEND: RetryPolicy = { attempts: 0, baseMs: 500, maxMs: 5_000 };

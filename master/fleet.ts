@@ -57,37 +57,41 @@ export function fleetTags(fleetName: string, runId: string): Record<string, stri
 }
 
 export async function runWithFleet<T extends { readonly outcome: string }>(
-  o: FleetRunOptions,
+  options: FleetRunOptions,
   reportQueue: MessageQueue,
   run: (hooks: FleetHooks) => Promise<T>,
 ): Promise<FleetRun<T>> {
-  const now = o.now ?? Date.now;
-  const tags = fleetTags(o.fleetName, o.runId);
+  const now = options.now ?? Date.now;
+  const tags = fleetTags(options.fleetName, options.runId);
   const notes: string[] = [];
   const silent: string[] = [];
   const endedByUs = new Set<string>();
 
   // ---- launch ----
-  o.log.info(`launching ${o.count} worker instance(s) for run ${o.runId}`, { runId: o.runId });
+  options.log.info(`launching ${options.count} worker instance(s) for run ${options.runId}`, {
+    runId: options.runId,
+  });
   let instances: FleetInstance[];
   try {
     // Not cancellable: once EC2 has the request, only its answer tells which instances to terminate.
-    instances = await o.fleet.launch(o.count, tags);
+    instances = await options.fleet.launch(options.count, tags);
   } catch (err) {
-    const terminated = await terminateAll(o, tags, [], "the launch failed");
+    const terminated = await terminateAll(options, tags, [], "the launch failed");
     return { ran: false, reason: describe(err), fleet: { launched: [], silent, terminated, notes } };
   }
   const launchedAt = now();
   const launched = instances.map((i) => i.id);
-  o.log.info(`launched ${launched.length} instance(s): ${launched.join(", ")}`, { runId: o.runId });
-  if (launched.length < o.count) {
+  options.log.info(`launched ${launched.length} instance(s): ${launched.join(", ")}`, {
+    runId: options.runId,
+  });
+  if (launched.length < options.count) {
     notes.push(
-      `EC2 started ${launched.length} of ${o.count} instances (capacity); the run goes on with them`,
+      `EC2 started ${launched.length} of ${options.count} instances (capacity); the run goes on with them`,
     );
-    o.log.warn(notes[notes.length - 1] ?? "");
+    options.log.warn(notes[notes.length - 1] ?? "");
   }
-  if (o.shutdown.stop.aborted) {
-    const terminated = await terminateAll(o, tags, launched, "interrupted while launching");
+  if (options.shutdown.stop.aborted) {
+    const terminated = await terminateAll(options, tags, launched, "interrupted while launching");
     return {
       ran: false,
       reason: "interrupted while launching",
@@ -107,7 +111,7 @@ export async function runWithFleet<T extends { readonly outcome: string }>(
         host.startsWith(`${i.id}.`) ||
         (dns && dns.split(".")[0] === host.split(".")[0])
       ) {
-        if (!announced.has(i.id)) o.log.info(`instance ${i.id} announced its worker ${worker}`);
+        if (!announced.has(i.id)) options.log.info(`instance ${i.id} announced its worker ${worker}`);
         announced.add(i.id);
       }
     }
@@ -116,29 +120,29 @@ export async function runWithFleet<T extends { readonly outcome: string }>(
   const done = new AbortController();
   const watch = (async () => {
     while (!done.signal.aborted) {
-      await pause(o.pollMs, done.signal);
+      await pause(options.pollMs, done.signal);
       if (done.signal.aborted) return;
       let live: FleetInstance[];
       try {
-        live = await o.fleet.describe(tags, done.signal);
+        live = await options.fleet.describe(tags, done.signal);
       } catch (err) {
         if (done.signal.aborted) return;
-        o.log.warn(`could not describe the fleet: ${describe(err)}`);
+        options.log.warn(`could not describe the fleet: ${describe(err)}`);
         continue;
       }
       for (const i of live) byId.set(i.id, { ...byId.get(i.id), ...i });
       const running = new Set(live.filter((i) => i.state !== "shutting-down").map((i) => i.id));
-      if (now() - launchedAt > o.initTimeoutMs) {
+      if (now() - launchedAt > options.initTimeoutMs) {
         const quiet = launched.filter((id) => !announced.has(id) && !endedByUs.has(id) && running.has(id));
         if (quiet.length > 0) {
-          const note = `instance(s) ${quiet.join(", ")} did not announce a worker within ${Math.round(o.initTimeoutMs / 1000)} s: terminated; the run goes on without them`;
+          const note = `instance(s) ${quiet.join(", ")} did not announce a worker within ${Math.round(options.initTimeoutMs / 1000)} s: terminated; the run goes on without them`;
           notes.push(note);
-          o.log.warn(note);
+          options.log.warn(note);
           silent.push(...quiet);
           for (const id of quiet) endedByUs.add(id);
-          await o.fleet
+          await options.fleet
             .terminate(quiet)
-            .catch((err) => o.log.warn(`could not terminate ${quiet.join(", ")}: ${describe(err)}`));
+            .catch((err) => options.log.warn(`could not terminate ${quiet.join(", ")}: ${describe(err)}`));
         }
       }
       const alive = launched.filter((id) => running.has(id) && !endedByUs.has(id));
@@ -154,14 +158,14 @@ export async function runWithFleet<T extends { readonly outcome: string }>(
     done.abort();
     await watch;
     // Let workers that finished power off by themselves (logs, yas3fs uploads), then terminate what is left.
-    if (outcome !== "interrupted" && outcome !== "crashed" && o.drainMs > 0) await drain(o, tags);
-    const terminated = await terminateAll(o, tags, launched, `run ${outcome}`);
+    if (outcome !== "interrupted" && outcome !== "crashed" && options.drainMs > 0) await drain(options, tags);
+    const terminated = await terminateAll(options, tags, launched, `run ${outcome}`);
     return { launched, silent, terminated, notes };
   };
   let result: T;
   try {
     result = await run({
-      reportQueue: watchAnnouncements(reportQueue, o.runId, matchWorker),
+      reportQueue: watchAnnouncements(reportQueue, options.runId, matchWorker),
       fatal: fatal.signal,
     });
   } catch (err) {
@@ -192,13 +196,16 @@ async function drain(o: FleetRunOptions, tags: Record<string, string>): Promise<
  * Terminates every instance of the run: those EC2 lists by tag (which also finds instances of a launch whose
  * answer was lost) and those we launched. Bounded in time, and deaf to Ctrl-C: this is the cleanup.
  */
+/** Describing and terminating the fleet at the end may take this long at most, retries included. */
+const TERMINATE_TIMEOUT_MS = 120_000;
+
 async function terminateAll(
   o: FleetRunOptions,
   tags: Record<string, string>,
   launched: readonly string[],
   why: string,
 ): Promise<string[]> {
-  const signal = AbortSignal.timeout(120_000);
+  const signal = AbortSignal.timeout(TERMINATE_TIMEOUT_MS);
   let ids = [...launched];
   try {
     const live = await o.fleet.describe(tags, signal);

@@ -4,6 +4,7 @@
  */
 import fs from "node:fs/promises";
 import path from "node:path";
+import { errnoOf } from "../core/errors.ts";
 
 export interface RunRecord {
   readonly runId: string;
@@ -24,7 +25,7 @@ export async function readRunRecord(runDir: string): Promise<RunRecord | null> {
   try {
     return JSON.parse(await fs.readFile(path.join(runDir, FILE), "utf8")) as RunRecord;
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") return null;
+    if (errnoOf(err) === "ENOENT") return null;
     throw new Error(`the run record in ${runDir} cannot be read: ${(err as Error).message}`, { cause: err });
   }
 }

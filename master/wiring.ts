@@ -33,6 +33,10 @@ export function masterPorts(
   };
 }
 
+/** How long the master waits, once the copies are done, for the workers' error reports, and then for their goodbyes. */
+const ERROR_REPORT_TIMEOUT_MS = 30_000;
+const SHUTDOWN_TIMEOUT_MS = 15_000;
+
 export function masterOptions(
   config: MasterConfig,
   target: string,
@@ -54,8 +58,8 @@ export function masterOptions(
       workerTimeoutMs: config.workerTimeoutSec * 1000,
       noWorkersTimeoutMs: config.noWorkersTimeoutSec * 1000,
       stallTimeoutMs: config.stallTimeoutSec * 1000,
-      errorReportTimeoutMs: 30_000,
-      shutdownTimeoutMs: 15_000,
+      errorReportTimeoutMs: ERROR_REPORT_TIMEOUT_MS,
+      shutdownTimeoutMs: SHUTDOWN_TIMEOUT_MS,
     },
     batchEntries: config.batchEntries,
     batchBytes: config.batchBytes,

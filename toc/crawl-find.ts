@@ -12,12 +12,12 @@ import { spawn, spawnSync } from "node:child_process";
 import fs from "node:fs/promises";
 import { availableParallelism } from "node:os";
 import path from "node:path";
+import { errnoText } from "../core/errors.ts";
 import type { EntryKind } from "../core/messages.ts";
 import {
   type CrawlItem,
   cannotList,
   cannotStat,
-  errCode,
   escapeBytes,
   identityOf,
   notUtf8,
@@ -343,10 +343,10 @@ async function complaintItem(line: string, absRoot: string): Promise<CrawlItem> 
   const shown = isUtf8(bytes) ? bytes.toString("utf8") : escapeBytes(bytes);
   const abs = Buffer.from(parsed.path, "latin1");
   const st = await fs.lstat(abs).catch((err: Error) => err);
-  if (st instanceof Error) return cannotStat(shown, errCode(st));
+  if (st instanceof Error) return cannotStat(shown, errnoText(st));
   if (!st.isDirectory()) return cannotStat(shown, parsed.message);
   const listed = await fs.readdir(abs).catch((err: Error) => err);
-  return cannotList(shown, listed instanceof Error ? errCode(listed) : `find: ${parsed.message}`);
+  return cannotList(shown, listed instanceof Error ? errnoText(listed) : `find: ${parsed.message}`);
 }
 
 /** `find: 'PATH': MESSAGE` with PATH unquoted to its bytes (as a latin1 string), or null. */

@@ -11,6 +11,7 @@
 import { type BigIntStats, constants, existsSync, lstat as lstatCb } from "node:fs";
 import fs from "node:fs/promises";
 import path from "node:path";
+import { errnoText } from "../core/errors.ts";
 import type { EntryKind } from "../core/messages.ts";
 import {
   type CrawlItem,
@@ -18,7 +19,6 @@ import {
   cannotStat,
   changedDir,
   entryOf,
-  errCode,
   escapeBytes,
   notUtf8,
   rootItem,
@@ -53,7 +53,7 @@ async function listDir(abs: string, rel: string, want: Pending): Promise<Listing
   try {
     fh = await fs.open(abs, O_DIR);
   } catch (err) {
-    const code = errCode(err);
+    const code = errnoText(err);
     if (code === "ELOOP") return changedDir(rel, "now a symlink");
     if (code === "ENOTDIR") return changedDir(rel, "no longer a directory");
     return cannotList(rel, code);
@@ -72,7 +72,7 @@ async function listDir(abs: string, rel: string, want: Pending): Promise<Listing
     return { base, names, close: () => fh.close() };
   } catch (err) {
     await fh.close();
-    return cannotList(rel, errCode(err));
+    return cannotList(rel, errnoText(err));
   }
 }
 
@@ -141,7 +141,7 @@ async function* entriesOf(
         const childRel = rel === "" ? name : `${rel}/${name}`;
         const st = stats[n];
         if (!st || st instanceof Error) {
-          yield cannotStat(childRel, errCode(st));
+          yield cannotStat(childRel, errnoText(st));
           continue;
         }
         const kind = kindOf(st);

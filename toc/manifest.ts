@@ -9,6 +9,7 @@ import { createReadStream } from "node:fs";
 import fs from "node:fs/promises";
 import path from "node:path";
 import { createInterface } from "node:readline";
+import { errnoText } from "../core/errors.ts";
 import type { EntryKind } from "../core/messages.ts";
 import { checkTocPath } from "../core/toc-path.ts";
 import type { CrawlItem } from "./crawl.ts";
@@ -63,7 +64,7 @@ async function itemOf(root: string, rel: string, rootDev: bigint): Promise<Crawl
   try {
     st = await fs.lstat(path.join(root, rel), { bigint: true });
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code ?? String(err);
+    const code = errnoText(err);
     return {
       type: "issue",
       issue: { path: rel, reason: `listed in the manifest but cannot be read (${code})` },

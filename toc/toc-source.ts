@@ -4,6 +4,7 @@
  * also mirrors a bucket (an s3:// source), whose TOC is its listing.
  */
 import fs from "node:fs/promises";
+import { ConfigError } from "../core/errors.ts";
 import type { ObjectStore } from "../core/object-store.ts";
 import { isS3Url, parseS3Url } from "../core/s3-url.ts";
 import { type Crawler, type CrawlItem, crawl, listBucket } from "./crawl.ts";
@@ -35,11 +36,12 @@ export async function checkRunSource(source: string, store: ObjectStore | undefi
     return;
   }
   const root = await fs.stat(source).catch((err: NodeJS.ErrnoException) => {
-    throw new Error(
+    throw new ConfigError(
       `source root ${source} cannot be read (${err.code ?? err.message}): give an existing directory`,
     );
   });
-  if (!root.isDirectory()) throw new Error(`source root ${source} is not a directory: give a directory`);
+  if (!root.isDirectory())
+    throw new ConfigError(`source root ${source} is not a directory: give a directory`);
 }
 
 /** The run's TOC: the listing of a bucket mirror's store (an s3:// source), else the directory's TOC source. */

@@ -72,12 +72,14 @@ export interface WorkerOutcome {
 /** How long the goodbye (last reports, STOPPED, removing the queue) may take in all. */
 const GOODBYE_MS = 5_000;
 
-export async function runWorker(ports: WorkerPorts, o: WorkerOptions): Promise<WorkerOutcome> {
-  const { log, shutdown } = o;
-  const firstSub = await withRetry(() => ports.subscriptions.open(o.controlQueueName, shutdown.abort), {
+export async function runWorker(ports: WorkerPorts, options: WorkerOptions): Promise<WorkerOutcome> {
+  const { log, shutdown } = options;
+  const firstSub = await withRetry(() => ports.subscriptions.open(options.controlQueueName, shutdown.abort), {
     signal: shutdown.abort,
   });
-  log.info(`worker ${o.workerId} listening on its control queue`, { controlQueueUrl: firstSub.queue.url });
+  log.info(`worker ${options.workerId} listening on its control queue`, {
+    controlQueueUrl: firstSub.queue.url,
+  });
 
   /** Ends every loop; aborted once the goodbye is over. */
   const loops = new AbortController();
@@ -94,7 +96,7 @@ export async function runWorker(ports: WorkerPorts, o: WorkerOptions): Promise<W
   const endPromise = new Promise<SessionEnd>((resolve) => {
     ended = resolve;
   });
-  const limiter = new Limiter(o.concurrency);
+  const limiter = new Limiter(options.concurrency);
   let visibilitySec = 30;
   try {
     visibilitySec = await ports.tocQueue.visibilityTimeoutSec(shutdown.abort);
@@ -106,14 +108,14 @@ export async function runWorker(ports: WorkerPorts, o: WorkerOptions): Promise<W
 
   const start = initialSession(
     {
-      workerId: o.workerId,
-      hasHook: o.beforeValidateCmd !== undefined,
-      masterTimeoutMs: o.masterTimeoutMs,
-      rejoinGraceMs: Math.max(10_000, 3 * o.heartbeatMs),
+      workerId: options.workerId,
+      hasHook: options.beforeValidateCmd !== undefined,
+      masterTimeoutMs: options.masterTimeoutMs,
+      rejoinGraceMs: Math.max(10_000, 3 * options.heartbeatMs),
       foreignPauseMs: 2_000,
     },
     Date.now(),
-    o.runId,
+    options.runId,
   );
   let state: SessionState = start.state;
   const sqsRequests = () =>
@@ -121,7 +123,7 @@ export async function runWorker(ports: WorkerPorts, o: WorkerOptions): Promise<W
 
   const head = (kind: "CURRENT" | "FINAL", phase?: Phase): SummaryHead => ({
     type: "SUMMARY",
-    worker: o.workerId,
+    worker: options.workerId,
     kind,
     phase: phase ?? state.mode,
     totals: state.totals,
@@ -136,8 +138,8 @@ export async function runWorker(ports: WorkerPorts, o: WorkerOptions): Promise<W
     queue: ports.reportQueue,
     runId: () => (state.seen ? state.runId : null),
     head,
-    reportMs: o.reportMs,
-    heartbeatMs: o.heartbeatMs,
+    reportMs: options.reportMs,
+    heartbeatMs: options.heartbeatMs,
     onSent: (receipts) => dispatch({ type: "results-sent", at: Date.now(), receipts }),
     log,
     signal: loops.signal,
@@ -151,7 +153,7 @@ export async function runWorker(ports: WorkerPorts, o: WorkerOptions): Promise<W
   const reader = new TocReader({
     queue: ports.tocQueue,
     limiter,
-    concurrency: o.concurrency,
+    concurrency: options.concurrency,
     mayTake: () => mayTake(state, Date.now()),
     runId: () => state.runId,
     running: () => running(state),
@@ -165,11 +167,11 @@ export async function runWorker(ports: WorkerPorts, o: WorkerOptions): Promise<W
     const sub = listener.subscription;
     const body: MessageBody = {
       type: "WORKER_STATE",
-      worker: o.workerId,
+      worker: options.workerId,
       state: kind,
-      host: o.host,
+      host: options.host,
       pid: process.pid,
-      concurrency: o.concurrency,
+      concurrency: options.concurrency,
       controlQueueUrl: sub.queue.url,
       subscriptionArn: sub.subscriptionArn,
     };
@@ -191,7 +193,7 @@ export async function runWorker(ports: WorkerPorts, o: WorkerOptions): Promise<W
     }
     // A new name: SQS refuses to recreate a deleted queue's name for 60 s.
     const suffix = `-r${++rejoinCount}`;
-    const name = `${o.controlQueueName.slice(0, 80 - suffix.length)}${suffix}`;
+    const name = `${options.controlQueueName.slice(0, 80 - suffix.length)}${suffix}`;
     try {
       const sub = await withRetry(() => ports.subscriptions.open(name, loops.signal), {
         signal: loops.signal,
@@ -211,7 +213,7 @@ export async function runWorker(ports: WorkerPorts, o: WorkerOptions): Promise<W
       case "run-batch":
         track(
           (async () => {
-            const result = await runBatch(c.message, c.receiveCount, { ...o, limiter }, work.signal);
+            const result = await runBatch(c.message, c.receiveCount, { ...options, limiter }, work.signal);
             const at = Date.now();
             dispatch(
               result
@@ -252,8 +254,8 @@ export async function runWorker(ports: WorkerPorts, o: WorkerOptions): Promise<W
       case "run-hook":
         track(
           (async () => {
-            log.info(`running the before-VALIDATE hook: ${o.beforeValidateCmd}`);
-            const outcome = await runHook(o.beforeValidateCmd ?? "false", work.signal);
+            log.info(`running the before-VALIDATE hook: ${options.beforeValidateCmd}`);
+            const outcome = await runHook(options.beforeValidateCmd ?? "false", work.signal);
             dispatch({ type: "hook-done", at: Date.now(), outcome });
           })(),
         );
@@ -321,7 +323,7 @@ export async function runWorker(ports: WorkerPorts, o: WorkerOptions): Promise<W
   while (tasks.size > 0 && !goodbye.aborted)
     await Promise.race([Promise.all([...tasks]), pause(GOODBYE_MS, goodbye)]);
   if (end.why === "stopped") await outbox.idle(goodbye);
-  await o.notifier?.close();
+  await options.notifier?.close();
   await announce("STOPPED", AbortSignal.timeout(GOODBYE_MS));
   const sub = listener.subscription;
   try {

@@ -32,21 +32,21 @@ async function localMain(flags: Record<string, unknown>, env: NodeJS.ProcessEnv)
   // The master in this process: a peak that stays flat however large the TOC (see heap-growth.ts).
   boundHeapGrowth();
   const config = parseConfig(localSettings, flags, env);
-  const x = parseConfig(runExtraSettings, flags, env);
-  if (x.dryRun) {
+  const extras = parseConfig(runExtraSettings, flags, env);
+  if (extras.dryRun) {
     if (!config.source)
       throw new ConfigError("--source: got nothing; a dry run walks a directory: give --source DIR");
     return dryRun({
       ...config,
       source: config.source,
-      toc: tocOptions(x),
-      estimate: x,
+      toc: tocOptions(extras),
+      estimate: extras,
       json: config.logFormat === "json",
     });
   }
   const log = createRunConsole({
     format: config.logFormat,
-    quiet: x.quiet,
+    quiet: extras.quiet,
     component: "local",
     runId: config.runId,
     stateDir: config.stateDir,
@@ -60,10 +60,10 @@ async function localMain(flags: Record<string, unknown>, env: NodeJS.ProcessEnv)
     },
   });
   try {
-    const run = await runLocal(config, log, shutdown, tocOptions(x), userPool);
+    const run = await runLocal(config, log, shutdown, tocOptions(extras), userPool);
     const report = log.finish(run.report);
     if (config.report) await writeReport(config.report, report);
-    if (x.reportHtml) await writeHtmlReport(x.reportHtml, report);
+    if (extras.reportHtml) await writeHtmlReport(extras.reportHtml, report);
     printSummary(report, log, config.report);
     return exitCodeOf(report.outcome);
   } finally {

@@ -35,19 +35,19 @@ async function masterMain(flags: Record<string, unknown>, env: NodeJS.ProcessEnv
   // The master in this process: a peak that stays flat however large the TOC (see heap-growth.ts).
   boundHeapGrowth();
   const config = parseConfig(masterCliSettings, await withDeployment(flags, env), env);
-  const x = parseConfig(runExtraSettings, flags, env);
-  if (x.dryRun)
+  const extras = parseConfig(runExtraSettings, flags, env);
+  if (extras.dryRun)
     return dryRun({
       ...config,
       target: undefined,
-      toc: tocOptions(x),
-      estimate: x,
+      toc: tocOptions(extras),
+      estimate: extras,
       json: config.logFormat === "json",
     });
   const log = createRunConsole({
     ...config,
     format: config.logFormat,
-    quiet: x.quiet,
+    quiet: extras.quiet,
     component: "master",
     expectedWorkers: config.workers,
   });
@@ -55,14 +55,17 @@ async function masterMain(flags: Record<string, unknown>, env: NodeJS.ProcessEnv
   const clients = makeClients({ region: config.region, endpoint: config.endpointUrl, maxSockets: 32 });
   try {
     const ports = masterPorts(clients, config);
-    const options = { ...masterOptions(config, "(the workers' target)", log, shutdown), toc: tocOptions(x) };
+    const options = {
+      ...masterOptions(config, "(the workers' target)", log, shutdown),
+      toc: tocOptions(extras),
+    };
     const report = config.launch
       ? await runMasterOnFleet(config, ports, options)
       : await runMaster(ports, options);
     if (!report) return shutdown.stop.aborted ? 130 : 1;
     const full = log.finish(report);
     if (config.report) await writeReport(config.report, full);
-    if (x.reportHtml) await writeHtmlReport(x.reportHtml, full);
+    if (extras.reportHtml) await writeHtmlReport(extras.reportHtml, full);
     printSummary(full, log, config.report);
     return exitCodeOf(report.outcome);
   } finally {

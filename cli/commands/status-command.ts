@@ -10,7 +10,7 @@ import type { CommandModule } from "yargs";
 import { makeClients } from "../../core/aws/clients.ts";
 import { S3ObjectStore } from "../../core/aws/s3-object-store.ts";
 import { masterSettings, parseConfig, type Setting } from "../../core/config.ts";
-import { ConfigError } from "../../core/errors.ts";
+import { ConfigError, errnoOf } from "../../core/errors.ts";
 import { isS3Url, parseS3Url } from "../../core/s3-url.ts";
 import { type RunStatus, renderLive, STATUS_FILE } from "../../master/output.ts";
 import { yargsOptions } from "../cli-options.ts";
@@ -137,6 +137,6 @@ function isAlive(pid: number): boolean {
     process.kill(pid, 0);
     return true;
   } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
+    return errnoOf(err) === "EPERM";
   }
 }

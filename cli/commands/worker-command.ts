@@ -24,6 +24,12 @@ export const workerCommand: CommandModule = {
   },
 };
 
+/** After the first signal, the batches in hand get this long to finish before the work is aborted. */
+const DRAIN_TIMEOUT_MS = 30_000;
+/** Live yas3fs mounts hear about what was written once a second, in at most this many notes at a time. */
+const YAS3FS_NOTIFY_EVERY_MS = 1_000;
+const YAS3FS_NOTIFY_MAX_PER_FLUSH = 20;
+
 async function workerMain(flags: Record<string, unknown>, env: NodeJS.ProcessEnv): Promise<number> {
   const config = parseConfig(workerSettings, flags, env);
   // File system calls run on libuv's thread pool (4 threads by default): give it one thread per handler, up
@@ -31,7 +37,7 @@ async function workerMain(flags: Record<string, unknown>, env: NodeJS.ProcessEnv
   process.env.UV_THREADPOOL_SIZE ??= String(Math.min(128, Math.max(4, config.concurrency)));
   const logger = createLogger(config.logFormat, { component: `worker ${config.workerId}` });
   const log = flags.quiet ? quietLogger(logger, config.logFormat) : logger;
-  const shutdown = createShutdown({ proc: process, abortAfterMs: 30_000 });
+  const shutdown = createShutdown({ proc: process, abortAfterMs: DRAIN_TIMEOUT_MS });
   if (config.exitWithParent) {
     process.stdin.on("end", () => shutdown.requestAbort("the parent process is gone"));
     process.stdin.resume();
@@ -63,8 +69,8 @@ async function workerMain(flags: Record<string, unknown>, env: NodeJS.ProcessEnv
         beforeValidateCmd: config.beforeValidateCmd,
         notifier: config.yas3fsTopicArn
           ? new Yas3fsNotifier(new SnsTopic(clients.sns, config.yas3fsTopicArn), log, {
-              everyMs: 1_000,
-              maxPerFlush: 20,
+              everyMs: YAS3FS_NOTIFY_EVERY_MS,
+              maxPerFlush: YAS3FS_NOTIFY_MAX_PER_FLUSH,
             })
           : undefined,
         log,

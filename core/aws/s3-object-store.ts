@@ -15,7 +15,7 @@ import {
   UploadPartCopyCommand,
 } from "@aws-sdk/client-s3";
 import { crc32Base64 } from "../checksum.ts";
-import { AwsCallError } from "../errors.ts";
+import { AwsCallError, describe } from "../errors.ts";
 import { AdaptiveLimit, AdaptiveLimiter } from "../limiter.ts";
 import type {
   CopyOptions,
@@ -187,8 +187,7 @@ export class S3ObjectStore implements ObjectStore {
         { signal },
       );
     } catch (err) {
-      await this.abandon(key, uploadId);
-      throw new AwsCallError("multipart upload", where, { cause: err });
+      throw new AwsCallError("multipart upload", where + (await this.abandon(key, uploadId)), { cause: err });
     }
   }
 
@@ -292,8 +291,9 @@ export class S3ObjectStore implements ObjectStore {
         { signal },
       );
     } catch (err) {
-      await this.abandon(targetKey, uploadId);
-      throw new AwsCallError("multipart copy", where, { cause: err });
+      throw new AwsCallError("multipart copy", where + (await this.abandon(targetKey, uploadId)), {
+        cause: err,
+      });
     }
   }
 
@@ -323,12 +323,20 @@ export class S3ObjectStore implements ObjectStore {
     return created.UploadId;
   }
 
-  /** Aborts an unfinished multipart upload, so that its parts are not kept (and billed); best effort. */
-  private async abandon(key: string, uploadId: string | undefined): Promise<void> {
-    if (!uploadId) return;
-    await this.client
-      .send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId }))
-      .catch(() => {});
+  /**
+   * Aborts an unfinished multipart upload, so that its parts are not kept (and billed); best effort: what
+   * could not be aborted is said after the resource's name in the error of the upload ("" when all is well).
+   */
+  private async abandon(key: string, uploadId: string | undefined): Promise<string> {
+    if (!uploadId) return "";
+    try {
+      await this.client.send(
+        new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId }),
+      );
+      return "";
+    } catch (err) {
+      return ` (its unfinished upload ${uploadId} could not be aborted: ${describe(err)})`;
+    }
   }
 
   async *list(prefix: string, signal?: AbortSignal): AsyncIterable<ListedObject> {

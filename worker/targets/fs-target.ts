@@ -9,6 +9,7 @@
  */
 import type { BigIntStats } from "node:fs";
 import path from "node:path";
+import { errnoOf } from "../../core/errors.ts";
 import { isRemoteFs } from "../../core/filesystems.ts";
 import type { Stage, TocEntry } from "../../core/messages.ts";
 import { checkTocPath } from "../../core/toc-path.ts";
@@ -180,7 +181,7 @@ export class FsTarget implements Target {
         try {
           await this.calls.copyOpened(handle, dst, true);
         } catch (err) {
-          if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+          if (errnoOf(err) !== "EEXIST") throw err;
           copied = false;
         }
         if (!copied) {

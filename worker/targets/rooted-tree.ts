@@ -6,6 +6,7 @@
 import type { BigIntStats } from "node:fs";
 import fs from "node:fs/promises";
 import path from "node:path";
+import { errnoOf } from "../../core/errors.ts";
 import type { TocEntry } from "../../core/messages.ts";
 import { resolveUnder } from "../../core/toc-path.ts";
 import { type FsCalls, type SourceHandle, threadCalls } from "./fs-calls.ts";
@@ -34,7 +35,7 @@ export class RootedTree {
       if (!st.isDirectory()) throw new Error("not a directory");
       this.dev = st.dev;
     } catch (err) {
-      const why = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+      const why = errnoOf(err) ?? (err as Error).message;
       throw new Error(`${this.role} root ${this.root} cannot be used (${why}): give an existing directory`, {
         cause: err,
       });
@@ -69,7 +70,7 @@ export class RootedTree {
     try {
       real = await this.calls.realpath(dir);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+      if (errnoOf(err) !== "ENOENT") throw err;
       // Source: the read then fails with ENOENT and says so. Target: we create it, below a checked ancestor.
       if (this.role === "source" || parent.length <= 1) return true;
       return this.inside(parent.slice(0, -1));
@@ -103,7 +104,7 @@ export async function openChecked(
   try {
     handle = await calls.openSource(tree.lookAt(entry.path, abs));
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
+    const code = errnoOf(err);
     // ELOOP: a symlink now (O_NOFOLLOW); ENOTDIR: not a directory now, or a parent no longer one.
     if (code === "ELOOP" || code === "ENOTDIR" || code === "ENXIO") {
       const now = await lstatSource(abs, calls);
@@ -157,7 +158,7 @@ export function identityProblem(entry: TocEntry, st: BigIntStats, rootDev: bigin
 }
 
 function sourceReason(err: unknown): string | null {
-  const code = (err as NodeJS.ErrnoException).code;
+  const code = errnoOf(err);
   if (code === "ENOENT") return "source vanished after the crawl";
   if (code === "EACCES" || code === "EPERM") return "permission denied reading the source";
   return null;
@@ -168,7 +169,7 @@ export async function lstatSource(p: string, calls = threadCalls): Promise<BigIn
   try {
     return await calls.lstat(p);
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
+    const code = errnoOf(err);
     if (code === "ENOENT" || code === "ENOTDIR") return { reason: "source vanished after the crawl" };
     if (code === "EACCES" || code === "EPERM") return { reason: "permission denied reading the source" };
     throw err;

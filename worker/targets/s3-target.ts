@@ -10,7 +10,7 @@
 import { type BigIntStats, constants } from "node:fs";
 import fs from "node:fs/promises";
 import { Crc32, compositeCrc32, crc32Base64 } from "../../core/checksum.ts";
-import { describe } from "../../core/errors.ts";
+import { describe, errnoOf } from "../../core/errors.ts";
 import { Limiter } from "../../core/limiter.ts";
 import type { Stage, TocEntry } from "../../core/messages.ts";
 import type { ObjectHead, ObjectStore } from "../../core/object-store.ts";
@@ -412,7 +412,7 @@ export async function* readParts(
   const fh = await fs
     .open(src, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK)
     .catch((err) => {
-      if ((err as NodeJS.ErrnoException).code === "ELOOP")
+      if (errnoOf(err) === "ELOOP")
         throw new SourceChanged("changed during the run: now a symlink in the source");
       throw err;
     });
@@ -443,7 +443,6 @@ export async function* readParts(
 }
 
 function failedReason(err: unknown): string {
-  const e = err as NodeJS.ErrnoException;
-  if (typeof e?.code === "string" && e.code.startsWith("E")) return reasonOf(err, "read");
+  if (errnoOf(err)?.startsWith("E")) return reasonOf(err, "read");
   return describe(err);
 }
