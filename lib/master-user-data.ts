@@ -9,6 +9,7 @@
  * `publish-run.sh` uploads the status, the report, the exit code and the journal under `runs/RUN_ID/` of the
  * logs bucket, and powers the instance off (the launch template makes that a termination).
  */
+import { RUNS_DIR, STATUS_FILE } from "../core/run-paths.ts";
 import {
   dirname,
   heredoc,
@@ -95,11 +96,11 @@ export function renderRunMasterScript(input: MasterBootInput): string {
     "fi",
     "",
     "# The status file, copied to S3 while the master runs: `s3-bucket-loader status` reads it anywhere.",
-    'status_file="${STATE_DIR}/runs/${run_id}/status.json"',
+    `status_file="\${STATE_DIR}/${RUNS_DIR}/\${run_id}/${STATUS_FILE}"`,
     "(",
     `  while sleep ${STATUS_UPLOAD_SEC}; do`,
     '    if [ -f "$status_file" ]; then',
-    '      aws s3 cp --only-show-errors "$status_file" "${RUNS_URL}/${run_id}/status.json" || true',
+    `      aws s3 cp --only-show-errors "$status_file" "\${RUNS_URL}/\${run_id}/${STATUS_FILE}" || true`,
     "    fi",
     "  done",
     ") &",
@@ -124,7 +125,7 @@ export function renderPublishScript(input: MasterBootInput): string {
       'dest="${RUNS_URL}/${run_id:-no-run}"',
       "tmp=$(mktemp -d)",
       'if [ -n "$run_id" ]; then',
-      '  cp "${STATE_DIR}/runs/${run_id}/status.json" "${tmp}/status.json" 2>/dev/null || true',
+      `  cp "\${STATE_DIR}/${RUNS_DIR}/\${run_id}/${STATUS_FILE}" "\${tmp}/${STATUS_FILE}" 2>/dev/null || true`,
       '  cp "${STATE_DIR}/report-${run_id}.json" "${tmp}/report.json" 2>/dev/null || true',
       "fi",
       "# EXIT_STATUS comes from systemd: the master's exit code (0 done, 1 failed, 2 mismatches, …).",

@@ -16,6 +16,7 @@ import type { LocalConfig, MasterConfig } from "../core/config.ts";
 import { ENV } from "../core/env-names.ts";
 import { ConfigError, describe } from "../core/errors.ts";
 import type { Logger } from "../core/log.ts";
+import { runDir, workerLog } from "../core/run-paths.ts";
 import { isS3Url, parseS3Url } from "../core/s3-url.ts";
 import type { Shutdown } from "../core/shutdown.ts";
 import type { RunReport } from "../master/report.ts";
@@ -41,8 +42,8 @@ export async function runLocal(
   /** UV_THREADPOOL_SIZE as the user gave it, for the workers; unset, each worker sizes its own. */
   workerThreadPool?: string,
 ): Promise<LocalRun> {
-  const runDir = path.join(config.stateDir, "runs", config.runId);
-  await fs.mkdir(runDir, { recursive: true });
+  const dir = runDir(config.stateDir, config.runId);
+  await fs.mkdir(dir, { recursive: true });
   const cleanups: (() => Promise<void>)[] = [];
   let emulator: Emulator | null = null;
   let clients: AwsClients | null = null;
@@ -100,8 +101,8 @@ export async function runLocal(
     const fatal = new AbortController();
     let running = config.workers;
     for (let i = 1; i <= config.workers; i++) {
-      const w = startWorker(i, config, endpoint, resources, source, target, runDir, workerThreadPool);
-      const logFile = path.join(runDir, `worker-${i}.log`);
+      const w = startWorker(i, config, endpoint, resources, source, target, dir, workerThreadPool);
+      const logFile = workerLog(dir, i);
       w.once("exit", async (code, signal) => {
         running--;
         if (code !== 0 && !shutdown.stop.aborted && !masterDone) {
@@ -116,7 +117,7 @@ export async function runLocal(
       });
       workers.push(w);
     }
-    log.info(`worker logs: ${path.join(runDir, "worker-N.log")}`);
+    log.info(`worker logs: ${workerLog(dir, "N")}`);
     shutdown.abort.addEventListener("abort", () => {
       for (const w of workers) w.kill("SIGKILL");
     });
@@ -220,7 +221,7 @@ function startWorker(
       UV_THREADPOOL_SIZE: threadPool,
     },
   });
-  child.stderr?.pipe(createWriteStream(path.join(runDir, `worker-${n}.log`)));
+  child.stderr?.pipe(createWriteStream(workerLog(runDir, n)));
   return child;
 }
 

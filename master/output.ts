@@ -8,10 +8,12 @@ import { mkdirSync, renameSync, writeFileSync } from "node:fs";
 import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
+import { describe } from "../core/errors.ts";
 import { createLogger, type Logger } from "../core/log.ts";
 import { quietLogger } from "../core/quiet-log.ts";
+import { runDir, STATUS_FILE } from "../core/run-paths.ts";
+import type { Progress } from "./progress-meter.ts";
 import type { RunReport, TimelineSample } from "./report.ts";
-import type { Progress } from "./run-master.ts";
 
 /**
  * A logger that is also where the run's progress goes. The run's options are built from a logger (the local
@@ -72,7 +74,8 @@ export function createRunConsole(o: RunConsoleOptions): RunConsole {
   });
   const log = o.quiet ? quietLogger(base, o.format) : base;
 
-  const runDir = path.join(o.stateDir, "runs", o.runId);
+  const dir = runDir(o.stateDir, o.runId);
+  let statusFailed = false;
   const timeline: TimelineSample[] = [];
   const status = (p: Progress | null, ended: RunReport | null) => {
     const doc: RunStatus = {
@@ -89,12 +92,14 @@ export function createRunConsole(o: RunConsoleOptions): RunConsole {
         : null,
     };
     try {
-      mkdirSync(runDir, { recursive: true });
-      const file = path.join(runDir, STATUS_FILE);
+      mkdirSync(dir, { recursive: true });
+      const file = path.join(dir, STATUS_FILE);
       writeFileSync(`${file}.tmp-${process.pid}`, `${JSON.stringify(doc)}\n`);
       renameSync(`${file}.tmp-${process.pid}`, file);
-    } catch {
-      // The status file is for people watching; a run never fails over it.
+    } catch (err) {
+      // The status file is for people watching; a run never fails over it, and says so once.
+      if (!statusFailed) log.warn(`the status file in ${dir} cannot be written: ${describe(err)}`);
+      statusFailed = true;
     }
   };
 
@@ -131,8 +136,6 @@ export function createRunConsole(o: RunConsoleOptions): RunConsole {
     },
   };
 }
-
-export const STATUS_FILE = "status.json";
 
 /** What `status` reads: the run's latest figures, rewritten at every progress tick. */
 export interface RunStatus {

@@ -2,23 +2,20 @@
  * The master's run loop: feeds events (worker reports, dispatcher progress, ticks, signals) to the phase
  * machine one at a time and performs the commands it returns through the ports. Reads top to bottom:
  * start the sources of events, loop until the machine says finish, stop the sources, build the report.
+ * The sources and effects have their own modules: the report intake (reports and dead letters), the
+ * broadcaster, the phase dispatch, the progress meter.
  */
 import fs from "node:fs/promises";
-import path from "node:path";
 import { describe, isAbort } from "../core/errors.ts";
 import type { Logger } from "../core/log.ts";
-import { decodeMessage, encodeMessage, type TocEntry } from "../core/messages.ts";
 import type { ObjectStore } from "../core/object-store.ts";
 import type { MessageQueue, Subscriptions, Topic } from "../core/ports.ts";
-import { OutageClock, pause } from "../core/retry.ts";
+import { runDir, tocFiles } from "../core/run-paths.ts";
 import type { Shutdown } from "../core/shutdown.ts";
-import type { CrawlItem } from "../toc/crawl.ts";
-import { defaultLimits } from "../toc/toc-batcher.ts";
-import { readTocFile, TocFileWriter } from "../toc/toc-file.ts";
 import { checkRunSource, runToc, type TocSourceOptions } from "../toc/toc-source.ts";
-import { dispatchStage } from "./dispatcher.ts";
+import { type Broadcaster, createBroadcaster } from "./broadcaster.ts";
+import { dispatchPhase, type PhaseDispatchOptions } from "./phase-dispatch.ts";
 import {
-  type BroadcastBody,
   type Command,
   initialState,
   type MachineEvent,
@@ -28,7 +25,9 @@ import {
   start,
   step,
 } from "./phase-machine.ts";
+import { type Progress, progressMeter } from "./progress-meter.ts";
 import { buildReport, type RunReport } from "./report.ts";
+import { drainDeadLetters, findDeadLetterQueue, receiveReports } from "./report-intake.ts";
 import { type RunRecord, readRunRecord, reservationFor, writeRunRecord } from "./run-record.ts";
 
 export interface MasterPorts {
@@ -73,131 +72,147 @@ export interface MasterOptions {
   readonly now?: () => number;
 }
 
-export interface Progress {
-  readonly phase: string;
-  readonly stage: string | null;
-  readonly entriesSent: number;
-  readonly batchesSent: number;
-  readonly batchesDone: number;
-  readonly written: number;
-  readonly validated: number;
-  readonly failed: number;
-  readonly bytes: number;
-  readonly filesPerSec: number;
-  readonly mbPerSec: number;
-  readonly workersAlive: number;
-  readonly workersLost: number;
-}
+/** A command's AWS call may take this long at most (with its retries): an outage must not hold the loop. */
+const COMMAND_TIMEOUT_MS = 10_000;
+/** The loop's clock: a tick event this often (timeouts, the beacon, progress). */
+const DEFAULT_TICK_MS = 250;
+/** While SQS cannot be reached, the run outlasts it this long when not told otherwise. */
+const DEFAULT_AWS_DOWN_MS = 300_000;
 
-export async function runMaster(ports: MasterPorts, o: MasterOptions): Promise<RunReport> {
-  const now = o.now ?? Date.now;
-  const log = o.log;
-  await checkRunSource(o.source, ports.sourceStore);
-  const runDir = path.join(o.stateDir, "runs", o.runId);
-  await fs.mkdir(runDir, { recursive: true });
+export async function runMaster(ports: MasterPorts, options: MasterOptions): Promise<RunReport> {
+  const now = options.now ?? Date.now;
+  const { log, shutdown } = options;
+  await checkRunSource(options.source, ports.sourceStore);
+  const dir = runDir(options.stateDir, options.runId);
+  await fs.mkdir(dir, { recursive: true });
   const dlq = await findDeadLetterQueue(ports);
-  const { record, resumed } = await beginAttempt(runDir, o, ports, now());
-  const tocFile = path.join(runDir, "toc.jsonl");
-  const dirsFile = path.join(runDir, "dirs.jsonl");
+  const { record, resumed } = await beginAttempt(dir, options, ports, now());
 
-  // ---- the event queue every source pushes into ----
-  const events: MachineEvent[] = [];
-  let wake: (() => void) | null = null;
-  const emit = (e: MachineEvent) => {
-    events.push(e);
-    wake?.();
-  };
-  const nextEvent = async (): Promise<MachineEvent> => {
-    while (events.length === 0) await new Promise<void>((r) => (wake = r));
-    wake = null;
-    return events.shift() as MachineEvent;
-  };
-
-  const done = new AbortController();
-  const { shutdown } = o;
+  const events = eventQueue();
+  const emit = events.emit;
   shutdown.stop.addEventListener("abort", () => emit({ type: "interrupt", at: now() }), { once: true });
   shutdown.abort.addEventListener("abort", () => emit({ type: "interrupt", at: now() }), { once: true });
-  o.fatal?.addEventListener(
+  options.fatal?.addEventListener(
     "abort",
-    () => emit({ type: "fatal", at: now(), reason: describe(o.fatal?.reason) }),
-    {
-      once: true,
-    },
+    () => emit({ type: "fatal", at: now(), reason: describe(options.fatal?.reason) }),
+    { once: true },
   );
 
-  let peakRss = process.memoryUsage.rss();
+  const done = new AbortController();
   const background: Promise<unknown>[] = [];
-  const awsDownMs = o.awsDownTimeoutMs ?? 300_000;
+  const awsDownMs = options.awsDownTimeoutMs ?? DEFAULT_AWS_DOWN_MS;
+  const intake = { runId: options.runId, emit, now, log, signal: done.signal };
   if (dlq.note) emit({ type: "note", at: now(), ...dlq.note });
-  background.push(receiveReports(ports.reportQueue, o.runId, emit, now, log, done.signal, awsDownMs));
+  background.push(receiveReports(ports.reportQueue, awsDownMs, intake));
   const deadLetterQueue = dlq.queue;
-  if (deadLetterQueue)
-    background.push(drainDeadLetters(deadLetterQueue, o.runId, emit, now, log, done.signal));
+  if (deadLetterQueue) background.push(drainDeadLetters(deadLetterQueue, intake));
+  let peakRss = process.memoryUsage.rss();
   const ticker = setInterval(() => {
     peakRss = Math.max(peakRss, process.memoryUsage.rss());
     emit({ type: "tick", at: now() });
-  }, o.tickMs ?? 250);
+  }, options.tickMs ?? DEFAULT_TICK_MS);
 
-  let state: MachineState = initialState(o.runId, o.settings, now(), resumed);
+  let state: MachineState = initialState(options.runId, options.settings, now(), resumed);
   let runRecord = record;
   // Called by the dispatcher (one stage at a time, one send at a time) before it uses numbers below `end`.
   const reserve = async (end: number) => {
     const highWater = reservationFor(runRecord.batchHighWater, end);
     if (highWater === null) return;
     runRecord = { ...runRecord, batchHighWater: highWater };
-    await writeRunRecord(runDir, runRecord);
+    await writeRunRecord(dir, runRecord);
   };
-  const current: { dispatch: AbortController | null } = { dispatch: null };
-  const progress = progressMeter(o.progressMs, now, (p) => o.onProgress?.(p));
+  const progress = progressMeter(options.progressMs, now, (p) => options.onProgress?.(p));
+  // Not tied to the abort signal: after a second Ctrl-C the queues must still be removed.
+  const bounded = () => AbortSignal.timeout(COMMAND_TIMEOUT_MS);
+  const broadcaster = createBroadcaster({ topic: ports.topic, runId: options.runId, now, log, bounded });
+  const dispatch: PhaseDispatchOptions = {
+    runId: options.runId,
+    queue: ports.tocQueue,
+    batchEntries: options.batchEntries,
+    batchBytes: options.batchBytes,
+    lingerMs: options.lingerMs,
+    emit,
+    now,
+    retryForMs: awsDownMs,
+    reserve,
+    files: tocFiles(dir),
+    source: (signal) => runToc(options.source, ports.sourceStore, options.toc, signal),
+  };
+  const { perform, stopDispatch } = performer({
+    ports,
+    broadcaster,
+    dispatch,
+    state: () => state,
+    emit,
+    now,
+    log,
+    bounded,
+    background,
+  });
 
-  /**
-   * A command's AWS call may take 10 s at most (with its retries): an outage must not hold the loop. Not tied
-   * to the abort signal: after a second Ctrl-C the queues must still be removed.
-   */
-  const bounded = () => AbortSignal.timeout(10_000);
-  /**
-   * Broadcasts go out one at a time, beside the loop (a slow or failing publish must not hold it); while one is
-   * out, only the newest waiting one is kept: the beacon repeats the current mode anyway.
-   */
-  const broadcaster = (() => {
-    let next: BroadcastBody | null = null;
-    let running: Promise<void> | null = null;
-    const drain = async () => {
-      while (next) {
-        const message = next;
-        next = null;
-        const body = message.type === "MODE" ? { ...message, sentAtMs: now() } : message;
-        try {
-          await ports.topic.publish(encodeMessage(o.runId, body), bounded());
-        } catch (err) {
-          // The beacon repeats the mode, so a lost broadcast costs a few seconds, not the run.
-          log.warn(`broadcast of ${message.type} failed: ${describe(err)}`);
-        }
-      }
-      running = null;
-    };
-    return {
-      send(message: BroadcastBody) {
-        next = message;
-        running ??= drain();
-      },
-      settled: () => running ?? Promise.resolve(),
-    };
-  })();
+  // ---- the loop: one event at a time through the phase machine, its commands performed in order ----
+  const first = start(state);
+  state = first.state;
+  for (const c of first.commands) await perform(c);
+  log.info(`run ${options.runId}: waiting for ${options.settings.expectedWorkers} worker(s)`, {
+    runId: options.runId,
+  });
+  while (!state.finished) {
+    const r = step(state, await events.next());
+    state = r.state;
+    for (const c of r.commands) await perform(c);
+    progress.update(state);
+  }
+
+  clearInterval(ticker);
+  stopDispatch();
+  await broadcaster.settled(); // the last SHUTDOWN goes out before we stop
+  done.abort();
+  await Promise.allSettled(background);
+  await endAttempt(dir, runRecord, state.outcome ?? "failed", now(), log);
+  const sqsRequests = ports.tocQueue.requests + ports.reportQueue.requests + (deadLetterQueue?.requests ?? 0);
+  return buildReport(state, {
+    source: options.source,
+    target: options.target,
+    endedAtMs: now(),
+    sqsRequests,
+    masterPeakRssBytes: Math.max(peakRss, process.memoryUsage.rss()),
+  });
+}
+
+interface Effects {
+  readonly ports: MasterPorts;
+  readonly broadcaster: Broadcaster;
+  readonly dispatch: PhaseDispatchOptions;
+  /** The machine's state when a command is performed. */
+  readonly state: () => MachineState;
+  readonly emit: (e: MachineEvent) => void;
+  readonly now: () => number;
+  readonly log: Logger;
+  readonly bounded: () => AbortSignal;
+  /** Work that runs beside the loop (dispatches), awaited when the run ends. */
+  readonly background: Promise<unknown>[];
+}
+
+/** Performs the phase machine's commands through the ports: at most one dispatch at a time. */
+function performer(fx: Effects): { perform: (c: Command) => Promise<void>; stopDispatch: () => void } {
+  const { ports, emit, now, log, bounded } = fx;
+  const current: { dispatch: AbortController | null } = { dispatch: null };
   const perform = async (c: Command): Promise<void> => {
     switch (c.type) {
       case "broadcast":
-        broadcaster.send(c.message);
+        fx.broadcaster.send(c.message);
         return;
       case "dispatch": {
         current.dispatch?.abort();
         const ctl = new AbortController();
         current.dispatch = ctl;
-        const task = runDispatch(c.phase, c.stage, c.firstBatch, ctl.signal).catch((err) => {
+        const stage = { ...c, excluded: writeFailures(fx.state()) };
+        const task = dispatchPhase(fx.dispatch, stage, ctl.signal).catch((err) => {
           if (ctl.signal.aborted || isAbort(err)) return;
           emit({ type: "dispatch-failed", at: now(), reason: describe(err) });
         });
-        background.push(task);
+        fx.background.push(task);
         return;
       }
       case "stop-dispatch":
@@ -228,308 +243,45 @@ export async function runMaster(ports: MasterPorts, o: MasterOptions): Promise<R
       }
     }
   };
-
-  const runDispatch = async (
-    phase: "WRITE" | "VALIDATE",
-    stage: "content" | "dirs",
-    firstBatch: number,
-    signal: AbortSignal,
-  ) => {
-    const limits = defaultLimits(o.batchEntries, o.batchBytes);
-    const common = {
-      runId: o.runId,
-      phase,
-      stage,
-      firstBatch,
-      queue: ports.tocQueue,
-      limits,
-      emit,
-      now,
-      signal,
-      retryForMs: awsDownMs,
-      reserve,
-    };
-    const lingerMs = o.lingerMs ?? 200;
-    if (phase === "WRITE" && stage === "content") {
-      const toc = new TocFileWriter(tocFile);
-      const dirs = new TocFileWriter(dirsFile);
-      try {
-        await dispatchStage({
-          ...common,
-          lingerMs,
-          entries: crawlInto(runToc(o.source, ports.sourceStore, o.toc, signal), toc, dirs, emit, now),
-          dirs: () => dirs.count,
-        });
-      } finally {
-        await Promise.all([toc.close(), dirs.close()]);
-      }
-    } else if (phase === "WRITE") {
-      await dispatchStage({ ...common, lingerMs, entries: readTocFile(dirsFile) });
-    } else {
-      // VALIDATE: every entry of the TOC files but those that failed or were skipped in WRITE. (Crawl issues
-      // never reached the TOC files; a directory that could not be listed was itself written.)
-      const excluded = new Set(
-        [...state.errors, ...state.skipped].filter((e) => e.phase === "WRITE").map((e) => e.path),
-      );
-      await dispatchStage({
-        ...common,
-        lingerMs,
-        entries: without(concat(readTocFile(tocFile), readTocFile(dirsFile)), excluded),
-      });
-    }
-  };
-
-  const first = start(state);
-  state = first.state;
-  for (const c of first.commands) await perform(c);
-  log.info(`run ${o.runId}: waiting for ${o.settings.expectedWorkers} worker(s)`, { runId: o.runId });
-
-  while (!state.finished) {
-    const event = await nextEvent();
-    const r = step(state, event);
-    state = r.state;
-    for (const c of r.commands) await perform(c);
-    progress.update(state);
-  }
-
-  clearInterval(ticker);
-  current.dispatch?.abort();
-  await broadcaster.settled(); // the last SHUTDOWN goes out before we stop
-  done.abort();
-  await Promise.allSettled(background);
-  const attempts = [...runRecord.attempts];
-  const last = attempts.pop();
-  attempts.push({
-    startedAtMs: last?.startedAtMs ?? now(),
-    endedAtMs: now(),
-    outcome: state.outcome ?? "failed",
-  });
-  await writeRunRecord(runDir, { ...runRecord, attempts }).catch((err) =>
-    log.warn(`could not update the run record: ${describe(err)}`),
-  );
-  const sqsRequests = ports.tocQueue.requests + ports.reportQueue.requests + (deadLetterQueue?.requests ?? 0);
-  return buildReport(state, {
-    source: o.source,
-    target: o.target,
-    endedAtMs: now(),
-    sqsRequests,
-    masterPeakRssBytes: Math.max(peakRss, process.memoryUsage.rss()),
-  });
+  return { perform, stopDispatch: () => current.dispatch?.abort() };
 }
 
-/**
- * The master's long polls. They stay far below any request timeout the SDK clients may carry (a long poll that
- * outlived its request timeout would be cut and retried for ever), and short enough that a stop is prompt.
- */
-const REPORT_POLL_SEC = 2;
-const DEAD_LETTER_POLL_SEC = 5;
-/** The pause after a failed poll: the report queue's bounded by `awsDownTimeoutMs`, the dead letters' by the run. */
-const REPORT_RETRY_MS = 1_000;
-const DEAD_LETTER_RETRY_MS = 2_000;
-
-/** Long-polls the report queue and turns each message into an event; deletes what it has taken. */
-async function receiveReports(
-  queue: MessageQueue,
-  runId: string,
-  emit: (e: MachineEvent) => void,
-  now: () => number,
-  log: Logger,
-  signal: AbortSignal,
-  awsDownMs: number,
-): Promise<void> {
-  const outage = new OutageClock(awsDownMs, now);
-  while (!signal.aborted) {
-    try {
-      const messages = await queue.receive({ max: 10, waitSec: REPORT_POLL_SEC }, signal);
-      const downMs = outage.recovered();
-      if (downMs !== null) log.info(`the report queue answers again after ${Math.round(downMs / 1000)} s`);
-      for (const m of messages) {
-        const d = decodeMessage(m.body, {
-          expectRun: runId,
-          accept: ["WORKER_STATE", "SUMMARY", "HOOK", "ERROR_REPORT"],
-        });
-        const at = now();
-        if (!d.ok) emit({ type: "protocol-error", at, reason: d.error.message });
-        else if (d.message.type === "WORKER_STATE") emit({ type: "worker-state", at, message: d.message });
-        else if (d.message.type === "SUMMARY") emit({ type: "summary", at, message: d.message });
-        else if (d.message.type === "HOOK") emit({ type: "hook", at, message: d.message });
-        else if (d.message.type === "ERROR_REPORT") {
-          emit({
-            type: "error-report",
-            at,
-            worker: d.message.worker,
-            errorsSent: d.message.errorsSent,
-            protocolErrors: d.message.protocolErrors,
-            notes: d.message.notes,
-          });
-        }
-      }
-      if (messages.length > 0) await queue.delete(messages.map((m) => m.receipt));
-    } catch (err) {
-      if (signal.aborted) return;
-      if (outage.failed()) {
-        emit({
-          type: "fatal",
-          at: now(),
-          reason: `SQS unreachable for ${Math.round(awsDownMs / 1000)} s: ${describe(err)}`,
-        });
-        return;
-      }
-      log.warn(`receiving reports failed, retrying: ${describe(err)}`);
-      await pause(REPORT_RETRY_MS, signal);
-    }
-  }
-}
-
-/**
- * The dead-letter queue named by the settings, or else the one the TOC queue's RedrivePolicy names. Without
- * either, a batch that never gets a result ends the run only at the stall limit: the report says so.
- */
-async function findDeadLetterQueue(ports: MasterPorts): Promise<{
-  queue: MessageQueue | null;
-  note: { level: "info" | "warn"; message: string } | null;
-}> {
-  if (ports.deadLetterQueue) return { queue: ports.deadLetterQueue, note: null };
-  if (!ports.findDeadLetterQueue) return { queue: null, note: null };
-  let found: MessageQueue | null;
-  try {
-    found = await ports.findDeadLetterQueue(AbortSignal.timeout(30_000));
-  } catch (err) {
-    throw new Error(
-      `the TOC queue's dead-letter queue cannot be found from its RedrivePolicy (${describe(err)}): give --dead-letter-queue-url`,
-      { cause: err },
-    );
-  }
-  const note = found
-    ? {
-        level: "info" as const,
-        message: `reading the dead-letter queue ${found.url} (from the TOC queue's RedrivePolicy)`,
-      }
-    : {
-        level: "warn" as const,
-        message:
-          "the TOC queue has no dead-letter queue (no RedrivePolicy): a batch that never gets a result ends the run only at the stall limit",
-      };
-  return { queue: found, note };
-}
-
-/**
- * Batches that failed too often land in the dead-letter queue: each of their entries is reported. A message
- * of another run is left for that run; one that cannot be decoded is a protocol error of this run, reported
- * (with the start of its body) and deleted, so that no later run reports it again.
- */
-async function drainDeadLetters(
-  queue: MessageQueue,
-  runId: string,
-  emit: (e: MachineEvent) => void,
-  now: () => number,
-  log: Logger,
-  signal: AbortSignal,
-): Promise<void> {
-  while (!signal.aborted) {
-    try {
-      const messages = await queue.receive({ max: 10, waitSec: DEAD_LETTER_POLL_SEC }, signal);
-      const take: string[] = [];
-      for (const m of messages) {
-        const d = decodeMessage(m.body, { expectRun: runId, accept: ["TOC_BATCH"] });
-        if (!d.ok && d.error.kind === "foreign-run") continue; // another run's: leave it for that run
-        take.push(m.receipt);
-        if (!d.ok || d.message.type !== "TOC_BATCH") {
-          const reason = d.ok ? `${d.message.type} is not a TOC batch` : d.error.message;
-          emit({
-            type: "protocol-error",
-            at: now(),
-            reason: `message ${m.id} after ${m.receiveCount} deliveries: ${reason}`,
-            source: "dead-letter queue",
-          });
-          continue;
-        }
-        emit({
-          type: "dead-lettered",
-          at: now(),
-          batch: d.message.batch,
-          phase: d.message.phase,
-          paths: d.message.entries.map((e) => e[0]),
-          receiveCount: m.receiveCount,
-        });
-      }
-      if (take.length > 0) await queue.delete(take);
-    } catch (err) {
-      if (signal.aborted) return;
-      log.warn(`reading the dead-letter queue failed, retrying: ${describe(err)}`);
-      await pause(DEAD_LETTER_RETRY_MS, signal);
-    }
-  }
-}
-
-/** Passes crawl entries on (directories go to their own file for the last WRITE stage), issues to the machine. */
-async function* crawlInto(
-  items: AsyncIterable<CrawlItem>,
-  toc: TocFileWriter,
-  dirs: TocFileWriter,
-  emit: (e: MachineEvent) => void,
-  now: () => number,
-): AsyncGenerator<TocEntry> {
-  for await (const item of items) {
-    if (item.type === "issue") {
-      emit({
-        type: "crawl-issue",
-        at: now(),
-        issue: item.issue,
-        outcome: item.outcome,
-        isEntry: item.isEntry,
-      });
-    } else if (item.entry.kind === "dir") {
-      await dirs.write(item.entry);
-    } else {
-      await toc.write(item.entry);
-      yield item.entry;
-    }
-  }
-}
-
-async function* concat<T>(...sources: AsyncIterable<T>[]): AsyncGenerator<T> {
-  for (const s of sources) yield* s;
-}
-
-async function* without(
-  entries: AsyncIterable<TocEntry>,
-  excluded: ReadonlySet<string>,
-): AsyncGenerator<TocEntry> {
-  for await (const e of entries) if (!excluded.has(e.path)) yield e;
-}
-
-function progressMeter(everyMs: number, now: () => number, print: (p: Progress) => void) {
-  let last = now();
-  let lastCount = 0;
-  let lastBytes = 0;
+/** The events every source pushes into, taken by the loop one at a time, in order. */
+function eventQueue(): { emit: (e: MachineEvent) => void; next: () => Promise<MachineEvent> } {
+  const events: MachineEvent[] = [];
+  let wake: (() => void) | null = null;
   return {
-    update(s: MachineState) {
-      const t = now();
-      if (t - last < everyMs && !s.finished) return;
-      const count = s.write.ok + s.write.failed + s.write.skipped + s.validate.ok + s.validate.failed;
-      const dt = Math.max(1, t - last) / 1000;
-      const workers = Object.values(s.workers);
-      print({
-        phase: s.phase,
-        stage: s.dispatch?.stage ?? null,
-        entriesSent: s.dispatch?.entries ?? 0,
-        batchesSent: s.dispatch?.batches ?? 0,
-        batchesDone: s.dispatch?.done ?? 0,
-        written: s.write.ok,
-        validated: s.validate.ok,
-        failed: s.errors.length,
-        bytes: s.write.bytes,
-        filesPerSec: Math.round((count - lastCount) / dt),
-        mbPerSec: Math.round(((s.write.bytes - lastBytes) / 1e6 / dt) * 10) / 10,
-        workersAlive: workers.filter((w) => w.state !== "LOST" && w.state !== "STOPPED").length,
-        workersLost: workers.filter((w) => w.state === "LOST").length,
-      });
-      last = t;
-      lastCount = count;
-      lastBytes = s.write.bytes;
+    emit(e) {
+      events.push(e);
+      wake?.();
+    },
+    async next() {
+      while (events.length === 0) await new Promise<void>((r) => (wake = r));
+      wake = null;
+      return events.shift() as MachineEvent;
     },
   };
+}
+
+/** The paths that failed or were skipped in WRITE: VALIDATE does not check them. */
+function writeFailures(state: MachineState): ReadonlySet<string> {
+  return new Set([...state.errors, ...state.skipped].filter((e) => e.phase === "WRITE").map((e) => e.path));
+}
+
+/** Closes this master's attempt in the run record, with its outcome. */
+async function endAttempt(
+  dir: string,
+  record: RunRecord,
+  outcome: string,
+  at: number,
+  log: Logger,
+): Promise<void> {
+  const attempts = [...record.attempts];
+  const last = attempts.pop();
+  attempts.push({ startedAtMs: last?.startedAtMs ?? at, endedAtMs: at, outcome });
+  await writeRunRecord(dir, { ...record, attempts }).catch((err) =>
+    log.warn(`could not update the run record: ${describe(err)}`),
+  );
 }
 
 /**

@@ -5,6 +5,7 @@
 import fs from "node:fs/promises";
 import path from "node:path";
 import { errnoOf } from "../core/errors.ts";
+import { RUN_RECORD_FILE as FILE } from "../core/run-paths.ts";
 
 export interface RunRecord {
   readonly runId: string;
@@ -18,8 +19,6 @@ export interface RunRecord {
     readonly outcome?: string;
   }[];
 }
-
-const FILE = "run.json";
 
 export async function readRunRecord(runDir: string): Promise<RunRecord | null> {
   try {

@@ -7,6 +7,7 @@
  */
 import path from "node:path";
 import type { ConfigOf } from "../core/config.ts";
+import { runDir } from "../core/run-paths.ts";
 import type { TocSourceOptions } from "../toc/toc-source.ts";
 import { makePlan } from "./plan-run.ts";
 import type { estimateSettings } from "./plan-settings.ts";
@@ -39,7 +40,7 @@ export async function dryRun(o: DryRunOptions): Promise<number> {
     partSizeMb: 8,
     estimate: o.estimate,
     dispatch: {
-      runDir: path.join(o.stateDir, "runs", o.runId),
+      runDir: runDir(o.stateDir, o.runId),
       batchEntries: o.batchEntries,
       batchBytes: o.batchBytes,
     },

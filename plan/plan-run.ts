@@ -6,6 +6,7 @@ import fs from "node:fs/promises";
 import path from "node:path";
 import type { ConfigOf } from "../core/config.ts";
 import { ConfigError } from "../core/errors.ts";
+import { tocFiles } from "../core/run-paths.ts";
 import { isS3Url, parseS3Url } from "../core/s3-url.ts";
 import type { CrawlItem } from "../toc/crawl.ts";
 import { defaultLimits, TocBatcher } from "../toc/toc-batcher.ts";
@@ -134,8 +135,9 @@ function dispatchTap(
   batchEntries: number,
   batchBytes: number,
 ) {
-  const toc = new TocFileWriter(path.join(runDir, "toc.jsonl"));
-  const dirs = new TocFileWriter(path.join(runDir, "dirs.jsonl"));
+  const files = tocFiles(runDir);
+  const toc = new TocFileWriter(files.toc);
+  const dirs = new TocFileWriter(files.dirs);
   const content = new TocBatcher(defaultLimits(batchEntries, batchBytes));
   const dirBatcher = new TocBatcher(defaultLimits(batchEntries, batchBytes));
   let messages = 0;

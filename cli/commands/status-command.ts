@@ -11,8 +11,9 @@ import { makeClients } from "../../core/aws/clients.ts";
 import { S3ObjectStore } from "../../core/aws/s3-object-store.ts";
 import { masterSettings, parseConfig, type Setting } from "../../core/config.ts";
 import { ConfigError, errnoOf } from "../../core/errors.ts";
+import { RUNS_DIR, STATUS_FILE } from "../../core/run-paths.ts";
 import { isS3Url, parseS3Url } from "../../core/s3-url.ts";
-import { type RunStatus, renderLive, STATUS_FILE } from "../../master/output.ts";
+import { type RunStatus, renderLive } from "../../master/output.ts";
 import { yargsOptions } from "../cli-options.ts";
 
 const table = {
@@ -69,7 +70,7 @@ export async function readStatusFromS3(
   conn: { region: string; endpoint?: string | undefined },
 ): Promise<{ status: RunStatus; file: string } | null> {
   const loc = parseS3Url(from);
-  const key = `${loc.prefix ? `${loc.prefix}/` : ""}runs/${runId}/${STATUS_FILE}`;
+  const key = `${loc.prefix ? `${loc.prefix}/` : ""}${RUNS_DIR}/${runId}/${STATUS_FILE}`;
   const clients = makeClients({ ...conn, maxSockets: 2 });
   try {
     const store = new S3ObjectStore(clients.s3, loc.bucket);
@@ -90,7 +91,7 @@ export async function readStatus(
   stateDir: string,
   runId?: string,
 ): Promise<{ status: RunStatus; file: string } | null> {
-  const runs = path.join(stateDir, "runs");
+  const runs = path.join(stateDir, RUNS_DIR);
   const ids = runId ? [runId] : await fs.readdir(runs).catch(() => [] as string[]);
   let best: { status: RunStatus; file: string } | null = null;
   for (const id of ids) {

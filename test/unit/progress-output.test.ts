@@ -5,8 +5,8 @@ import path from "node:path";
 import { describe, it } from "node:test";
 import { readStatus, renderStatus } from "../../cli/commands/status-command.ts";
 import { createRunConsole, printProgress, renderLive } from "../../master/output.ts";
+import type { Progress } from "../../master/progress-meter.ts";
 import type { RunReport } from "../../master/report.ts";
-import type { Progress } from "../../master/run-master.ts";
 
 const progress = (over: Partial<Progress> = {}): Progress => ({
   phase: "WRITE",
