@@ -21,3 +21,23 @@ export type SettingsTable = Record<string, Setting<unknown>>;
 export type ConfigOf<T extends SettingsTable> = {
   readonly [K in keyof T]: T[K] extends Setting<infer V> ? V : never;
 };
+
+/**
+ * The command-line arguments that hand `values` to a program whose table is `table`: `--flag value` for each,
+ * a true boolean as its bare flag. A false boolean, an empty string and an undefined value are left out: the
+ * program then takes its own default (flags win over the environment and files, so nothing else is needed).
+ */
+export function settingArgs<T extends SettingsTable>(
+  table: T,
+  values: { readonly [K in keyof T]?: ConfigOf<T>[K] | undefined },
+): string[] {
+  const args: string[] = [];
+  for (const [key, value] of Object.entries(values)) {
+    const s = table[key];
+    if (!s) throw new Error(`${key} is not a setting of this program`);
+    if (value === undefined || value === false || value === "") continue;
+    if (value === true) args.push(`--${s.flag}`);
+    else args.push(`--${s.flag}`, String(value));
+  }
+  return args;
+}

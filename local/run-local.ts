@@ -12,12 +12,13 @@ import { type AwsClients, makeClients } from "../core/aws/clients.ts";
 import { ensureRunResources, type RunResources } from "../core/aws/resources.ts";
 import { S3ObjectStore } from "../core/aws/s3-object-store.ts";
 import { SqsQueue } from "../core/aws/sqs-queue.ts";
-import type { LocalConfig, MasterConfig } from "../core/config.ts";
+import { type LocalConfig, type MasterConfig, workerSettings } from "../core/config.ts";
 import { ENV } from "../core/env-names.ts";
 import { ConfigError, describe } from "../core/errors.ts";
 import type { Logger } from "../core/log.ts";
 import { runDir, workerLog } from "../core/run-paths.ts";
 import { isS3Url, parseS3Url } from "../core/s3-url.ts";
+import { settingArgs } from "../core/setting.ts";
 import type { Shutdown } from "../core/shutdown.ts";
 import type { RunReport } from "../master/report.ts";
 import { runMaster } from "../master/run-master.ts";
@@ -176,37 +177,28 @@ function startWorker(
   threadPool: string | undefined,
 ): ChildProcess {
   const script = process.argv[1] ?? "";
+  // The worker's own settings, from its table: what the local run chose for it.
   const args = [
     ...process.execArgv,
     script,
     "worker",
-    "--source",
-    source,
-    "--target",
-    target,
-    "--run-id",
-    config.runId,
-    "--worker-id",
-    `local-${n}-${process.pid}`,
-    "--concurrency",
-    String(config.concurrency),
-    "--copier",
-    config.copier,
-    "--fs-calls",
-    config.fsCalls,
-    "--s3-requests",
-    config.s3Requests,
-    "--validate",
-    config.validate,
-    "--log-format",
-    config.logFormat,
-    "--exit-with-parent",
-    "--multipart-threshold-mb",
-    String(config.multipartThresholdMb),
-    "--part-size-mb",
-    String(config.partSizeMb),
-    ...(config.targetEmpty ? ["--target-empty"] : []),
-    ...(config.yas3fsTopicArn ? ["--yas3fs-topic-arn", config.yas3fsTopicArn] : []),
+    ...settingArgs(workerSettings, {
+      source,
+      target,
+      runId: config.runId,
+      workerId: `local-${n}-${process.pid}`,
+      concurrency: config.concurrency,
+      copier: config.copier,
+      fsCalls: config.fsCalls,
+      s3Requests: config.s3Requests,
+      validate: config.validate,
+      logFormat: config.logFormat,
+      exitWithParent: true,
+      multipartThresholdMb: config.multipartThresholdMb,
+      partSizeMb: config.partSizeMb,
+      targetEmpty: config.targetEmpty,
+      yas3fsTopicArn: config.yas3fsTopicArn,
+    }),
   ];
   const child = spawn(process.execPath, args, {
     stdio: ["pipe", "ignore", "pipe"],
