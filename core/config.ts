@@ -2,6 +2,8 @@
  * One typed configuration per program, parsed once at the edge. Each setting is declared once, with its flag,
  * its environment variable, its schema and its default; the CLI builds its options from the same table.
  * Precedence: flag, then environment variable, then the configuration file (`--config FILE`), then default.
+ * The tables stand beside their programs (worker/settings.ts, master/settings.ts, local/settings.ts, …); here
+ * are the parse and the settings they share (connection, channels, source, log format).
  */
 import os from "node:os";
 import { z } from "zod";
@@ -11,25 +13,25 @@ import { ENV } from "./env-names.ts";
 import { ConfigError } from "./errors.ts";
 import { isS3Url, parseS3Url } from "./s3-url.ts";
 import type { ConfigOf, Setting, SettingsTable as Table } from "./setting.ts";
-import { bool, int, nonEmpty, url } from "./setting-schemas.ts";
+import { nonEmpty, url } from "./setting-schemas.ts";
 
 export type { ConfigOf, Setting } from "./setting.ts";
 
-const setting = <T>(s: Setting<T>): Setting<T> => s;
+export const setting = <T>(s: Setting<T>): Setting<T> => s;
 
-const queueUrl = z
+export const queueUrl = z
   .string({ error: "expected an SQS queue URL" })
   .regex(
     /^https?:\/\/\S+\/\d+\/[\w-]{1,80}$/,
     "expected an SQS queue URL (https://sqs.REGION.amazonaws.com/ACCOUNT/NAME)",
   );
-const topicArn = z
+export const topicArn = z
   .string({ error: "expected an SNS topic ARN" })
   .regex(
     /^arn:aws[\w-]*:sns:[\w-]+:\d{12}:[\w-]{1,256}$/,
     "expected an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME)",
   );
-const runId = z
+export const runIdSchema = z
   .string()
   .regex(
     new RegExp(RUN_ID_SHAPE),
@@ -37,7 +39,7 @@ const runId = z
   );
 
 /** A directory, or s3://BUCKET[/PREFIX] with a valid bucket name. */
-const location = nonEmpty("a directory or s3://BUCKET/PREFIX").refine(
+export const location = nonEmpty("a directory or s3://BUCKET/PREFIX").refine(
   (v) => {
     if (!isS3Url(v)) return true;
     try {
@@ -55,7 +57,7 @@ const location = nonEmpty("a directory or s3://BUCKET/PREFIX").refine(
 
 // ---- settings shared by the programs ----
 
-const connection = {
+export const connection = {
   region: setting({
     flag: "region",
     env: ENV.region,
@@ -73,7 +75,7 @@ const connection = {
   }),
 };
 
-const channels = {
+export const channels = {
   topicArn: setting({
     flag: "topic-arn",
     env: ENV.topicArn,
@@ -97,7 +99,7 @@ const channels = {
   }),
 };
 
-const logFormat = setting<"text" | "json">({
+export const logFormat = setting<"text" | "json">({
   flag: "log-format",
   env: ENV.logFormat,
   type: "string",
@@ -106,7 +108,7 @@ const logFormat = setting<"text" | "json">({
   default: "text",
 });
 
-const source = setting({
+export const source = setting({
   flag: "source",
   env: ENV.source,
   type: "string",
@@ -114,283 +116,6 @@ const source = setting({
     "the source: a directory (every worker sees the same tree there), or s3://BUCKET[/PREFIX] to mirror a bucket",
   schema: location,
 });
-
-export const workerSettings = {
-  ...connection,
-  ...channels,
-  source,
-  target: setting({
-    flag: "target",
-    env: ENV.target,
-    type: "string",
-    describe:
-      "where to write: s3://BUCKET[/PREFIX] (objects in yas3fs's format), or a directory (a yas3fs mount or any file system)",
-    schema: location,
-  }),
-  targetEmpty: setting({
-    flag: "target-empty",
-    type: "boolean",
-    describe: "the S3 target is known to be empty: do not look for unchanged objects before writing",
-    schema: bool,
-    default: false,
-  }),
-  yas3fsTopicArn: setting<string | undefined>({
-    flag: "yas3fs-topic-arn",
-    env: ENV.yas3fsTopicArn,
-    type: "string",
-    describe: "yas3fs's SNS topic: tell live yas3fs mounts of the S3 target about new objects",
-    schema: topicArn.optional(),
-  }),
-  multipartThresholdMb: setting({
-    flag: "multipart-threshold-mb",
-    type: "number",
-    describe: "files of this many MiB or more are uploaded in parts",
-    schema: int(5, 5 * 1024),
-    default: 8,
-  }),
-  partSizeMb: setting({
-    flag: "part-size-mb",
-    type: "number",
-    describe: "smallest part size in MiB (larger files get larger parts, never over 10,000 of them)",
-    schema: int(5, 5 * 1024),
-    default: 8,
-  }),
-  runId: setting<string | undefined>({
-    flag: "run-id",
-    env: ENV.runId,
-    type: "string",
-    describe: "join only this run (default: the first run whose master is heard)",
-    schema: runId.optional(),
-  }),
-  workerId: setting({
-    flag: "worker-id",
-    env: ENV.workerId,
-    type: "string",
-    describe: "this worker's id",
-    schema: z.string().regex(/^[\w-]{1,40}$/, "expected 1-40 letters, digits, '_' or '-'"),
-    default: () =>
-      `${
-        os
-          .hostname()
-          .split(".")[0]
-          ?.replace(/[^\w-]/g, "") || "worker"
-      }-${process.pid}`.slice(0, 40),
-    defaultText: "HOST-PID",
-  }),
-  concurrency: setting({
-    flag: "concurrency",
-    env: ENV.concurrency,
-    type: "number",
-    describe: "entries copied at once by this worker",
-    schema: int(1, 1024),
-    default: 64,
-  }),
-  copier: setting<"fs" | "rsync">({
-    flag: "copier",
-    env: ENV.copier,
-    type: "string",
-    describe: "fs: copy with Node's file system calls; rsync: one rsync --inplace per batch",
-    schema: z.enum(["fs", "rsync"], { error: "expected fs or rsync" }),
-    default: "fs",
-  }),
-  s3Requests: setting<"direct" | "sdk">({
-    flag: "s3-requests",
-    type: "string",
-    describe:
-      "S3 target: send single PUTs and HEADs signed by hand on the SDK's credentials and endpoint rules (direct, several times less CPU per small object) or through the SDK's own stack (sdk)",
-    schema: z.enum(["direct", "sdk"], { error: "expected direct or sdk" }),
-    default: "direct",
-  }),
-  fsCalls: setting<"auto" | "direct" | "threads">({
-    flag: "fs-calls",
-    type: "string",
-    describe:
-      "make file system calls directly (fastest on local disks) or through the thread pool (many in flight, for NFS/EFS/FUSE); auto: direct when the source and a directory target are both local",
-    schema: z.enum(["auto", "direct", "threads"], { error: "expected auto, direct or threads" }),
-    default: "auto",
-  }),
-  validate: setting<"size" | "attrs">({
-    flag: "validate",
-    type: "string",
-    describe: "size: existence, kind and size; attrs: also mode, owner (as root) and mtime",
-    schema: z.enum(["size", "attrs"], { error: "expected size or attrs" }),
-    default: "attrs",
-  }),
-  controlQueuePrefix: setting({
-    flag: "control-queue-prefix",
-    env: ENV.controlQueuePrefix,
-    type: "string",
-    describe: "name prefix of this worker's own control queue",
-    schema: z.string().regex(/^[\w-]{1,30}$/, "expected 1-30 letters, digits, '_' or '-'"),
-    default: "s3bl",
-  }),
-  beforeValidateCmd: setting<string | undefined>({
-    flag: "before-validate-cmd",
-    env: ENV.beforeValidateCmd,
-    type: "string",
-    describe:
-      "a shell command run on entering VALIDATE, before any check (e.g. remount yas3fs with an empty cache, so checks see S3)",
-    schema: nonEmpty("a command").optional(),
-  }),
-  exitWithParent: setting({
-    flag: "exit-with-parent",
-    type: "boolean",
-    describe: "stop when standard input closes (a local run's workers end with it, even if it is killed)",
-    schema: bool,
-    default: false,
-  }),
-  reportMs: setting({
-    flag: "report-ms",
-    type: "number",
-    describe: "how often finished batches are reported (and then deleted)",
-    schema: int(50, 60_000),
-    default: 500,
-  }),
-  masterTimeoutSec: setting({
-    flag: "master-timeout-sec",
-    env: ENV.masterTimeoutSec,
-    type: "number",
-    describe:
-      "no word (MODE) from the master this long: put the batches in hand back, remove the control queue and exit 1 (keep it above the master's --beacon-ms)",
-    schema: int(5, 86_400),
-    default: 300,
-  }),
-  heartbeatMs: setting({
-    flag: "heartbeat-ms",
-    type: "number",
-    describe: "how often a summary is sent when nothing finished",
-    schema: int(100, 600_000),
-    default: 5_000,
-  }),
-  logFormat,
-};
-
-export const masterSettings = {
-  ...connection,
-  ...channels,
-  deadLetterQueueUrl: setting<string | undefined>({
-    flag: "dead-letter-queue-url",
-    env: ENV.deadLetterQueueUrl,
-    type: "string",
-    describe: "the TOC queue's dead-letter queue: its batches are reported as failed",
-    schema: queueUrl.optional(),
-  }),
-  source,
-  workers: setting({
-    flag: "workers",
-    type: "number",
-    describe: "workers to wait for before WRITE starts",
-    schema: int(1, 10_000),
-    default: 1,
-  }),
-  runId: setting({
-    flag: "run-id",
-    env: ENV.runId,
-    type: "string",
-    describe: "this run's id",
-    schema: runId,
-    default: () => newRunId(),
-    defaultText: "a new id",
-  }),
-  resume: setting({
-    flag: "resume",
-    type: "boolean",
-    describe:
-      "resume the run given by --run-id after the master stopped (crash, kill): what is already written is not copied again",
-    schema: bool,
-    default: false,
-  }),
-  failfast: setting({
-    flag: "failfast",
-    type: "boolean",
-    describe: "stop copying at the first failure and report",
-    schema: bool,
-    default: false,
-  }),
-  report: setting<string | undefined>({
-    flag: "report",
-    type: "string",
-    describe: "write the final report as JSON to this file",
-    schema: nonEmpty("a file path").optional(),
-  }),
-  stateDir: setting({
-    flag: "state-dir",
-    type: "string",
-    describe: "where the run's TOC files are kept",
-    schema: nonEmpty("a directory"),
-    default: (env) => defaultStateDir(env),
-    defaultText: "$XDG_STATE_HOME/s3-bucket-loader or ~/.local/state/s3-bucket-loader",
-  }),
-  batchEntries: setting({
-    flag: "batch-entries",
-    type: "number",
-    describe: "most entries in one TOC message",
-    schema: int(1, 5_000),
-    default: 500,
-  }),
-  batchBytes: setting({
-    flag: "batch-bytes",
-    type: "number",
-    describe: "most file bytes in one TOC message (a larger file travels alone)",
-    schema: int(1, Number.MAX_SAFE_INTEGER),
-    default: 256 * 1024 * 1024,
-  }),
-  beaconMs: setting({
-    flag: "beacon-ms",
-    type: "number",
-    describe: "how often the master rebroadcasts its mode",
-    schema: int(100, 600_000),
-    default: 3_000,
-  }),
-  initTimeoutSec: setting({
-    flag: "init-timeout-sec",
-    type: "number",
-    describe: "longest wait for the expected workers to announce themselves",
-    schema: int(1, 86_400),
-    default: 600,
-  }),
-  workerTimeoutSec: setting({
-    flag: "worker-timeout-sec",
-    type: "number",
-    describe: "a worker silent this long is declared lost",
-    schema: int(1, 86_400),
-    default: 60,
-  }),
-  awsDownTimeoutSec: setting({
-    flag: "aws-down-timeout-sec",
-    type: "number",
-    describe:
-      "while SQS cannot be reached, keep retrying this long; then the run fails with a partial report",
-    schema: int(1, 86_400),
-    default: 300,
-  }),
-  noWorkersTimeoutSec: setting({
-    flag: "no-workers-timeout-sec",
-    type: "number",
-    describe: "with work left and no live worker this long, the run fails",
-    schema: int(1, 86_400),
-    default: 900,
-  }),
-  stallTimeoutSec: setting({
-    flag: "stall-timeout-sec",
-    type: "number",
-    describe:
-      "with batches outstanding and no batch result this long, the run fails with a partial report naming them (longer than the slowest single file takes)",
-    schema: int(1, 604_800),
-    default: 3_600,
-  }),
-  progressMs: setting({
-    flag: "progress-ms",
-    type: "number",
-    describe: "how often the live summary is printed",
-    schema: int(100, 600_000),
-    default: 2_000,
-  }),
-  logFormat,
-};
-
-export type WorkerConfig = ConfigOf<typeof workerSettings>;
-export type MasterConfig = ConfigOf<typeof masterSettings>;
 
 /**
  * Reads flags, then environment, then the configuration file, then defaults, and validates; every problem is
@@ -442,82 +167,7 @@ export function newRunId(now = new Date()): string {
   return `${stamp}-${Math.random().toString(16).slice(2, 6)}`;
 }
 
-function defaultStateDir(env: Readonly<Record<string, string | undefined>>): string {
+export function defaultStateDir(env: Readonly<Record<string, string | undefined>>): string {
   const base = env.XDG_STATE_HOME || `${os.homedir()}/.local/state`;
   return `${base}/s3-bucket-loader`;
 }
-
-export const localSettings = {
-  endpointUrl: connection.endpointUrl,
-  region: connection.region,
-  source: setting<string | undefined>({
-    flag: "source",
-    env: ENV.source,
-    type: "string",
-    describe: "a directory or s3://BUCKET[/PREFIX] (default: a generated sample tree)",
-    schema: location.optional(),
-  }),
-  target: setting<string | undefined>({
-    flag: "target",
-    env: ENV.target,
-    type: "string",
-    describe: "s3://BUCKET[/PREFIX] or a directory (default: a new temporary directory)",
-    schema: location.optional(),
-  }),
-  workers: setting({
-    flag: "workers",
-    type: "number",
-    describe: "worker processes to start",
-    schema: int(1, 64),
-    default: 3,
-  }),
-  concurrency: workerSettings.concurrency,
-  copier: workerSettings.copier,
-  fsCalls: workerSettings.fsCalls,
-  s3Requests: workerSettings.s3Requests,
-  targetEmpty: workerSettings.targetEmpty,
-  yas3fsTopicArn: workerSettings.yas3fsTopicArn,
-  multipartThresholdMb: workerSettings.multipartThresholdMb,
-  partSizeMb: workerSettings.partSizeMb,
-  validate: workerSettings.validate,
-  sampleFiles: setting({
-    flag: "sample-files",
-    type: "number",
-    describe: "files in the generated sample tree",
-    schema: int(1, 10_000_000),
-    default: 5_000,
-  }),
-  report: masterSettings.report,
-  resume: masterSettings.resume,
-  failfast: masterSettings.failfast,
-  runId: masterSettings.runId,
-  stateDir: masterSettings.stateDir,
-  batchEntries: masterSettings.batchEntries,
-  batchBytes: masterSettings.batchBytes,
-  progressMs: masterSettings.progressMs,
-  stallTimeoutSec: masterSettings.stallTimeoutSec,
-  workerTimeoutSec: setting({
-    flag: "worker-timeout-sec",
-    type: "number",
-    describe: "a worker silent this long is declared lost",
-    schema: int(1, 86_400),
-    default: 20,
-  }),
-  visibilityTimeoutSec: setting({
-    flag: "visibility-timeout-sec",
-    type: "number",
-    describe: "TOC queue visibility timeout: how soon a dead worker's batch is handed out again",
-    schema: int(2, 43_200),
-    default: 30,
-  }),
-  namePrefix: setting({
-    flag: "name-prefix",
-    type: "string",
-    describe: "name prefix of the topic and queues",
-    schema: z.string().regex(/^[\w-]{1,40}$/, "expected 1-40 letters, digits, '_' or '-'"),
-    default: "s3bl-local",
-  }),
-  logFormat,
-};
-
-export type LocalConfig = ConfigOf<typeof localSettings>;

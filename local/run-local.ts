@@ -12,7 +12,6 @@ import { type AwsClients, makeClients } from "../core/aws/clients.ts";
 import { ensureRunResources, type RunResources } from "../core/aws/resources.ts";
 import { S3ObjectStore } from "../core/aws/s3-object-store.ts";
 import { SqsQueue } from "../core/aws/sqs-queue.ts";
-import { type LocalConfig, type MasterConfig, workerSettings } from "../core/config.ts";
 import { ENV } from "../core/env-names.ts";
 import { ConfigError, describe } from "../core/errors.ts";
 import type { Logger } from "../core/log.ts";
@@ -22,10 +21,13 @@ import { settingArgs } from "../core/setting.ts";
 import type { Shutdown } from "../core/shutdown.ts";
 import type { RunReport } from "../master/report.ts";
 import { runMaster } from "../master/run-master.ts";
+import type { MasterConfig } from "../master/settings.ts";
 import { masterOptions, masterPorts } from "../master/wiring.ts";
 import type { TocSourceOptions } from "../toc/toc-source.ts";
+import { workerSettings } from "../worker/settings.ts";
 import { type Emulator, startEmulator } from "./emulator.ts";
 import { makeSampleTree } from "./sample-tree.ts";
+import type { LocalConfig } from "./settings.ts";
 
 export interface LocalRun {
   readonly report: RunReport;

@@ -4,9 +4,10 @@
  * other tables of `core/config.ts`, and merged with the master's own.
  */
 import { z } from "zod";
-import { masterSettings, type Setting } from "../core/config.ts";
+import type { Setting } from "../core/config.ts";
 import { ENV } from "../core/env-names.ts";
 import { bool, int, url } from "../core/setting-schemas.ts";
+import { masterSettings } from "./settings.ts";
 
 export const deploymentSettings = {
   region: masterSettings.region,

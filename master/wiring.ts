@@ -6,12 +6,12 @@ import type { AwsClients } from "../core/aws/clients.ts";
 import { S3ObjectStore } from "../core/aws/s3-object-store.ts";
 import { SnsTopic, SqsTopicSubscriptions } from "../core/aws/sns-topic.ts";
 import { SqsQueue } from "../core/aws/sqs-queue.ts";
-import type { MasterConfig } from "../core/config.ts";
 import type { Logger } from "../core/log.ts";
 import { isS3Url, parseS3Url } from "../core/s3-url.ts";
 import type { Shutdown } from "../core/shutdown.ts";
 import { printProgress } from "./output.ts";
 import type { MasterOptions, MasterPorts } from "./run-master.ts";
+import type { MasterConfig } from "./settings.ts";
 
 export function masterPorts(
   clients: AwsClients,

@@ -5,7 +5,6 @@
  * would send, and prints the counts, what the report would list and the estimate. It starts no emulator and
  * no worker, creates and sends nothing, and makes no AWS call.
  */
-import path from "node:path";
 import type { ConfigOf } from "../core/config.ts";
 import { runDir } from "../core/run-paths.ts";
 import type { TocSourceOptions } from "../toc/toc-source.ts";

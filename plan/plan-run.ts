@@ -3,7 +3,6 @@
  * estimate. A dry run also writes the TOC files the run would write and packs the batches it would send.
  */
 import fs from "node:fs/promises";
-import path from "node:path";
 import type { ConfigOf } from "../core/config.ts";
 import { ConfigError } from "../core/errors.ts";
 import { tocFiles } from "../core/run-paths.ts";

@@ -2,10 +2,11 @@
  * `s3-bucket-loader local`: signals, config, `runLocal`, report, exit code.
  */
 import type { CommandModule } from "yargs";
-import { localSettings, parseConfig } from "../../core/config.ts";
+import { parseConfig } from "../../core/config.ts";
 import { ConfigError } from "../../core/errors.ts";
 import { createShutdown } from "../../core/shutdown.ts";
 import { runLocal } from "../../local/run-local.ts";
+import { localSettings } from "../../local/settings.ts";
 import { boundHeapGrowth } from "../../master/heap-growth.ts";
 import { createRunConsole, printSummary, writeReport } from "../../master/output.ts";
 import { exitCodeOf } from "../../master/report.ts";

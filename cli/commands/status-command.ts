@@ -9,11 +9,12 @@ import path from "node:path";
 import type { CommandModule } from "yargs";
 import { makeClients } from "../../core/aws/clients.ts";
 import { S3ObjectStore } from "../../core/aws/s3-object-store.ts";
-import { masterSettings, parseConfig, type Setting } from "../../core/config.ts";
+import { parseConfig, type Setting } from "../../core/config.ts";
 import { ConfigError, errnoOf } from "../../core/errors.ts";
 import { RUNS_DIR, STATUS_FILE } from "../../core/run-paths.ts";
 import { isS3Url, parseS3Url } from "../../core/s3-url.ts";
 import { type RunStatus, renderLive } from "../../master/output.ts";
+import { masterSettings } from "../../master/settings.ts";
 import { yargsOptions } from "../cli-options.ts";
 
 const table = {

@@ -2,7 +2,6 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { describe, it } from "node:test";
-import { masterSettings } from "../../core/config.ts";
 import { RUN_ID_SHAPE } from "../../core/deployment.ts";
 import { ENV } from "../../core/env-names.ts";
 import {
@@ -15,6 +14,7 @@ import {
   WORKER_PATHS,
   type WorkerBootInput,
 } from "../../lib/user-data.ts";
+import { masterSettings } from "../../master/settings.ts";
 import { shellcheck } from "../helpers/shellcheck.ts";
 import { runInSandbox } from "./boot-sandbox.ts";
 

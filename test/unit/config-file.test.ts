@@ -3,9 +3,11 @@ import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { describe, it } from "node:test";
-import { masterSettings, parseConfig, workerSettings } from "../../core/config.ts";
+import { parseConfig } from "../../core/config.ts";
 import { checkFileNames, parseConfigFile } from "../../core/config-file.ts";
 import { ConfigError } from "../../core/errors.ts";
+import { masterSettings } from "../../master/settings.ts";
+import { workerSettings } from "../../worker/settings.ts";
 
 const channels = {
   "topic-arn": "arn:aws:sns:us-east-1:000000000000:t",

@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { masterSettings, parseConfig, workerSettings } from "../../core/config.ts";
+import { parseConfig } from "../../core/config.ts";
 import { ConfigError } from "../../core/errors.ts";
+import { masterSettings } from "../../master/settings.ts";
+import { workerSettings } from "../../worker/settings.ts";
 
 const channels = {
   "topic-arn": "arn:aws:sns:us-east-1:000000000000:t",

@@ -3,9 +3,11 @@ import { describe, it } from "node:test";
 import { parse } from "yaml";
 import { importProperties, PROPERTY_RULES, parseProperties } from "../../cli/properties-import.ts";
 import { runExtraSettings } from "../../cli/run-extras.ts";
-import { masterSettings, parseConfig, workerSettings } from "../../core/config.ts";
+import { parseConfig } from "../../core/config.ts";
 import { checkFileNames, parseConfigFile } from "../../core/config-file.ts";
 import { masterCliSettings } from "../../master/fleet-settings.ts";
+import { masterSettings } from "../../master/settings.ts";
+import { workerSettings } from "../../worker/settings.ts";
 
 // A configuration of the original tool, written here from its property table: a master that launches its
 // workers on EC2 and crawls a directory, workers that rsync into a yas3fs mount.

@@ -1,8 +1,9 @@
 /** A program's arguments generated from its settings table: what the local run hands each worker. */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { parseConfig, workerSettings } from "../../core/config.ts";
+import { parseConfig } from "../../core/config.ts";
 import { settingArgs } from "../../core/setting.ts";
+import { workerSettings } from "../../worker/settings.ts";
 
 describe("setting arguments from a table", () => {
   it("gives each value as its flag, a true boolean bare, and leaves out false, empty and undefined", () => {

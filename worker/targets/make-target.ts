@@ -4,9 +4,9 @@
  */
 import type { AwsClients } from "../../core/aws/clients.ts";
 import { S3ObjectStore } from "../../core/aws/s3-object-store.ts";
-import type { WorkerConfig } from "../../core/config.ts";
 import { ConfigError } from "../../core/errors.ts";
 import { isS3Url, parseS3Url } from "../../core/s3-url.ts";
+import type { WorkerConfig } from "../settings.ts";
 import { FsTarget } from "./fs-target.ts";
 import { MirrorTarget } from "./mirror-target.ts";
 import { S3Target } from "./s3-target.ts";

@@ -1,0 +1,168 @@
+/** The worker's settings table: each setting once, with its flag, environment variable, schema and default. */
+import os from "node:os";
+import { z } from "zod";
+import {
+  type ConfigOf,
+  channels,
+  connection,
+  location,
+  logFormat,
+  runIdSchema,
+  setting,
+  source,
+  topicArn,
+} from "../core/config.ts";
+import { ENV } from "../core/env-names.ts";
+import { bool, int, nonEmpty } from "../core/setting-schemas.ts";
+
+export const workerSettings = {
+  ...connection,
+  ...channels,
+  source,
+  target: setting({
+    flag: "target",
+    env: ENV.target,
+    type: "string",
+    describe:
+      "where to write: s3://BUCKET[/PREFIX] (objects in yas3fs's format), or a directory (a yas3fs mount or any file system)",
+    schema: location,
+  }),
+  targetEmpty: setting({
+    flag: "target-empty",
+    type: "boolean",
+    describe: "the S3 target is known to be empty: do not look for unchanged objects before writing",
+    schema: bool,
+    default: false,
+  }),
+  yas3fsTopicArn: setting<string | undefined>({
+    flag: "yas3fs-topic-arn",
+    env: ENV.yas3fsTopicArn,
+    type: "string",
+    describe: "yas3fs's SNS topic: tell live yas3fs mounts of the S3 target about new objects",
+    schema: topicArn.optional(),
+  }),
+  multipartThresholdMb: setting({
+    flag: "multipart-threshold-mb",
+    type: "number",
+    describe: "files of this many MiB or more are uploaded in parts",
+    schema: int(5, 5 * 1024),
+    default: 8,
+  }),
+  partSizeMb: setting({
+    flag: "part-size-mb",
+    type: "number",
+    describe: "smallest part size in MiB (larger files get larger parts, never over 10,000 of them)",
+    schema: int(5, 5 * 1024),
+    default: 8,
+  }),
+  runId: setting<string | undefined>({
+    flag: "run-id",
+    env: ENV.runId,
+    type: "string",
+    describe: "join only this run (default: the first run whose master is heard)",
+    schema: runIdSchema.optional(),
+  }),
+  workerId: setting({
+    flag: "worker-id",
+    env: ENV.workerId,
+    type: "string",
+    describe: "this worker's id",
+    schema: z.string().regex(/^[\w-]{1,40}$/, "expected 1-40 letters, digits, '_' or '-'"),
+    default: () =>
+      `${
+        os
+          .hostname()
+          .split(".")[0]
+          ?.replace(/[^\w-]/g, "") || "worker"
+      }-${process.pid}`.slice(0, 40),
+    defaultText: "HOST-PID",
+  }),
+  concurrency: setting({
+    flag: "concurrency",
+    env: ENV.concurrency,
+    type: "number",
+    describe: "entries copied at once by this worker",
+    schema: int(1, 1024),
+    default: 64,
+  }),
+  copier: setting<"fs" | "rsync">({
+    flag: "copier",
+    env: ENV.copier,
+    type: "string",
+    describe: "fs: copy with Node's file system calls; rsync: one rsync --inplace per batch",
+    schema: z.enum(["fs", "rsync"], { error: "expected fs or rsync" }),
+    default: "fs",
+  }),
+  s3Requests: setting<"direct" | "sdk">({
+    flag: "s3-requests",
+    type: "string",
+    describe:
+      "S3 target: send single PUTs and HEADs signed by hand on the SDK's credentials and endpoint rules (direct, several times less CPU per small object) or through the SDK's own stack (sdk)",
+    schema: z.enum(["direct", "sdk"], { error: "expected direct or sdk" }),
+    default: "direct",
+  }),
+  fsCalls: setting<"auto" | "direct" | "threads">({
+    flag: "fs-calls",
+    type: "string",
+    describe:
+      "make file system calls directly (fastest on local disks) or through the thread pool (many in flight, for NFS/EFS/FUSE); auto: direct when the source and a directory target are both local",
+    schema: z.enum(["auto", "direct", "threads"], { error: "expected auto, direct or threads" }),
+    default: "auto",
+  }),
+  validate: setting<"size" | "attrs">({
+    flag: "validate",
+    type: "string",
+    describe: "size: existence, kind and size; attrs: also mode, owner (as root) and mtime",
+    schema: z.enum(["size", "attrs"], { error: "expected size or attrs" }),
+    default: "attrs",
+  }),
+  controlQueuePrefix: setting({
+    flag: "control-queue-prefix",
+    env: ENV.controlQueuePrefix,
+    type: "string",
+    describe: "name prefix of this worker's own control queue",
+    schema: z.string().regex(/^[\w-]{1,30}$/, "expected 1-30 letters, digits, '_' or '-'"),
+    default: "s3bl",
+  }),
+  beforeValidateCmd: setting<string | undefined>({
+    flag: "before-validate-cmd",
+    env: ENV.beforeValidateCmd,
+    type: "string",
+    describe:
+      "a shell command run on entering VALIDATE, before any check (e.g. remount yas3fs with an empty cache, so checks see S3)",
+    schema: nonEmpty("a command").optional(),
+  }),
+  exitWithParent: setting({
+    flag: "exit-with-parent",
+    type: "boolean",
+    describe: "stop when standard input closes (a local run's workers end with it, even if it is killed)",
+    schema: bool,
+    default: false,
+  }),
+  reportMs: setting({
+    flag: "report-ms",
+    type: "number",
+    describe: "how often finished batches are reported (and then deleted)",
+    schema: int(50, 60_000),
+    default: 500,
+  }),
+  masterTimeoutSec: setting({
+    flag: "master-timeout-sec",
+    env: ENV.masterTimeoutSec,
+    type: "number",
+    describe:
+      "no word (MODE) from the master this long: put the batches in hand back, remove the control queue and exit 1 (keep it above the master's --beacon-ms)",
+    schema: int(5, 86_400),
+    default: 300,
+  }),
+  heartbeatMs: setting({
+    flag: "heartbeat-ms",
+    type: "number",
+    describe: "how often a summary is sent when nothing finished",
+    schema: int(100, 600_000),
+    default: 5_000,
+  }),
+  logFormat,
+};
+
+export type WorkerConfig = ConfigOf<typeof workerSettings>;
