@@ -3,8 +3,8 @@
  * dry run and the estimate it prints, `--quiet`. Parsed with `parseConfig` like every table.
  */
 import type { ConfigOf } from "../core/config.ts";
-import { outputSettings, tocSourceSettings } from "../core/run-settings.ts";
 import { estimateSettings } from "../plan/plan-settings.ts";
+import { outputSettings, tocSourceSettings } from "../toc/settings.ts";
 import type { TocSourceOptions } from "../toc/toc-source.ts";
 
 /** The options the commands show (`--quiet` is every command's, declared once by the CLI). */

@@ -5,10 +5,10 @@
  */
 import type { CommandModule } from "yargs";
 import { parseConfig } from "../../core/config.ts";
-import { tocSourceSettings } from "../../core/run-settings.ts";
 import { makePlan } from "../../plan/plan-run.ts";
 import { planSettings } from "../../plan/plan-settings.ts";
 import { renderPlan } from "../../plan/render.ts";
+import { tocSourceSettings } from "../../toc/settings.ts";
 import { yargsOptions } from "../cli-options.ts";
 
 const table = { ...planSettings, ...tocSourceSettings };

@@ -4,8 +4,8 @@
  * `config.ts` and parsed with the same `parseConfig`, so flags, the configuration file and help agree.
  */
 import { z } from "zod";
-import type { Setting } from "./config.ts";
-import { bool } from "./setting-schemas.ts";
+import type { Setting } from "../core/config.ts";
+import { bool } from "../core/setting-schemas.ts";
 
 /** One glob or several (a repeated flag, or a list in the configuration file). */
 const globs = z.preprocess(
