@@ -1,11 +1,10 @@
 /**
- * Settings the master and the local run share beyond their own tables: what the TOC is made of (a manifest,
- * filters) and how a run shows itself (quiet, HTML report, dry run). Declared like the tables of
- * `config.ts` and parsed with the same `parseConfig`, so flags, the configuration file and help agree.
+ * The TOC's settings table, shared by the master, the local run and the plan: what the TOC is made of (a
+ * manifest, filters). Declared like the programs' tables and parsed with the same `parseConfig`, so flags,
+ * the configuration file and help agree.
  */
 import { z } from "zod";
 import type { Setting } from "../core/config.ts";
-import { bool } from "../core/setting-schemas.ts";
 
 /** One glob or several (a repeated flag, or a list in the configuration file). */
 const globs = z.preprocess(
@@ -71,30 +70,6 @@ export const tocSourceSettings = {
     schema: globs,
     defaultText: "nothing (hidden files are copied)",
   } satisfies Setting<string[]>,
-};
-
-export const outputSettings = {
-  quiet: {
-    flag: "quiet",
-    type: "boolean",
-    describe: "print warnings, errors and the outcome only (no live progress)",
-    schema: bool,
-    default: false,
-  } satisfies Setting<boolean>,
-  reportHtml: {
-    flag: "report-html",
-    type: "string",
-    describe: "write the final report as one self-contained HTML page to this file",
-    schema: z.string().min(1, "expected a file path").optional(),
-  } satisfies Setting<string | undefined>,
-  dryRun: {
-    flag: "dry-run",
-    type: "boolean",
-    describe:
-      "walk the source with the filters, write the TOC and print what would be sent and the estimate; copy nothing",
-    schema: bool,
-    default: false,
-  } satisfies Setting<boolean>,
 };
 
 export type TocSourceConfig = {
