@@ -44,6 +44,17 @@ export const runExtraOptions = {
 export const runExtraSettings = { ...runExtraOptions, quiet: outputSettings.quiet };
 export type RunExtras = ConfigOf<typeof runExtraSettings>;
 
+/** A command's parsed settings, parted into its own and the extras (the tables have no name in common). */
+export function splitSettings<C extends RunExtras>(
+  all: C,
+  extrasTable: typeof runExtraSettings,
+): { config: Omit<C, keyof RunExtras>; extras: RunExtras } {
+  const config: Record<string, unknown> = {};
+  const extras: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(all)) (key in extrasTable ? extras : config)[key] = value;
+  return { config: config as Omit<C, keyof RunExtras>, extras: extras as RunExtras };
+}
+
 export function tocOptions(extras: RunExtras): TocSourceOptions {
   return {
     crawler: extras.crawler,

@@ -13,7 +13,7 @@ import { exitCodeOf } from "../../master/report.ts";
 import { dryRun } from "../../plan/dry-run.ts";
 import { writeHtmlReport } from "../../report/html-report.ts";
 import { yargsOptions } from "../cli-options.ts";
-import { runExtraOptions, runExtraSettings, tocOptions } from "../run-extras.ts";
+import { runExtraOptions, runExtraSettings, splitSettings, tocOptions } from "../run-extras.ts";
 
 export const localCommand: CommandModule = {
   command: "local",
@@ -32,8 +32,11 @@ async function localMain(flags: Record<string, unknown>, env: NodeJS.ProcessEnv)
   process.env.UV_THREADPOOL_SIZE ??= "32";
   // The master in this process: a peak that stays flat however large the TOC (see heap-growth.ts).
   boundHeapGrowth();
-  const config = parseConfig(localSettings, flags, env);
-  const extras = parseConfig(runExtraSettings, flags, env);
+  // One parse of both tables: every bad setting is named in one error.
+  const { config, extras } = splitSettings(
+    parseConfig({ ...localSettings, ...runExtraSettings }, flags, env),
+    runExtraSettings,
+  );
   if (extras.dryRun) {
     if (!config.source)
       throw new ConfigError("--source: got nothing; a dry run walks a directory: give --source DIR");

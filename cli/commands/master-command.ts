@@ -15,7 +15,7 @@ import { masterOptions, masterPorts } from "../../master/wiring.ts";
 import { dryRun } from "../../plan/dry-run.ts";
 import { writeHtmlReport } from "../../report/html-report.ts";
 import { yargsOptions } from "../cli-options.ts";
-import { runExtraOptions, runExtraSettings, tocOptions } from "../run-extras.ts";
+import { runExtraOptions, runExtraSettings, splitSettings, tocOptions } from "../run-extras.ts";
 import { runMasterOnFleet } from "./run-master-on-fleet.ts";
 
 export const masterCommand: CommandModule = {
@@ -34,8 +34,11 @@ async function masterMain(flags: Record<string, unknown>, env: NodeJS.ProcessEnv
   process.env.UV_THREADPOOL_SIZE ??= "32";
   // The master in this process: a peak that stays flat however large the TOC (see heap-growth.ts).
   boundHeapGrowth();
-  const config = parseConfig(masterCliSettings, await withDeployment(flags, env), env);
-  const extras = parseConfig(runExtraSettings, flags, env);
+  // One parse of both tables: every bad setting is named in one error.
+  const { config, extras } = splitSettings(
+    parseConfig({ ...masterCliSettings, ...runExtraSettings }, await withDeployment(flags, env), env),
+    runExtraSettings,
+  );
   if (extras.dryRun)
     return dryRun({
       ...config,
