@@ -3,6 +3,7 @@ import { z } from "zod";
 import type { Setting } from "../core/config.ts";
 import { ENV } from "../core/env-names.ts";
 import { bool, int } from "../core/setting-schemas.ts";
+import { workerSettings } from "../worker/settings.ts";
 import { DEFAULT_PRICES, INSTANCE_TYPES } from "./prices.ts";
 
 const price = z.coerce
@@ -110,13 +111,8 @@ export const planSettings = {
     schema: int(1, 10_000),
     default: 10,
   } satisfies Setting<number>,
-  targetEmpty: {
-    flag: "target-empty",
-    type: "boolean",
-    describe: "the target is empty: no HEAD before each write",
-    schema: bool,
-    default: false,
-  } satisfies Setting<boolean>,
+  // The worker's own setting: the plan estimates the run the workers would make with it.
+  targetEmpty: workerSettings.targetEmpty,
   sample: {
     flag: "sample",
     type: "number",
