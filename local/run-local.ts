@@ -79,26 +79,8 @@ export async function runLocal(
       new SqsQueue(clients.sqs, resources.reportQueueUrl).purge(),
     ]);
 
-    let source = config.source;
-    if (!source) {
-      source = await fs.mkdtemp(path.join(os.tmpdir(), "s3bl-sample-"));
-      const dir = source;
-      cleanups.push(() => fs.rm(dir, { recursive: true, force: true }));
-      const t = Date.now();
-      const s = await makeSampleTree(source, { files: config.sampleFiles });
-      log.info(
-        `generated a sample tree in ${source}: ${s.files} files, ${s.dirs} directories, ${s.symlinks} symlinks, ` +
-          `${(s.bytes / 1e6).toFixed(1)} MB in ${((Date.now() - t) / 1000).toFixed(1)} s`,
-      );
-    }
-    let target = config.target;
-    if (target && isS3Url(target)) {
-      await new S3ObjectStore(clients.s3, parseS3Url(target).bucket).ensureBucket();
-    } else if (!target) {
-      target = await fs.mkdtemp(path.join(os.tmpdir(), "s3bl-target-"));
-      const dir = target;
-      cleanups.push(() => fs.rm(dir, { recursive: true, force: true }));
-    }
+    const source = config.source ?? (await sampleSource(config.sampleFiles, cleanups, log));
+    const target = await prepareTarget(config.target, clients, cleanups);
     log.info(`copying ${source} → ${target} with ${config.workers} worker(s) × ${config.concurrency}`);
 
     const fatal = new AbortController();
@@ -125,31 +107,7 @@ export async function runLocal(
       for (const w of workers) w.kill("SIGKILL");
     });
 
-    const masterConfig: MasterConfig = {
-      region: config.region,
-      endpointUrl: endpoint,
-      topicArn: resources.topicArn,
-      tocQueueUrl: resources.tocQueueUrl,
-      reportQueueUrl: resources.reportQueueUrl,
-      deadLetterQueueUrl: resources.deadLetterQueueUrl,
-      source,
-      workers: config.workers,
-      runId: config.runId,
-      resume: config.resume,
-      failfast: config.failfast,
-      report: config.report,
-      stateDir: config.stateDir,
-      batchEntries: config.batchEntries,
-      batchBytes: config.batchBytes,
-      beaconMs: 1_000,
-      initTimeoutSec: 120,
-      workerTimeoutSec: config.workerTimeoutSec,
-      noWorkersTimeoutSec: 120,
-      stallTimeoutSec: config.stallTimeoutSec,
-      awsDownTimeoutSec: 300,
-      progressMs: config.progressMs,
-      logFormat: config.logFormat,
-    };
+    const masterConfig = localMasterConfig(config, endpoint, resources, source);
     const report = await runMaster(masterPorts(clients, masterConfig), {
       ...masterOptions(masterConfig, target, log, shutdown),
       toc,
@@ -166,6 +124,75 @@ export async function runLocal(
     for (const c of cleanups)
       await c().catch((err) => log.warn(`could not remove a generated folder: ${describe(err)}`));
   }
+}
+
+/** The local master's own limits: its workers start at once, on this machine, against a local endpoint. */
+const LOCAL_BEACON_MS = 1_000;
+const LOCAL_INIT_TIMEOUT_SEC = 120;
+const LOCAL_NO_WORKERS_TIMEOUT_SEC = 120;
+const LOCAL_AWS_DOWN_TIMEOUT_SEC = 300;
+
+/** The master's settings for a local run: its queues and topic just made, the rest from the local settings. */
+function localMasterConfig(
+  config: LocalConfig,
+  endpoint: string,
+  resources: RunResources,
+  source: string,
+): MasterConfig {
+  return {
+    region: config.region,
+    endpointUrl: endpoint,
+    topicArn: resources.topicArn,
+    tocQueueUrl: resources.tocQueueUrl,
+    reportQueueUrl: resources.reportQueueUrl,
+    deadLetterQueueUrl: resources.deadLetterQueueUrl,
+    source,
+    workers: config.workers,
+    runId: config.runId,
+    resume: config.resume,
+    failfast: config.failfast,
+    report: config.report,
+    stateDir: config.stateDir,
+    batchEntries: config.batchEntries,
+    batchBytes: config.batchBytes,
+    beaconMs: LOCAL_BEACON_MS,
+    initTimeoutSec: LOCAL_INIT_TIMEOUT_SEC,
+    workerTimeoutSec: config.workerTimeoutSec,
+    noWorkersTimeoutSec: LOCAL_NO_WORKERS_TIMEOUT_SEC,
+    stallTimeoutSec: config.stallTimeoutSec,
+    awsDownTimeoutSec: LOCAL_AWS_DOWN_TIMEOUT_SEC,
+    progressMs: config.progressMs,
+    logFormat: config.logFormat,
+  };
+}
+
+/** A generated sample tree in a temporary folder (removed after the run), when no --source is given. */
+async function sampleSource(files: number, cleanups: (() => Promise<void>)[], log: Logger): Promise<string> {
+  const source = await fs.mkdtemp(path.join(os.tmpdir(), "s3bl-sample-"));
+  cleanups.push(() => fs.rm(source, { recursive: true, force: true }));
+  const t = Date.now();
+  const s = await makeSampleTree(source, { files });
+  log.info(
+    `generated a sample tree in ${source}: ${s.files} files, ${s.dirs} directories, ${s.symlinks} symlinks, ` +
+      `${(s.bytes / 1e6).toFixed(1)} MB in ${((Date.now() - t) / 1000).toFixed(1)} s`,
+  );
+  return source;
+}
+
+/** The target ready to be written: an S3 target's bucket made, or a temporary folder when none is given. */
+async function prepareTarget(
+  target: string | undefined,
+  clients: AwsClients,
+  cleanups: (() => Promise<void>)[],
+): Promise<string> {
+  if (target && isS3Url(target)) {
+    await new S3ObjectStore(clients.s3, parseS3Url(target).bucket).ensureBucket();
+    return target;
+  }
+  if (target) return target;
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), "s3bl-target-"));
+  cleanups.push(() => fs.rm(dir, { recursive: true, force: true }));
+  return dir;
 }
 
 function startWorker(
