@@ -118,41 +118,19 @@ export async function runWithFleet<T extends { readonly outcome: string }>(
   };
   const fatal = new AbortController();
   const done = new AbortController();
-  const watch = (async () => {
-    while (!done.signal.aborted) {
-      await pause(options.pollMs, done.signal);
-      if (done.signal.aborted) return;
-      let live: FleetInstance[];
-      try {
-        live = await options.fleet.describe(tags, done.signal);
-      } catch (err) {
-        if (done.signal.aborted) return;
-        options.log.warn(`could not describe the fleet: ${describe(err)}`);
-        continue;
-      }
-      for (const i of live) byId.set(i.id, { ...byId.get(i.id), ...i });
-      const running = new Set(live.filter((i) => i.state !== "shutting-down").map((i) => i.id));
-      if (now() - launchedAt > options.initTimeoutMs) {
-        const quiet = launched.filter((id) => !announced.has(id) && !endedByUs.has(id) && running.has(id));
-        if (quiet.length > 0) {
-          const note = `instance(s) ${quiet.join(", ")} did not announce a worker within ${Math.round(options.initTimeoutMs / 1000)} s: terminated; the run goes on without them`;
-          notes.push(note);
-          options.log.warn(note);
-          silent.push(...quiet);
-          for (const id of quiet) endedByUs.add(id);
-          await options.fleet
-            .terminate(quiet)
-            .catch((err) => options.log.warn(`could not terminate ${quiet.join(", ")}: ${describe(err)}`));
-        }
-      }
-      const alive = launched.filter((id) => running.has(id) && !endedByUs.has(id));
-      if (alive.length === 0 && !fatal.signal.aborted) {
-        fatal.abort(
-          new Error(`every worker instance has ended (${launched.length} launched, ${silent.length} silent)`),
-        );
-      }
-    }
-  })();
+  const watch = watchFleet(options, {
+    tags,
+    launched,
+    launchedAt,
+    byId,
+    announced,
+    endedByUs,
+    notes,
+    silent,
+    fatal,
+    signal: done.signal,
+    now,
+  });
 
   const end = async (outcome: string): Promise<FleetSummary> => {
     done.abort();
@@ -196,6 +174,67 @@ async function drain(o: FleetRunOptions, tags: Record<string, string>): Promise<
  * Terminates every instance of the run: those EC2 lists by tag (which also finds instances of a launch whose
  * answer was lost) and those we launched. Bounded in time, and deaf to Ctrl-C: this is the cleanup.
  */
+/** What the watch of a running fleet shares with the run that launched it. */
+interface FleetWatch {
+  readonly tags: Record<string, string>;
+  readonly launched: readonly string[];
+  readonly launchedAt: number;
+  readonly byId: Map<string, FleetInstance>;
+  /** Instances whose worker has announced itself (seen on the report queue). */
+  readonly announced: ReadonlySet<string>;
+  readonly endedByUs: Set<string>;
+  readonly notes: string[];
+  readonly silent: string[];
+  /** Aborted when every worker instance has ended: the run cannot go on. */
+  readonly fatal: AbortController;
+  readonly signal: AbortSignal;
+  readonly now: () => number;
+}
+
+/**
+ * Every `pollMs` while the run runs: terminates instances that announced no worker within the init timeout,
+ * and fails the run once none is left.
+ */
+async function watchFleet(options: FleetRunOptions, w: FleetWatch): Promise<void> {
+  while (!w.signal.aborted) {
+    await pause(options.pollMs, w.signal);
+    if (w.signal.aborted) return;
+    let live: FleetInstance[];
+    try {
+      live = await options.fleet.describe(w.tags, w.signal);
+    } catch (err) {
+      if (w.signal.aborted) return;
+      options.log.warn(`could not describe the fleet: ${describe(err)}`);
+      continue;
+    }
+    for (const i of live) w.byId.set(i.id, { ...w.byId.get(i.id), ...i });
+    const running = new Set(live.filter((i) => i.state !== "shutting-down").map((i) => i.id));
+    if (w.now() - w.launchedAt > options.initTimeoutMs) {
+      const quiet = w.launched.filter(
+        (id) => !w.announced.has(id) && !w.endedByUs.has(id) && running.has(id),
+      );
+      if (quiet.length > 0) {
+        const note = `instance(s) ${quiet.join(", ")} did not announce a worker within ${Math.round(options.initTimeoutMs / 1000)} s: terminated; the run goes on without them`;
+        w.notes.push(note);
+        options.log.warn(note);
+        w.silent.push(...quiet);
+        for (const id of quiet) w.endedByUs.add(id);
+        await options.fleet
+          .terminate(quiet)
+          .catch((err) => options.log.warn(`could not terminate ${quiet.join(", ")}: ${describe(err)}`));
+      }
+    }
+    const alive = w.launched.filter((id) => running.has(id) && !w.endedByUs.has(id));
+    if (alive.length === 0 && !w.fatal.signal.aborted) {
+      w.fatal.abort(
+        new Error(
+          `every worker instance has ended (${w.launched.length} launched, ${w.silent.length} silent)`,
+        ),
+      );
+    }
+  }
+}
+
 /** Describing and terminating the fleet at the end may take this long at most, retries included. */
 const TERMINATE_TIMEOUT_MS = 120_000;
 
