@@ -138,41 +138,11 @@ export function step(state: MachineState, event: MachineEvent): StepResult {
       }
       break;
     case "dispatch-complete":
-      if (s.dispatch) {
-        const d = s.dispatch;
-        if (event.batches !== d.issued || event.entries !== d.entriesIssued) {
-          // Cannot happen with our dispatcher; said loudly rather than trusted silently.
-          out.push({
-            type: "log",
-            level: "error",
-            message: `the dispatcher counts ${event.batches} batches (${event.entries} entries) sent in ${d.phase} ${d.stage}, but issued ${d.issued} (${d.entriesIssued})`,
-          });
-        }
-        // Only batches of this stage's range count; anything beyond it was never sent by us.
-        const done = s.doneBatches.countIn(d.firstBatch, d.firstBatch + event.batches);
-        s = {
-          ...s,
-          dispatch: { ...d, batches: event.batches, entries: event.entries, complete: true, done },
-          nextBatch: Math.max(s.nextBatch, d.firstBatch + event.batches),
-        };
-        // The directories the crawl found are entries now, sent or not (they go in the dirs stage).
-        if (d.phase === "WRITE" && d.stage === "content")
-          s = { ...s, dirs: event.dirs, entries: s.entries + event.dirs };
-      }
+      s = onDispatchComplete(s, event, out);
       break;
-    case "crawl-issue": {
-      const issue: RunIssue = { ...event.issue, phase: "crawl" };
-      if (event.outcome === "failed") {
-        s = { ...s, errors: s.errors.append([issue]) };
-        if (event.isEntry) s = { ...s, entries: s.entries + 1, write: add(s.write, { failed: 1 }) };
-      } else {
-        s = { ...s, skipped: s.skipped.append([issue]) };
-        if (event.isEntry) s = { ...s, entries: s.entries + 1, write: add(s.write, { skipped: 1 }) };
-      }
-      if (event.outcome === "failed" && s.settings.failfast)
-        s = enterErrorReport(s, event.at, out, "failfast");
+    case "crawl-issue":
+      s = onCrawlIssue(s, event, out);
       break;
-    }
     case "dispatch-failed":
       out.push({ type: "log", level: "error", message: `the TOC could not be sent: ${event.reason}` });
       s = fail(s, event.at, `the TOC could not be sent: ${event.reason}`, out);
@@ -200,6 +170,56 @@ export function step(state: MachineState, event: MachineEvent): StepResult {
   }
   s = advance(s, event.at, out);
   return { state: s, commands: out };
+}
+
+/** The dispatcher's count of a stage, checked against what it issued; the stage's batches are all known now. */
+function onDispatchComplete(
+  state: MachineState,
+  event: Extract<MachineEvent, { type: "dispatch-complete" }>,
+  out: Command[],
+): MachineState {
+  let s = state;
+  if (s.dispatch) {
+    const d = s.dispatch;
+    if (event.batches !== d.issued || event.entries !== d.entriesIssued) {
+      // Cannot happen with our dispatcher; said loudly rather than trusted silently.
+      out.push({
+        type: "log",
+        level: "error",
+        message: `the dispatcher counts ${event.batches} batches (${event.entries} entries) sent in ${d.phase} ${d.stage}, but issued ${d.issued} (${d.entriesIssued})`,
+      });
+    }
+    // Only batches of this stage's range count; anything beyond it was never sent by us.
+    const done = s.doneBatches.countIn(d.firstBatch, d.firstBatch + event.batches);
+    s = {
+      ...s,
+      dispatch: { ...d, batches: event.batches, entries: event.entries, complete: true, done },
+      nextBatch: Math.max(s.nextBatch, d.firstBatch + event.batches),
+    };
+    // The directories the crawl found are entries now, sent or not (they go in the dirs stage).
+    if (d.phase === "WRITE" && d.stage === "content")
+      s = { ...s, dirs: event.dirs, entries: s.entries + event.dirs };
+  }
+  return s;
+}
+
+/** A path the crawl could not take: an error or a skip of the report, and an entry when it is one. */
+function onCrawlIssue(
+  state: MachineState,
+  event: Extract<MachineEvent, { type: "crawl-issue" }>,
+  out: Command[],
+): MachineState {
+  let s = state;
+  const issue: RunIssue = { ...event.issue, phase: "crawl" };
+  if (event.outcome === "failed") {
+    s = { ...s, errors: s.errors.append([issue]) };
+    if (event.isEntry) s = { ...s, entries: s.entries + 1, write: add(s.write, { failed: 1 }) };
+  } else {
+    s = { ...s, skipped: s.skipped.append([issue]) };
+    if (event.isEntry) s = { ...s, entries: s.entries + 1, write: add(s.write, { skipped: 1 }) };
+  }
+  if (event.outcome === "failed" && s.settings.failfast) s = enterErrorReport(s, event.at, out, "failfast");
+  return s;
 }
 
 // ---- events ----------------------------------------------------------------------------------------------
