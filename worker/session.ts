@@ -250,23 +250,7 @@ export function step(s: SessionState, e: SessionEvent): StepResult {
       }
       break;
     case "rejoined":
-      next = {
-        ...next,
-        control: "listening",
-        rejoins: next.rejoins + 1,
-        lastRejoinMs: e.at,
-        rejoinRetryAtMs: null,
-        takenBack: false,
-        // The master gets a fresh bound to be heard on the new queue.
-        lastHeardMs: e.at,
-        lastPollStartMs: e.at,
-      };
-      out.push({
-        type: "log",
-        level: "warn",
-        message: `rejoined the run on a new control queue ${e.queueUrl}`,
-      });
-      out.push({ type: "announce" });
+      next = onRejoined(next, e, out);
       break;
     case "rejoin-failed":
       next = { ...next, rejoinRetryAtMs: e.at + 2_000 };
@@ -275,29 +259,9 @@ export function step(s: SessionState, e: SessionEvent): StepResult {
     case "toc":
       for (const item of e.items) next = onToc(next, item, e.at, out);
       break;
-    case "batch-done": {
-      const h = next.held[e.receipt];
-      if (!h) break; // released already (the worker is leaving)
-      const t = next.totals[e.result.phase];
-      const r = e.result;
-      next = {
-        ...next,
-        held: { ...next.held, [e.receipt]: { ...h, status: "reporting" } },
-        totals: {
-          ...next.totals,
-          [r.phase]: {
-            ok: t.ok + r.ok,
-            failed: t.failed + r.failed,
-            skipped: t.skipped + r.skipped,
-            unchanged: t.unchanged + r.unchanged,
-            bytes: t.bytes + r.bytes,
-          },
-        },
-        errorsQueued: next.errorsQueued + r.errors.length,
-      };
-      out.push({ type: "report", receipt: e.receipt, result: r });
+    case "batch-done":
+      next = onBatchDone(next, e, out);
       break;
-    }
     case "batch-abandoned": {
       if (!next.held[e.receipt]) break;
       const { [e.receipt]: _gone, ...rest } = next.held;
@@ -307,25 +271,9 @@ export function step(s: SessionState, e: SessionEvent): StepResult {
       }
       break;
     }
-    case "hook-done": {
-      const o = e.outcome;
-      next = { ...next, hook: o.ok ? "ok" : "failed" };
-      out.push({ type: "send", body: { type: "HOOK", worker: next.settings.workerId, ...o } });
-      if (o.ok) {
-        out.push({ type: "log", level: "info", message: `before-VALIDATE hook done in ${o.durationMs} ms` });
-      } else {
-        const how = o.signal
-          ? `was killed by ${o.signal}`
-          : o.exitCode === null
-            ? "could not start"
-            : `exited with ${o.exitCode}`;
-        const last = o.outputTail.trim().split("\n").slice(-3).join(" | ");
-        const note = `before-VALIDATE hook ${how}: ${last || "(no output)"}; this worker takes no VALIDATE batch`;
-        next = { ...next, notes: [...next.notes, note] };
-        out.push({ type: "log", level: "error", message: note });
-      }
+    case "hook-done":
+      next = onHookDone(next, e.outcome, out);
       break;
-    }
     case "results-sent": {
       const held = { ...next.held };
       const done = e.receipts.filter((r) => held[r]?.status === "reporting");
@@ -357,6 +305,89 @@ export function step(s: SessionState, e: SessionEvent): StepResult {
   }
   next = afterEvent(next, out);
   return { state: next, commands: out };
+}
+
+/** A batch worked: its result is booked in the totals and goes to the outbox; the batch waits to be reported. */
+function onBatchDone(
+  session: SessionState,
+  e: Extract<SessionEvent, { type: "batch-done" }>,
+  out: Command[],
+): SessionState {
+  let next = session;
+  const h = next.held[e.receipt];
+  if (!h) return next; // released already (the worker is leaving)
+  const t = next.totals[e.result.phase];
+  const r = e.result;
+  next = {
+    ...next,
+    held: { ...next.held, [e.receipt]: { ...h, status: "reporting" } },
+    totals: {
+      ...next.totals,
+      [r.phase]: {
+        ok: t.ok + r.ok,
+        failed: t.failed + r.failed,
+        skipped: t.skipped + r.skipped,
+        unchanged: t.unchanged + r.unchanged,
+        bytes: t.bytes + r.bytes,
+      },
+    },
+    errorsQueued: next.errorsQueued + r.errors.length,
+  };
+  out.push({ type: "report", receipt: e.receipt, result: r });
+  return next;
+}
+
+/** The before-VALIDATE hook ended: HOOK to the master, and without it, no VALIDATE batch for this worker. */
+function onHookDone(
+  session: SessionState,
+  outcome: Extract<SessionEvent, { type: "hook-done" }>["outcome"],
+  out: Command[],
+): SessionState {
+  let next = session;
+  const o = outcome;
+  next = { ...next, hook: o.ok ? "ok" : "failed" };
+  out.push({ type: "send", body: { type: "HOOK", worker: next.settings.workerId, ...o } });
+  if (o.ok) {
+    out.push({ type: "log", level: "info", message: `before-VALIDATE hook done in ${o.durationMs} ms` });
+  } else {
+    const how = o.signal
+      ? `was killed by ${o.signal}`
+      : o.exitCode === null
+        ? "could not start"
+        : `exited with ${o.exitCode}`;
+    const last = o.outputTail.trim().split("\n").slice(-3).join(" | ");
+    const note = `before-VALIDATE hook ${how}: ${last || "(no output)"}; this worker takes no VALIDATE batch`;
+    next = { ...next, notes: [...next.notes, note] };
+    out.push({ type: "log", level: "error", message: note });
+  }
+  return next;
+}
+
+/** Listening again on a new control queue: the master gets a fresh bound to hear from this worker. */
+function onRejoined(
+  session: SessionState,
+  e: Extract<SessionEvent, { type: "rejoined" }>,
+  out: Command[],
+): SessionState {
+  let next = session;
+  next = {
+    ...next,
+    control: "listening",
+    rejoins: next.rejoins + 1,
+    lastRejoinMs: e.at,
+    rejoinRetryAtMs: null,
+    takenBack: false,
+    // The master gets a fresh bound to be heard on the new queue.
+    lastHeardMs: e.at,
+    lastPollStartMs: e.at,
+  };
+  out.push({
+    type: "log",
+    level: "warn",
+    message: `rejoined the run on a new control queue ${e.queueUrl}`,
+  });
+  out.push({ type: "announce" });
+  return next;
 }
 
 /** What follows from any change: the hook when WRITE has drained, the error report, the end of a drain. */
