@@ -205,80 +205,25 @@ export async function runWorker(ports: WorkerPorts, options: WorkerOptions): Pro
     }
   };
 
-  const perform = (c: Command) => {
-    switch (c.type) {
-      case "announce":
-        track(announce("INITIALIZED", loops.signal));
-        break;
-      case "run-batch":
-        track(
-          (async () => {
-            const result = await runBatch(c.message, c.receiveCount, { ...options, limiter }, work.signal);
-            const at = Date.now();
-            dispatch(
-              result
-                ? { type: "batch-done", at, receipt: c.receipt, result }
-                : { type: "batch-abandoned", at, receipt: c.receipt },
-            );
-          })(),
-        );
-        break;
-      case "release":
-        if (state.end) finalReleases.push(c);
-        else track(keeper.release(c.receipts, c.why, loops.signal));
-        break;
-      case "report":
-        outbox.result(c.receipt, c.result);
-        // The last batch in hand: report at once (at a stage's end the master waits for exactly this).
-        if (running(state) === 0 && limiter.queued === 0) outbox.flushNow();
-        break;
-      case "delete":
-        track(
-          (async () => {
-            try {
-              await ports.tocQueue.delete(c.receipts, loops.signal);
-            } catch (err) {
-              // Reported but not deleted: the batch comes back and the master counts it once.
-              if (!loops.signal.aborted)
-                log.warn(`could not delete ${c.receipts.length} finished batch(es): ${describe(err)}`);
-            }
-          })(),
-        );
-        break;
-      case "send":
-        outbox.message(() => c.body);
-        break;
-      case "final-summary":
-        outbox.message(() => ({ ...head("FINAL", c.phase), batches: [] }));
-        break;
-      case "run-hook":
-        track(
-          (async () => {
-            log.info(`running the before-VALIDATE hook: ${options.beforeValidateCmd}`);
-            const outcome = await runHook(options.beforeValidateCmd ?? "false", work.signal);
-            dispatch({ type: "hook-done", at: Date.now(), outcome });
-          })(),
-        );
-        break;
-      case "rejoin":
-        track(rejoin());
-        break;
-      case "abort-work":
-        if (!work.signal.aborted) work.abort(new Error(c.reason));
-        break;
-      case "log":
-        log.log(c.level, c.message);
-        break;
-      case "end":
-        ended(c.end);
-        reader.wake();
-        break;
-      default: {
-        const never: never = c;
-        throw new Error(`unknown command ${JSON.stringify(never)}`);
-      }
-    }
-  };
+  const perform = workerPerformer({
+    ports,
+    options,
+    limiter,
+    work,
+    loops,
+    keeper,
+    outbox,
+    reader,
+    state: () => state,
+    finalReleases,
+    track,
+    dispatch: (e) => dispatch(e),
+    announce,
+    rejoin,
+    head,
+    ended: (end) => ended(end),
+    log,
+  });
 
   function dispatch(e: SessionEvent) {
     const r = step(state, e);
@@ -336,4 +281,112 @@ export async function runWorker(ports: WorkerPorts, options: WorkerOptions): Pro
   await Promise.all(running$);
   if (end.why === "master-silent") log.error(end.reason);
   return { runId: state.runId, totals: state.totals, reason: end.reason, exitCode: end.exitCode };
+}
+
+/** What the worker's commands are performed with: the ports, its effect modules and the session's state. */
+interface WorkerEffects {
+  readonly ports: WorkerPorts;
+  readonly options: WorkerOptions;
+  readonly limiter: Limiter;
+  /** Cancels the work in hand. */
+  readonly work: AbortController;
+  /** Ends every loop. */
+  readonly loops: AbortController;
+  readonly keeper: VisibilityKeeper;
+  readonly outbox: Outbox;
+  readonly reader: TocReader;
+  readonly state: () => SessionState;
+  /** Put back once the TOC reader has stopped. */
+  readonly finalReleases: Extract<Command, { type: "release" }>[];
+  /** Work beside the loop, awaited in the wind-down. */
+  readonly track: (p: Promise<void>) => void;
+  readonly dispatch: (e: SessionEvent) => void;
+  readonly announce: (kind: "INITIALIZED" | "STOPPED", signal: AbortSignal) => Promise<void>;
+  readonly rejoin: () => Promise<void>;
+  readonly head: (kind: "CURRENT" | "FINAL", phase?: Phase) => SummaryHead;
+  readonly ended: (end: SessionEnd) => void;
+  readonly log: Logger;
+}
+
+/** Performs the session's commands; what takes time runs beside the loop, its outcome dispatched as an event. */
+function workerPerformer(fx: WorkerEffects): (c: Command) => void {
+  return (c) => {
+    switch (c.type) {
+      case "announce":
+        fx.track(fx.announce("INITIALIZED", fx.loops.signal));
+        break;
+      case "run-batch":
+        fx.track(
+          (async () => {
+            const result = await runBatch(
+              c.message,
+              c.receiveCount,
+              { ...fx.options, limiter: fx.limiter },
+              fx.work.signal,
+            );
+            const at = Date.now();
+            fx.dispatch(
+              result
+                ? { type: "batch-done", at, receipt: c.receipt, result }
+                : { type: "batch-abandoned", at, receipt: c.receipt },
+            );
+          })(),
+        );
+        break;
+      case "release":
+        if (fx.state().end) fx.finalReleases.push(c);
+        else fx.track(fx.keeper.release(c.receipts, c.why, fx.loops.signal));
+        break;
+      case "report":
+        fx.outbox.result(c.receipt, c.result);
+        // The last batch in hand: report at once (at a stage's end the master waits for exactly this).
+        if (running(fx.state()) === 0 && fx.limiter.queued === 0) fx.outbox.flushNow();
+        break;
+      case "delete":
+        fx.track(
+          (async () => {
+            try {
+              await fx.ports.tocQueue.delete(c.receipts, fx.loops.signal);
+            } catch (err) {
+              // Reported but not deleted: the batch comes back and the master counts it once.
+              if (!fx.loops.signal.aborted)
+                fx.log.warn(`could not delete ${c.receipts.length} finished batch(es): ${describe(err)}`);
+            }
+          })(),
+        );
+        break;
+      case "send":
+        fx.outbox.message(() => c.body);
+        break;
+      case "final-summary":
+        fx.outbox.message(() => ({ ...fx.head("FINAL", c.phase), batches: [] }));
+        break;
+      case "run-hook":
+        fx.track(
+          (async () => {
+            fx.log.info(`running the before-VALIDATE hook: ${fx.options.beforeValidateCmd}`);
+            const outcome = await runHook(fx.options.beforeValidateCmd ?? "false", fx.work.signal);
+            fx.dispatch({ type: "hook-done", at: Date.now(), outcome });
+          })(),
+        );
+        break;
+      case "rejoin":
+        fx.track(fx.rejoin());
+        break;
+      case "abort-work":
+        if (!fx.work.signal.aborted) fx.work.abort(new Error(c.reason));
+        break;
+      case "log":
+        fx.log.log(c.level, c.message);
+        break;
+      case "end":
+        fx.ended(c.end);
+        fx.reader.wake();
+        break;
+      default: {
+        const never: never = c;
+        throw new Error(`unknown command ${JSON.stringify(never)}`);
+      }
+    }
+  };
 }
