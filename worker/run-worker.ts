@@ -97,14 +97,7 @@ export async function runWorker(ports: WorkerPorts, options: WorkerOptions): Pro
     ended = resolve;
   });
   const limiter = new Limiter(options.concurrency);
-  let visibilitySec = 30;
-  try {
-    visibilitySec = await ports.tocQueue.visibilityTimeoutSec(shutdown.abort);
-  } catch (err) {
-    log.warn(
-      `could not read the TOC queue's visibility timeout, taking ${visibilitySec} s: ${describe(err)}`,
-    );
-  }
+  const visibilitySec = await readVisibilitySec(ports.tocQueue, shutdown.abort, log);
 
   const start = initialSession(
     {
@@ -162,48 +155,16 @@ export async function runWorker(ports: WorkerPorts, options: WorkerOptions): Pro
     log,
   });
 
-  const announce = async (kind: "INITIALIZED" | "STOPPED", signal: AbortSignal) => {
-    if (!state.runId) return;
-    const sub = listener.subscription;
-    const body: MessageBody = {
-      type: "WORKER_STATE",
-      worker: options.workerId,
-      state: kind,
-      host: options.host,
-      pid: process.pid,
-      concurrency: options.concurrency,
-      controlQueueUrl: sub.queue.url,
-      subscriptionArn: sub.subscriptionArn,
-    };
-    try {
-      await ports.reportQueue.send([encodeMessage(state.runId, body)], signal);
-    } catch (err) {
-      // INITIALIZED is repeated on the master's next MODE while it does not list this worker.
-      if (!signal.aborted) log.warn(`could not announce ${kind}: ${describe(err)}`);
-    }
-  };
+  const announce = (kind: "INITIALIZED" | "STOPPED", signal: AbortSignal) =>
+    announceState(ports.reportQueue, options, state.runId, listener.subscription, kind, signal);
 
   let rejoinCount = 0;
-  const rejoin = async () => {
-    const old: ControlSubscription = listener.subscription;
-    try {
-      await ports.subscriptions.close(old.queue.url, old.subscriptionArn, loops.signal);
-    } catch (err) {
-      log.warn(`could not remove the old control queue ${old.queue.url}: ${describe(err)}`);
-    }
-    // A new name: SQS refuses to recreate a deleted queue's name for 60 s.
-    const suffix = `-r${++rejoinCount}`;
-    const name = `${options.controlQueueName.slice(0, 80 - suffix.length)}${suffix}`;
-    try {
-      const sub = await withRetry(() => ports.subscriptions.open(name, loops.signal), {
-        signal: loops.signal,
-      });
-      listener.replace(sub);
-      dispatch({ type: "rejoined", at: Date.now(), queueUrl: sub.queue.url });
-    } catch (err) {
-      if (!loops.signal.aborted) dispatch({ type: "rejoin-failed", at: Date.now(), error: describe(err) });
-    }
-  };
+  const rejoin = () =>
+    rejoinControl(ports.subscriptions, listener, options.controlQueueName, ++rejoinCount, {
+      signal: loops.signal,
+      dispatch,
+      log,
+    });
 
   const perform = workerPerformer({
     ports,
@@ -281,6 +242,70 @@ export async function runWorker(ports: WorkerPorts, options: WorkerOptions): Pro
   await Promise.all(running$);
   if (end.why === "master-silent") log.error(end.reason);
   return { runId: state.runId, totals: state.totals, reason: end.reason, exitCode: end.exitCode };
+}
+
+/** The TOC queue's visibility timeout, which the keeper extends by; 30 s when it cannot be read. */
+async function readVisibilitySec(queue: MessageQueue, signal: AbortSignal, log: Logger): Promise<number> {
+  const fallbackSec = 30;
+  try {
+    return await queue.visibilityTimeoutSec(signal);
+  } catch (err) {
+    log.warn(`could not read the TOC queue's visibility timeout, taking ${fallbackSec} s: ${describe(err)}`);
+    return fallbackSec;
+  }
+}
+
+/** WORKER_STATE to the master: INITIALIZED (with the control queue to reach it by) or STOPPED. */
+async function announceState(
+  reportQueue: MessageQueue,
+  options: WorkerOptions,
+  runId: string | null,
+  sub: ControlSubscription,
+  kind: "INITIALIZED" | "STOPPED",
+  signal: AbortSignal,
+): Promise<void> {
+  if (!runId) return;
+  const body: MessageBody = {
+    type: "WORKER_STATE",
+    worker: options.workerId,
+    state: kind,
+    host: options.host,
+    pid: process.pid,
+    concurrency: options.concurrency,
+    controlQueueUrl: sub.queue.url,
+    subscriptionArn: sub.subscriptionArn,
+  };
+  try {
+    await reportQueue.send([encodeMessage(runId, body)], signal);
+  } catch (err) {
+    // INITIALIZED is repeated on the master's next MODE while it does not list this worker.
+    if (!signal.aborted) options.log.warn(`could not announce ${kind}: ${describe(err)}`);
+  }
+}
+
+/** Leaves the control queue the master removed and listens on a new one (named anew: SQS refuses a deleted name for 60 s). */
+async function rejoinControl(
+  subscriptions: Subscriptions,
+  listener: ControlListener,
+  baseName: string,
+  rejoins: number,
+  o: { readonly signal: AbortSignal; readonly dispatch: (e: SessionEvent) => void; readonly log: Logger },
+): Promise<void> {
+  const old: ControlSubscription = listener.subscription;
+  try {
+    await subscriptions.close(old.queue.url, old.subscriptionArn, o.signal);
+  } catch (err) {
+    o.log.warn(`could not remove the old control queue ${old.queue.url}: ${describe(err)}`);
+  }
+  const suffix = `-r${rejoins}`;
+  const name = `${baseName.slice(0, 80 - suffix.length)}${suffix}`;
+  try {
+    const sub = await withRetry(() => subscriptions.open(name, o.signal), { signal: o.signal });
+    listener.replace(sub);
+    o.dispatch({ type: "rejoined", at: Date.now(), queueUrl: sub.queue.url });
+  } catch (err) {
+    if (!o.signal.aborted) o.dispatch({ type: "rejoin-failed", at: Date.now(), error: describe(err) });
+  }
 }
 
 /** What the worker's commands are performed with: the ports, its effect modules and the session's state. */
