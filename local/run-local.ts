@@ -196,10 +196,10 @@ async function prepareTarget(
 }
 
 function startWorker(
-  n: number,
+  workerNumber: number,
   config: LocalConfig,
   endpoint: string,
-  r: RunResources,
+  resources: RunResources,
   source: string,
   target: string,
   runDir: string,
@@ -215,7 +215,7 @@ function startWorker(
       source,
       target,
       runId: config.runId,
-      workerId: `local-${n}-${process.pid}`,
+      workerId: `local-${workerNumber}-${process.pid}`,
       concurrency: config.concurrency,
       copier: config.copier,
       fsCalls: config.fsCalls,
@@ -235,14 +235,14 @@ function startWorker(
       ...process.env,
       [ENV.endpointUrl]: endpoint,
       [ENV.region]: config.region,
-      [ENV.topicArn]: r.topicArn,
-      [ENV.tocQueueUrl]: r.tocQueueUrl,
-      [ENV.reportQueueUrl]: r.reportQueueUrl,
+      [ENV.topicArn]: resources.topicArn,
+      [ENV.tocQueueUrl]: resources.tocQueueUrl,
+      [ENV.reportQueueUrl]: resources.reportQueueUrl,
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
       UV_THREADPOOL_SIZE: threadPool,
     },
   });
-  child.stderr?.pipe(createWriteStream(workerLog(runDir, n)));
+  child.stderr?.pipe(createWriteStream(workerLog(runDir, workerNumber)));
   return child;
 }
 
