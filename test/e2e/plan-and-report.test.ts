@@ -7,7 +7,7 @@ import { after, before, describe, it } from "node:test";
 import { chromium } from "playwright-core";
 import { makeSampleTree } from "../../local/sample-tree.ts";
 import type { RunReport } from "../../master/report.ts";
-import { CLI, startCli } from "../helpers/run.ts";
+import { CLI, startCli, testEnv } from "../helpers/run.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 const haveChromium = await fs.access(CHROMIUM).then(
@@ -18,7 +18,7 @@ const haveChromium = await fs.access(CHROMIUM).then(
 function cli(args: string[]) {
   const r = spawnSync(process.execPath, [CLI, ...args], {
     encoding: "utf8",
-    env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true" },
+    env: testEnv(),
   });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
