@@ -39,13 +39,25 @@ export interface Proc {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-export function startCli(
-  args: string[],
-  opts: { env?: Record<string, string>; uid?: number; gid?: number; cwd?: string } = {},
-): Proc {
-  const child = spawn(process.execPath, [CLI, ...args, "--log-format", "json"], {
+export interface StartOptions {
+  env?: Record<string, string | undefined>;
+  uid?: number;
+  gid?: number;
+  cwd?: string;
+}
+
+export function startCli(args: string[], opts: StartOptions & { env?: Record<string, string> } = {}): Proc {
+  return startScript(CLI, [...args, "--log-format", "json"], { ...opts, env: testEnv(opts.env) });
+}
+
+/**
+ * Runs a Node script (a bundle) as a real process and follows its JSON log lines on stderr. The environment
+ * is exactly `opts.env` when given (a program that reads its settings from its environment gets only those).
+ */
+export function startScript(script: string, args: string[], opts: StartOptions = {}): Proc {
+  const child = spawn(process.execPath, [script, ...args], {
     stdio: ["ignore", "pipe", "pipe"],
-    env: testEnv(opts.env),
+    env: opts.env ?? testEnv(),
     ...(opts.uid === undefined ? {} : { uid: opts.uid, gid: opts.gid }),
     ...(opts.cwd ? { cwd: opts.cwd } : {}),
   });
