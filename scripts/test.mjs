@@ -68,8 +68,10 @@ function ensureTools(chosen) {
         stdio: ["ignore", "ignore", "inherit"],
         env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" },
       });
-    const updated = apt(["update", "-qq"]);
-    const installed = updated.status === 0 ? apt(["install", "-y", "-qq", ...debian]) : updated;
+    // Waits for another apt or dpkg to finish instead of failing on its lock.
+    const lock = ["-o", "DPkg::Lock::Timeout=600"];
+    const updated = apt([...lock, "update", "-qq"]);
+    const installed = updated.status === 0 ? apt([...lock, "install", "-y", "-qq", ...debian]) : updated;
     if (installed.status !== 0) {
       console.error(`npm test: apt-get could not install ${debian.join(" ")} (exit ${installed.status})`);
       process.exit(2);
