@@ -116,8 +116,6 @@ export class InstancePlayer {
   readonly silent: string[] = [];
   /** The last state EC2 reported per instance. */
   readonly states = new Map<string, string>();
-  /** Instances in the order EC2 first listed them. */
-  readonly order: Instance[] = [];
   /** Anything that went wrong in the player itself; a test asserts it is empty. */
   readonly problems: string[] = [];
   private readonly stopping = new AbortController();
@@ -144,7 +142,7 @@ export class InstancePlayer {
       } catch (err) {
         this.problems.push(`DescribeInstances: ${String(err)}`);
       }
-      await sleep(250, undefined, { signal: this.stopping.signal }).catch(() => undefined);
+      await sleep(250);
     }
   }
 
@@ -154,7 +152,6 @@ export class InstancePlayer {
     const first = !this.states.has(id);
     this.states.set(id, state);
     if (first) {
-      this.order.push(i);
       if (state !== "pending" && state !== "running") return;
       if (this.silent.length < (this.o.silent ?? 0)) {
         this.silent.push(id);

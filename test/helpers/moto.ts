@@ -15,6 +15,8 @@ export interface Moto {
   env(keys?: { readonly accessKeyId: string; readonly secretAccessKey: string }): Record<string, string>;
   /** Turns IAM enforcement on: from now on only keys of IAM users created in this server work. */
   enforceIam(): Promise<void>;
+  /** Turns it off again: any keys work. */
+  relaxIam(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -73,17 +75,20 @@ export async function startMoto(o: { readonly timeoutMs?: number } = {}): Promis
       AWS_ACCESS_KEY_ID: keys.accessKeyId,
       AWS_SECRET_ACCESS_KEY: keys.secretAccessKey,
     }),
-    async enforceIam() {
-      // The body is how many more requests go unchecked: 0, from now on.
-      const r = await fetch(`http://127.0.0.1:${port}/moto-api/reset-auth`, {
-        method: "POST",
-        headers: { "content-type": "application/octet-stream" },
-        body: "0",
-      });
-      if (!r.ok) throw new Error(`moto reset-auth answered ${r.status}: ${await r.text()}`);
-    },
+    // The body is how many more requests go unchecked: 0, from now on; inf, never checked.
+    enforceIam: () => resetAuth(port, "0"),
+    relaxIam: () => resetAuth(port, "inf"),
     stop: () => stopChild(child),
   };
+}
+
+async function resetAuth(port: number, uncheckedRequests: string): Promise<void> {
+  const r = await fetch(`http://127.0.0.1:${port}/moto-api/reset-auth`, {
+    method: "POST",
+    headers: { "content-type": "application/octet-stream" },
+    body: uncheckedRequests,
+  });
+  if (!r.ok) throw new Error(`moto reset-auth answered ${r.status}: ${await r.text()}`);
 }
 
 /** A port nothing listens on now (the OS picks it; moto binds it a moment later). */
