@@ -22,7 +22,7 @@ import { masterOptions, masterPorts } from "../master/cli.ts";
 import type { RunReport } from "../master/report.ts";
 import { runMaster } from "../master/run-master.ts";
 import type { TocSourceOptions } from "../master/toc-source.ts";
-import { type Emulator, startEmulator } from "./emulator.ts";
+import { EMULATOR_CREDENTIALS, type Emulator, startEmulator } from "./emulator.ts";
 import { makeSampleTree } from "./sample-tree.ts";
 
 export interface LocalRun {
@@ -61,7 +61,9 @@ export async function runLocal(
       endpoint = emulator.url;
       log.info(`embedded emulator listening on ${endpoint}`);
     }
-    clients = makeClients({ region: config.region, endpoint, maxSockets: 32 });
+    // Our own emulator takes our own keys; any other endpoint gets the SDK's default chain (it may check them).
+    const credentials = emulator ? EMULATOR_CREDENTIALS : undefined;
+    clients = makeClients({ region: config.region, endpoint, maxSockets: 32, credentials });
     const resources = await ensureRunResources(clients, config.namePrefix, {
       tocVisibilityTimeoutSec: config.visibilityTimeoutSec,
       maxReceiveCount: 5,
@@ -97,7 +99,16 @@ export async function runLocal(
     const fatal = new AbortController();
     let running = config.workers;
     for (let i = 1; i <= config.workers; i++) {
-      const w = startWorker(i, config, endpoint, resources, source, target, runDir, workerThreadPool);
+      const w = startWorker(
+        i,
+        config,
+        { endpoint, credentials },
+        resources,
+        source,
+        target,
+        runDir,
+        workerThreadPool,
+      );
       const logFile = path.join(runDir, `worker-${i}.log`);
       w.once("exit", async (code, signal) => {
         running--;
@@ -163,7 +174,7 @@ export async function runLocal(
 function startWorker(
   n: number,
   config: LocalConfig,
-  endpoint: string,
+  conn: { readonly endpoint: string; readonly credentials: typeof EMULATOR_CREDENTIALS | undefined },
   r: RunResources,
   source: string,
   target: string,
@@ -207,7 +218,13 @@ function startWorker(
     stdio: ["pipe", "ignore", "pipe"],
     env: {
       ...process.env,
-      [ENV.endpointUrl]: endpoint,
+      [ENV.endpointUrl]: conn.endpoint,
+      ...(conn.credentials
+        ? {
+            [ENV.accessKeyId]: conn.credentials.accessKeyId,
+            [ENV.secretAccessKey]: conn.credentials.secretAccessKey,
+          }
+        : {}),
       [ENV.region]: config.region,
       [ENV.topicArn]: r.topicArn,
       [ENV.tocQueueUrl]: r.tocQueueUrl,
