@@ -28,6 +28,9 @@ export const ENV = {
   /** The SDK's own per-service endpoint variables, for a stand-in of one service (tests). */
   ec2EndpointUrl: "AWS_ENDPOINT_URL_EC2",
   cloudformationEndpointUrl: "AWS_ENDPOINT_URL_CLOUDFORMATION",
+  /** The SDK's own key variables: `local` sets them for its workers when it runs its embedded emulator. */
+  accessKeyId: "AWS_ACCESS_KEY_ID",
+  secretAccessKey: "AWS_SECRET_ACCESS_KEY",
 } as const;
 
 export type EnvName = (typeof ENV)[keyof typeof ENV];

@@ -24,12 +24,17 @@ export class WorkerNetwork extends Construct {
     super(scope, id);
     if (props.vpcId) {
       this.vpc = ec2.Vpc.fromLookup(this, "Vpc", { vpcId: props.vpcId });
-      // Private subnets with a NAT when the VPC has them, else its public ones.
-      const privateSubnets = this.vpc.selectSubnets({ subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS });
-      this.subnets =
-        privateSubnets.subnetIds.length > 0
-          ? privateSubnets
-          : this.vpc.selectSubnets({ subnetType: ec2.SubnetType.PUBLIC });
+      // Private subnets with a NAT when the VPC has them, else its public ones (every default VPC has only
+      // those). Asked of the VPC first: selectSubnets throws for a subnet type the VPC has none of.
+      if (this.vpc.privateSubnets.length === 0 && this.vpc.publicSubnets.length === 0) {
+        throw new Error(
+          `vpcId ${props.vpcId}: the VPC has no private subnets with egress and no public subnets; the workers must reach SQS, SNS and S3: give a VPC with either`,
+        );
+      }
+      this.subnets = this.vpc.selectSubnets({
+        subnetType:
+          this.vpc.privateSubnets.length > 0 ? ec2.SubnetType.PRIVATE_WITH_EGRESS : ec2.SubnetType.PUBLIC,
+      });
     } else {
       // Public subnets that give instances a public address: no NAT gateway to pay for. The S3 gateway
       // endpoint is free and keeps the bulk of the traffic (S3) off the internet gateway.

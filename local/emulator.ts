@@ -11,6 +11,9 @@ export interface Emulator {
   stop(): Promise<void>;
 }
 
+/** The keys the programs present to the embedded emulator, which accepts any. */
+export const EMULATOR_CREDENTIALS = { accessKeyId: "local", secretAccessKey: "local" } as const;
+
 export function needsSqliteStub(version = process.versions.node): boolean {
   const [major = 0, minor = 0] = version.split(".").map(Number);
   return major < 22 || (major === 22 && minor < 5);

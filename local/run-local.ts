@@ -25,7 +25,7 @@ import type { MasterConfig } from "../master/settings.ts";
 import { masterOptions, masterPorts } from "../master/wiring.ts";
 import type { TocSourceOptions } from "../toc/toc-source.ts";
 import { workerSettings } from "../worker/settings.ts";
-import { type Emulator, startEmulator } from "./emulator.ts";
+import { EMULATOR_CREDENTIALS, type Emulator, startEmulator } from "./emulator.ts";
 import { makeSampleTree } from "./sample-tree.ts";
 import type { LocalConfig } from "./settings.ts";
 
@@ -68,7 +68,9 @@ export async function runLocal(
       endpoint = emulator.url;
       log.info(`embedded emulator listening on ${endpoint}`);
     }
-    clients = makeClients({ region: config.region, endpoint, maxSockets: 32 });
+    // Our own emulator takes our own keys; any other endpoint gets the SDK's default chain (it may check them).
+    const credentials = emulator ? EMULATOR_CREDENTIALS : undefined;
+    clients = makeClients({ region: config.region, endpoint, maxSockets: 32, credentials });
     const resources = await ensureRunResources(clients, config.namePrefix, {
       tocVisibilityTimeoutSec: config.visibilityTimeoutSec,
       maxReceiveCount: 5,
@@ -86,7 +88,16 @@ export async function runLocal(
     const fatal = new AbortController();
     let running = config.workers;
     for (let i = 1; i <= config.workers; i++) {
-      const w = startWorker(i, config, endpoint, resources, source, target, dir, workerThreadPool);
+      const w = startWorker(
+        i,
+        config,
+        { endpoint, credentials },
+        resources,
+        source,
+        target,
+        dir,
+        workerThreadPool,
+      );
       const logFile = workerLog(dir, i);
       w.once("exit", async (code, signal) => {
         running--;
@@ -198,7 +209,7 @@ async function prepareTarget(
 function startWorker(
   workerNumber: number,
   config: LocalConfig,
-  endpoint: string,
+  conn: { readonly endpoint: string; readonly credentials: typeof EMULATOR_CREDENTIALS | undefined },
   resources: RunResources,
   source: string,
   target: string,
@@ -233,7 +244,13 @@ function startWorker(
     stdio: ["pipe", "ignore", "pipe"],
     env: {
       ...process.env,
-      [ENV.endpointUrl]: endpoint,
+      [ENV.endpointUrl]: conn.endpoint,
+      ...(conn.credentials
+        ? {
+            [ENV.accessKeyId]: conn.credentials.accessKeyId,
+            [ENV.secretAccessKey]: conn.credentials.secretAccessKey,
+          }
+        : {}),
       [ENV.region]: config.region,
       [ENV.topicArn]: resources.topicArn,
       [ENV.tocQueueUrl]: resources.tocQueueUrl,

@@ -206,7 +206,9 @@ export async function runWorker(ports: WorkerPorts, options: WorkerOptions): Pro
       if (!loops.signal.aborted) dispatch({ type: "tick", at: Date.now() });
     }
   };
-  const readerDone = reader.run(loops.signal);
+  /** Cut off the TOC reader's receive in flight once the master has ended the run: nothing on the queue counts. */
+  const runOver = new AbortController();
+  const readerDone = reader.run(AbortSignal.any([loops.signal, runOver.signal]));
   const running$ = [
     readerDone,
     listener.run(loops.signal),
@@ -222,13 +224,20 @@ export async function runWorker(ports: WorkerPorts, options: WorkerOptions): Pro
   const end = await endPromise;
   shutdown.stop.removeEventListener("abort", onStop);
   shutdown.abort.removeEventListener("abort", onAbort);
-  // Wind down: runners (aborted ones return at once), puts-back and deletes, then the goodbye.
-  const goodbye = AbortSignal.timeout(GOODBYE_MS);
+  // Wind down: runners (aborted ones return at once), puts-back and deletes, then the goodbye. After a SHUTDOWN
+  // the TOC holds nothing of this run any more, so the reader's long poll is not waited out (it was the whole
+  // of a small load's SHUTDOWN phase); after a signal or a silent master it is, so that nothing it takes on the
+  // queue's side stays hidden until its visibility timeout.
+  if (end.why === "shutdown") runOver.abort(new Error("the run is over"));
+  // The bound's own timers are cleared once the wind-down is over (a pending one would hold the process).
+  const woundDown = new AbortController();
+  const goodbye = AbortSignal.any([AbortSignal.timeout(GOODBYE_MS), woundDown.signal]);
   await Promise.race([readerDone, pause(GOODBYE_MS, goodbye)]);
   for (const c of finalReleases.splice(0)) track(keeper.release(c.receipts, c.why, goodbye));
   while (tasks.size > 0 && !goodbye.aborted)
     await Promise.race([Promise.all([...tasks]), pause(GOODBYE_MS, goodbye)]);
   if (end.why === "stopped") await outbox.idle(goodbye);
+  woundDown.abort(new Error("wound down"));
   await options.notifier?.close();
   await announce("STOPPED", AbortSignal.timeout(GOODBYE_MS));
   const sub = listener.subscription;

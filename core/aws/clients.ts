@@ -1,7 +1,9 @@
 /**
  * SDK clients built once from the connection settings. With an endpoint (an emulator on loopback) every
  * client gets it explicitly: SQS queue URLs of emulators name hosts that do not resolve, so the SQS client
- * must not take its endpoint from the queue URL.
+ * must not take its endpoint from the queue URL. Credentials always come from the SDK's default chain
+ * (environment, profile, SSO, instance role), endpoint or not: an endpoint may check signatures and policies
+ * (an emulator with IAM on, a VPC endpoint with a policy), and then only real keys get through.
  */
 import http from "node:http";
 import https from "node:https";
@@ -16,6 +18,11 @@ export interface AwsConnection {
   readonly endpoint?: string | undefined;
   /** Sockets per client: enough for every concurrent request of the program. */
   readonly maxSockets: number;
+  /**
+   * Fixed keys, for an emulator this process started itself (the embedded one of `local`).
+   * @default the SDK's default credential chain
+   */
+  readonly credentials?: { readonly accessKeyId: string; readonly secretAccessKey: string } | undefined;
 }
 
 export interface AwsClients {
@@ -51,13 +58,8 @@ export function makeClients(conn: AwsConnection): AwsClients {
     region: conn.region,
     maxAttempts: 5,
     requestHandler: bounded,
-    ...(conn.endpoint
-      ? {
-          endpoint: conn.endpoint,
-          // Emulators accept any credentials; real ones come from the default chain (instance role, profile).
-          credentials: { accessKeyId: "local", secretAccessKey: "local" },
-        }
-      : {}),
+    ...(conn.endpoint ? { endpoint: conn.endpoint } : {}),
+    ...(conn.credentials ? { credentials: { ...conn.credentials } } : {}),
   };
   const sqs = new SQSClient({ ...common, ...(conn.endpoint ? { useQueueUrlAsEndpoint: false } : {}) });
   const sns = new SNSClient(common);

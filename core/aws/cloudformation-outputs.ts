@@ -35,7 +35,7 @@ export async function readStackOutputs(
   return outputs;
 }
 
-/** A CloudFormation client; with an endpoint (a stand-in on loopback), fixed local credentials. */
+/** A CloudFormation client; credentials from the SDK's default chain, also with an endpoint (an emulator). */
 export function makeCloudFormationClient(conn: {
   region: string;
   endpoint?: string | undefined;
@@ -43,8 +43,6 @@ export function makeCloudFormationClient(conn: {
   return new CloudFormationClient({
     region: conn.region,
     maxAttempts: 5,
-    ...(conn.endpoint
-      ? { endpoint: conn.endpoint, credentials: { accessKeyId: "local", secretAccessKey: "local" } }
-      : {}),
+    ...(conn.endpoint ? { endpoint: conn.endpoint } : {}),
   });
 }

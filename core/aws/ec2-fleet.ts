@@ -167,13 +167,11 @@ function errorCode(err: unknown): string {
   return (err as { Code?: string }).Code ?? err.name;
 }
 
-/** An EC2 client; with an endpoint (a stand-in on loopback), fixed local credentials. */
+/** An EC2 client; credentials from the SDK's default chain, also with an endpoint (an emulator). */
 export function makeEc2Client(conn: { region: string; endpoint?: string | undefined }): EC2Client {
   return new EC2Client({
     region: conn.region,
     maxAttempts: 5,
-    ...(conn.endpoint
-      ? { endpoint: conn.endpoint, credentials: { accessKeyId: "local", secretAccessKey: "local" } }
-      : {}),
+    ...(conn.endpoint ? { endpoint: conn.endpoint } : {}),
   });
 }

@@ -112,7 +112,8 @@ export class S3ObjectStore implements ObjectStore {
               Body: body,
               ContentType: o.contentType,
               Metadata: { ...o.metadata },
-              ChecksumCRC32: o.crc32,
+              // The algorithm is named with the checksum (see s3-wire.ts); the SDK sends ours, computes none.
+              ...(o.crc32 ? { ChecksumAlgorithm: "CRC32" as const, ChecksumCRC32: o.crc32 } : {}),
             }),
             { abortSignal: signal },
           ),
@@ -152,6 +153,7 @@ export class S3ObjectStore implements ObjectStore {
                 UploadId: uploadId,
                 PartNumber: partNumber,
                 Body: part,
+                ChecksumAlgorithm: "CRC32",
                 ChecksumCRC32: crc,
               }),
               opts,

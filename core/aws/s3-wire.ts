@@ -67,7 +67,12 @@ export class S3Wire {
       // The payload is covered by its CRC32, which S3 checks; TLS protects it on the way.
       "x-amz-content-sha256": "UNSIGNED-PAYLOAD",
     };
-    if (p.crc32) headers["x-amz-checksum-crc32"] = p.crc32;
+    if (p.crc32) {
+      headers["x-amz-checksum-crc32"] = p.crc32;
+      // Names the algorithm, as the SDK does for ChecksumAlgorithm: S3 needs only the checksum, but some
+      // S3-compatible stores (moto) keep the checksum only when the request names its algorithm too.
+      headers["x-amz-sdk-checksum-algorithm"] = "CRC32";
+    }
     for (const [k, v] of Object.entries(p.metadata)) headers[`x-amz-meta-${k.toLowerCase()}`] = v;
     const res = await this.send("PUT", bucket, key, headers, p.body, signal);
     if (res.status !== 200) throw errorOf(res);

@@ -56,7 +56,13 @@ export async function runOurs(ctx: OursContext, o: OursOptions): Promise<OursRun
   ];
   const r = await run(process.execPath, args, {
     timeoutMs: o.timeoutMs,
-    env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true" },
+    // The benchmark's emulator takes any keys; ours, not the user's, whatever the environment holds.
+    env: {
+      ...process.env,
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
+      AWS_ACCESS_KEY_ID: "bench",
+      AWS_SECRET_ACCESS_KEY: "bench",
+    },
     discardStdout: true,
     measureCpu: true,
   });

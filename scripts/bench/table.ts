@@ -35,39 +35,32 @@ export function notMeasured(id: string, measure: string, target: string, reason:
   };
 }
 
-/** A row against a peer where smaller is better (CPU per object); the target is a maximum ratio. */
-export function costRatioRow(
-  r: Omit<Row, "ratio" | "met" | "target" | "peer" | "peerValue"> & {
-    peer: string;
-    peerValue: number;
-    maxRatio: number;
-  },
-): Row {
-  const { maxRatio, ...rest } = r;
-  const ratio = r.ours !== null && r.peerValue > 0 ? r.ours / r.peerValue : null;
-  return {
-    ...rest,
-    ratio,
-    target: `<= ${maxRatio.toFixed(1)}x`,
-    met: ratio === null ? null : ratio <= maxRatio,
-  };
+type PeerRow = Omit<Row, "ratio" | "met" | "target" | "peer" | "peerValue"> & {
+  peer: string;
+  peerValue: number;
+};
+
+/** A row against a peer where bigger is better; the target is a minimum ratio (null: none). */
+export function ratioRow(r: PeerRow & { minRatio: number | null }): Row {
+  const { minRatio, ...rest } = r;
+  return withRatio(rest, minRatio === null ? null : { bound: minRatio, atLeast: true });
 }
 
-/** A row against a peer where bigger is better; the target is a minimum ratio. */
-export function ratioRow(
-  r: Omit<Row, "ratio" | "met" | "target" | "peer" | "peerValue"> & {
-    peer: string;
-    peerValue: number;
-    minRatio: number | null;
-  },
-): Row {
-  const { minRatio, ...rest } = r;
+/** A row against a peer where smaller is better (CPU per object); the target is a maximum ratio. */
+export function costRatioRow(r: PeerRow & { maxRatio: number }): Row {
+  const { maxRatio, ...rest } = r;
+  return withRatio(rest, { bound: maxRatio, atLeast: false });
+}
+
+function withRatio(r: PeerRow, target: { bound: number; atLeast: boolean } | null): Row {
   const ratio = r.ours !== null && r.peerValue > 0 ? r.ours / r.peerValue : null;
+  if (target === null) return { ...r, ratio, target: "-", met: null };
+  const { bound, atLeast } = target;
   return {
-    ...rest,
+    ...r,
     ratio,
-    target: minRatio === null ? "-" : `>= ${minRatio.toFixed(1)}x`,
-    met: minRatio === null || ratio === null ? null : ratio >= minRatio,
+    target: `${atLeast ? ">=" : "<="} ${bound.toFixed(1)}x`,
+    met: ratio === null ? null : atLeast ? ratio >= bound : ratio <= bound,
   };
 }
 

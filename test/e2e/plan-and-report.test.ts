@@ -7,18 +7,15 @@ import { after, before, describe, it } from "node:test";
 import { chromium } from "playwright-core";
 import { makeSampleTree } from "../../local/sample-tree.ts";
 import type { RunReport } from "../../master/report.ts";
-import { CLI, startCli } from "../helpers/run.ts";
+import { CLI, startCli, testEnv } from "../helpers/run.ts";
 
+/** Debian's Chromium, which npm test installs when it is missing (playwright-core drives it). */
 const CHROMIUM = "/usr/bin/chromium";
-const haveChromium = await fs.access(CHROMIUM).then(
-  () => true,
-  () => false,
-);
 
 function cli(args: string[]) {
   const r = spawnSync(process.execPath, [CLI, ...args], {
     encoding: "utf8",
-    env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true" },
+    env: testEnv(),
   });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
@@ -162,9 +159,7 @@ describe("before and after a run: plan, dry run, config import, the HTML report"
     );
   });
 
-  it("writes the report as an HTML page that a browser shows: outcome, chart, workers, phases, errors by reason", {
-    skip: !haveChromium && "no Chromium",
-  }, async () => {
+  it("writes the report as an HTML page that a browser shows: outcome, chart, workers, phases, errors by reason", async () => {
     const target = path.join(tmp, "dst");
     const html = path.join(tmp, "report.html");
     const json = path.join(tmp, "report.json");

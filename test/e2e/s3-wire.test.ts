@@ -2,16 +2,21 @@
  * PutObject and HeadObject signed by hand, at the wire: a recording server on 127.0.0.1 receives the same
  * requests from the SDK and from S3Wire. Paths must be byte for byte the SDK's, and both requests' SigV4
  * signatures must verify under an independent implementation of the algorithm (the emulator does not check
- * signatures, S3 does).
+ * signatures, S3 does). Then both ways of uploading against moto, which keeps a PUT's checksum only when the
+ * request names its algorithm.
  */
 import assert from "node:assert/strict";
 import { createHash, createHmac } from "node:crypto";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { after, before, describe, it } from "node:test";
-import { HeadObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import { CreateBucketCommand, HeadObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import { makeClients } from "../../core/aws/clients.ts";
+import { S3ObjectStore } from "../../core/aws/s3-object-store.ts";
 import { S3Wire } from "../../core/aws/s3-wire.ts";
+import { crc32Base64 } from "../../core/checksum.ts";
 import { isRetryable, isThrottle } from "../../core/retry.ts";
+import { MOTO_KEYS, MOTO_REGION, type Moto, startMoto } from "../helpers/moto.ts";
 
 const SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
 
@@ -132,6 +137,8 @@ describe("S3 requests signed by hand, at the wire", { timeout: 30_000 }, () => {
           Body: body,
           ContentType: "text/plain",
           Metadata: { attr: '{"uid":0}' },
+          // As the object store sends it: our checksum, its algorithm named.
+          ChecksumAlgorithm: "CRC32",
           ChecksumCRC32: "DUMMY==",
         }),
       );
@@ -150,10 +157,12 @@ describe("S3 requests signed by hand, at the wire", { timeout: 30_000 }, () => {
         "content-type",
         "x-amz-meta-attr",
         "x-amz-checksum-crc32",
+        "x-amz-sdk-checksum-algorithm",
         "x-amz-security-token",
         "content-length",
       ])
         assert.equal(ours.headers[h], sdk.headers[h], `${h} (${key})`);
+      assert.equal(ours.headers["x-amz-sdk-checksum-algorithm"], "CRC32", key);
     }
   });
 
@@ -163,6 +172,7 @@ describe("S3 requests signed by hand, at the wire", { timeout: 30_000 }, () => {
     await wire.put("bench-bucket", "a b", { body: Buffer.from("x"), metadata: { attr: "1" } });
     const r = seen[0] as Seen;
     assert.ok(signatureValid(r));
+    assert.equal(r.headers["x-amz-sdk-checksum-algorithm"], undefined, "no checksum, no algorithm");
     assert.equal(signatureValid({ ...r, path: r.path.replace("a%20b", "a%20c") }), false);
     assert.equal(signatureValid({ ...r, headers: { ...r.headers, "x-amz-meta-attr": "2" } }), false);
   });
@@ -220,5 +230,52 @@ describe("S3 requests signed by hand, at the wire", { timeout: 30_000 }, () => {
       .catch((e: unknown) => e);
     assert.equal((denied as Error).name, "AccessDenied");
     assert.equal(isRetryable(denied), false);
+  });
+});
+
+describe("uploads with a checksum, against moto", { timeout: 60_000 }, () => {
+  let moto: Moto;
+  let clients: ReturnType<typeof makeClients>;
+  const bucket = "wire-checksums";
+
+  before(async () => {
+    moto = await startMoto();
+    clients = makeClients({ region: MOTO_REGION, endpoint: moto.url, maxSockets: 4, credentials: MOTO_KEYS });
+    await clients.s3.send(new CreateBucketCommand({ Bucket: bucket }));
+  });
+
+  after(async () => {
+    clients?.destroy();
+    await moto?.stop();
+  });
+
+  it("keeps the CRC32 of a PUT signed by hand, of one sent by the SDK, and of a multipart upload", async () => {
+    const body = Buffer.from("the same bytes, three ways");
+    const crc32 = crc32Base64(body);
+    const byHand = new S3ObjectStore(clients.s3, bucket, undefined, clients.s3Wire);
+    const bySdk = new S3ObjectStore(clients.s3, bucket);
+    assert.ok(await clients.s3Wire.supports(bucket), "the hand-signed path is taken");
+    await byHand.put("by-hand", body, { contentType: "text/plain", metadata: { a: "1" }, crc32 });
+    await bySdk.put("by-sdk", body, { contentType: "text/plain", metadata: { a: "1" }, crc32 });
+    const part = Buffer.alloc(5 * 1024 * 1024 + 17, 7);
+    const whole = Buffer.concat([part, part]);
+    await bySdk.putMultipart(
+      "in-parts",
+      (async function* () {
+        yield part;
+        yield part;
+      })(),
+      () => crc32Base64(whole),
+      { contentType: "application/octet-stream", metadata: {}, partSize: part.length, queueSize: 2 },
+    );
+    for (const [key, store] of [
+      ["by-hand", byHand],
+      ["by-sdk", bySdk],
+    ] as const) {
+      const h = await store.head(key);
+      assert.equal(h?.crc32, crc32, key);
+      assert.equal(h?.size, body.length, key);
+    }
+    assert.equal((await bySdk.head("in-parts"))?.crc32, crc32Base64(whole));
   });
 });

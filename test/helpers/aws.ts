@@ -3,6 +3,7 @@ import { ListSubscriptionsCommand } from "@aws-sdk/client-sns";
 import { ListQueuesCommand } from "@aws-sdk/client-sqs";
 import { type AwsClients, makeClients } from "../../core/aws/clients.ts";
 import { type Emulator, startEmulator } from "../../local/emulator.ts";
+import { TEST_KEYS } from "./run.ts";
 
 export interface TestAws {
   readonly emulator: Emulator;
@@ -14,7 +15,12 @@ export interface TestAws {
 
 export async function startTestAws(): Promise<TestAws> {
   const emulator = await startEmulator();
-  const clients = makeClients({ region: "us-east-1", endpoint: emulator.url, maxSockets: 16 });
+  const clients = makeClients({
+    region: "us-east-1",
+    endpoint: emulator.url,
+    maxSockets: 16,
+    credentials: TEST_KEYS,
+  });
   return {
     emulator,
     clients,

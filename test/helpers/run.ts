@@ -6,6 +6,27 @@ import { fileURLToPath } from "node:url";
 
 export const CLI = path.resolve(fileURLToPath(new URL("../../dist/s3-bucket-loader.mjs", import.meta.url)));
 
+/**
+ * The keys every test program presents to its emulator. The programs take credentials from the SDK's default
+ * chain, endpoint or not, so the tests give them keys of their own: never the keys of whoever runs the tests.
+ */
+export const TEST_KEYS = { accessKeyId: "test", secretAccessKey: "test" } as const;
+
+/** The environment of a test program: this one's, with the test keys in place of any credentials in it. */
+export function testEnv(extra: Readonly<Record<string, string>> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
+    AWS_ACCESS_KEY_ID: TEST_KEYS.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: TEST_KEYS.secretAccessKey,
+    ...extra,
+  };
+  for (const name of ["AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_DEFAULT_PROFILE"]) {
+    if (!(name in extra)) delete env[name];
+  }
+  return env;
+}
+
 export interface Proc {
   readonly child: ChildProcess;
   readonly lines: Record<string, unknown>[];
@@ -18,13 +39,25 @@ export interface Proc {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-export function startCli(
-  args: string[],
-  opts: { env?: Record<string, string>; uid?: number; gid?: number; cwd?: string } = {},
-): Proc {
-  const child = spawn(process.execPath, [CLI, ...args, "--log-format", "json"], {
+export interface StartOptions {
+  env?: Record<string, string | undefined>;
+  uid?: number;
+  gid?: number;
+  cwd?: string;
+}
+
+export function startCli(args: string[], opts: StartOptions & { env?: Record<string, string> } = {}): Proc {
+  return startScript(CLI, [...args, "--log-format", "json"], { ...opts, env: testEnv(opts.env) });
+}
+
+/**
+ * Runs a Node script (a bundle) as a real process and follows its JSON log lines on stderr. The environment
+ * is exactly `opts.env` when given (a program that reads its settings from its environment gets only those).
+ */
+export function startScript(script: string, args: string[], opts: StartOptions = {}): Proc {
+  const child = spawn(process.execPath, [script, ...args], {
     stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true", ...opts.env },
+    env: opts.env ?? testEnv(),
     ...(opts.uid === undefined ? {} : { uid: opts.uid, gid: opts.gid }),
     ...(opts.cwd ? { cwd: opts.cwd } : {}),
   });

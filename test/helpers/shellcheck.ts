@@ -10,7 +10,7 @@ export function shellcheck(name: string, text: string): string {
     const file = path.join(dir, name);
     writeFileSync(file, text);
     const r = spawnSync("shellcheck", ["--shell=bash", "--severity=style", file], { encoding: "utf8" });
-    if (r.error) throw new Error(`shellcheck could not run (.ci/run installs it): ${r.error.message}`);
+    if (r.error) throw new Error(`shellcheck could not run (npm test installs it): ${r.error.message}`);
     return r.status === 0 ? "" : `${r.stdout}${r.stderr}`;
   } finally {
     rmSync(dir, { recursive: true, force: true });

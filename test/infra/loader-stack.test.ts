@@ -140,6 +140,82 @@ describe("the deployable stack", () => {
     t.hasResourceProperties("AWS::EC2::SecurityGroup", { VpcId: "vpc-12345" });
   });
 
+  it("runs the workers in the public subnets of an existing VPC that has no private ones (as every default VPC)", () => {
+    const env = { account: "123456789012", region: "us-east-1" };
+    const vpcId = "vpc-0a1b2c3d4e5f60718";
+    // The lookup's answer is given as CDK context, under the key the first synth asks for.
+    const probe = new App();
+    loaderStack({ vpcId }, { app: probe, env });
+    const key = probe.synth().manifest.missing?.find((m) => m.provider === "vpc-provider")?.key;
+    assert.ok(key, "the stack looks the VPC up");
+    const publicOnly = {
+      vpcId,
+      vpcCidrBlock: "172.31.0.0/16",
+      ownerAccountId: env.account,
+      availabilityZones: [],
+      subnetGroups: [
+        {
+          name: "Public",
+          type: "Public",
+          subnets: [
+            {
+              subnetId: "subnet-0aaaaaaaaaaaaaaa1",
+              cidr: "172.31.0.0/20",
+              availabilityZone: "us-east-1a",
+              routeTableId: "rtb-01",
+            },
+            {
+              subnetId: "subnet-0aaaaaaaaaaaaaaa2",
+              cidr: "172.31.16.0/20",
+              availabilityZone: "us-east-1b",
+              routeTableId: "rtb-01",
+            },
+          ],
+        },
+      ],
+    };
+    const t = Template.fromStack(
+      loaderStack({ vpcId }, { app: new App({ context: { [key]: publicOnly } }), env }),
+    );
+    t.resourceCountIs("AWS::EC2::VPC", 0);
+    t.hasResourceProperties("AWS::EC2::SecurityGroup", { VpcId: vpcId });
+    assert.equal(
+      t.findOutputs(STACK_OUTPUTS.subnetIds)[STACK_OUTPUTS.subnetIds]?.Value,
+      "subnet-0aaaaaaaaaaaaaaa1,subnet-0aaaaaaaaaaaaaaa2",
+    );
+  });
+
+  it("fails on an existing VPC with neither public nor private subnets, naming it", () => {
+    const env = { account: "123456789012", region: "us-east-1" };
+    const vpcId = "vpc-0a1b2c3d4e5f60719";
+    const probe = new App();
+    loaderStack({ vpcId }, { app: probe, env });
+    const key = probe.synth().manifest.missing?.find((m) => m.provider === "vpc-provider")?.key ?? "";
+    const isolatedOnly = {
+      vpcId,
+      vpcCidrBlock: "10.0.0.0/16",
+      availabilityZones: [],
+      subnetGroups: [
+        {
+          name: "Isolated",
+          type: "Isolated",
+          subnets: [
+            {
+              subnetId: "subnet-0bbbbbbbbbbbbbbb1",
+              cidr: "10.0.0.0/20",
+              availabilityZone: "us-east-1a",
+              routeTableId: "rtb-02",
+            },
+          ],
+        },
+      ],
+    };
+    assert.throws(
+      () => loaderStack({ vpcId }, { app: new App({ context: { [key]: isolatedOnly } }), env }),
+      new RegExp(`vpcId ${vpcId}: the VPC has no private subnets with egress and no public subnets`),
+    );
+  });
+
   it("picks the arm64 AMI for a Graviton instance type", () => {
     const t = Template.fromStack(loaderStack({ instanceType: "c7g.large" }));
     const params = t.toJSON().Parameters as Record<string, { Default?: string }>;
