@@ -2,7 +2,7 @@
 import { z } from "zod";
 import type { Setting } from "../core/config.ts";
 import { ENV } from "../core/env-names.ts";
-import { bool, int } from "../core/setting-schemas.ts";
+import { int } from "../core/setting-schemas.ts";
 import { workerSettings } from "../worker/settings.ts";
 import { DEFAULT_PRICES, INSTANCE_TYPES } from "./prices.ts";
 
