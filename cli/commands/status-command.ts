@@ -97,7 +97,11 @@ export async function readStatus(
   let best: { status: RunStatus; file: string } | null = null;
   for (const id of ids) {
     const file = path.join(runs, id, STATUS_FILE);
-    const text = await fs.readFile(file, "utf8").catch(() => null);
+    // A run directory without a status file (its master never got to write one) is not a run to show.
+    const text = await fs.readFile(file, "utf8").catch((err: NodeJS.ErrnoException) => {
+      if (err.code === "ENOENT") return null;
+      throw err;
+    });
     if (text === null) continue;
     let status: RunStatus;
     try {

@@ -108,8 +108,11 @@ export class S3Wire {
   private route(bucket: string): Promise<Route | null> {
     let r = this.routes.get(bucket);
     if (!r) {
-      r = this.resolve(bucket).catch(() => null);
+      r = this.resolve(bucket);
       this.routes.set(bucket, r);
+      // A bucket whose endpoint cannot be resolved fails its request with that error (the SDK's path would
+      // meet the same), and is tried afresh next time rather than remembered.
+      r.catch(() => this.routes.delete(bucket));
     }
     return r;
   }
