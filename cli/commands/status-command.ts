@@ -13,8 +13,9 @@ import { parseConfig, type Setting } from "../../core/config.ts";
 import { ConfigError, errnoOf } from "../../core/errors.ts";
 import { RUNS_DIR, STATUS_FILE } from "../../core/run-paths.ts";
 import { isS3Url, parseS3Url } from "../../core/s3-url.ts";
-import { type RunStatus, renderLive } from "../../master/output.ts";
+import { renderLive } from "../../master/output.ts";
 import { masterSettings } from "../../master/settings.ts";
+import type { RunStatus } from "../../report/status-recorder.ts";
 import { yargsOptions } from "../cli-options.ts";
 
 const table = {
