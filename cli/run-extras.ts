@@ -5,7 +5,7 @@
 import { z } from "zod";
 import type { ConfigOf, Setting } from "../core/config.ts";
 import { bool } from "../core/setting-schemas.ts";
-import { estimateSettings } from "../plan/plan-settings.ts";
+import { estimateSettings } from "../plan/settings.ts";
 import { tocSourceSettings } from "../toc/settings.ts";
 import type { TocSourceOptions } from "../toc/toc-source.ts";
 

@@ -9,8 +9,8 @@ import type { ConfigOf } from "../core/config.ts";
 import { runDir } from "../core/run-paths.ts";
 import type { TocSourceOptions } from "../toc/toc-source.ts";
 import { makePlan } from "./plan-run.ts";
-import type { estimateSettings } from "./plan-settings.ts";
 import { renderPlan } from "./render.ts";
+import type { estimateSettings } from "./settings.ts";
 
 export interface DryRunOptions {
   readonly source: string;
