@@ -72,6 +72,12 @@ export interface WorkerOutcome {
 
 /** How long the goodbye (last reports, STOPPED, removing the queue) may take in all. */
 const GOODBYE_MS = 5_000;
+/** The session's clock: a tick this often (the master's silence, rejoins, pauses). */
+const TICK_MS = 500;
+/** After a rejoin, a MODE that still lists this worker lost is answered by announcing again for at least this long (or three heartbeats). */
+const MIN_REJOIN_GRACE_MS = 10_000;
+/** TOC reads pause this long after a message of another run was put back (longer each time in a row). */
+const FOREIGN_PAUSE_MS = 2_000;
 
 /** A release the session asked for. */
 type Release = Extract<Command, { type: "release" }>;
@@ -213,8 +219,8 @@ function sessionConfig(options: WorkerOptions): SessionSettings {
     workerId: options.workerId,
     hasHook: options.beforeValidateCmd !== undefined,
     masterTimeoutMs: options.masterTimeoutMs,
-    rejoinGraceMs: Math.max(10_000, 3 * options.heartbeatMs),
-    foreignPauseMs: 2_000,
+    rejoinGraceMs: Math.max(MIN_REJOIN_GRACE_MS, 3 * options.heartbeatMs),
+    foreignPauseMs: FOREIGN_PAUSE_MS,
   };
 }
 
@@ -227,11 +233,11 @@ function dispatch(run: WorkerRun, event: SessionEvent): void {
   run.listener.wake();
 }
 
-/** The clock of the session: a tick every half second until the loops end. */
+/** The clock of the session: a tick every TICK_MS until the loops end. */
 async function tick(run: WorkerRun): Promise<void> {
   const { signal } = run.loops;
   while (!signal.aborted) {
-    await pause(500, signal);
+    await pause(TICK_MS, signal);
     if (!signal.aborted) dispatch(run, { type: "tick", at: Date.now() });
   }
 }
