@@ -36,12 +36,12 @@ export interface RunConsoleOptions {
   readonly now?: () => number;
 }
 
-export function createRunConsole(o: RunConsoleOptions): RunConsole {
-  const write = o.write ?? ((s: string) => process.stderr.write(s));
-  const now = o.now ?? Date.now;
+export function createRunConsole(options: RunConsoleOptions): RunConsole {
+  const write = options.write ?? ((s: string) => process.stderr.write(s));
+  const now = options.now ?? Date.now;
   const startedMs = now();
-  const tty = o.tty ?? (process.stderr.isTTY === true && o.format === "text");
-  const columns = o.columns ?? (() => process.stderr.columns || 100);
+  const tty = options.tty ?? (process.stderr.isTTY === true && options.format === "text");
+  const columns = options.columns ?? (() => process.stderr.columns || 100);
   let shown = 0; // lines of the live display on screen
   let last: Progress | null = null;
   const clear = () => {
@@ -53,27 +53,27 @@ export function createRunConsole(o: RunConsoleOptions): RunConsole {
     const lines = renderLive(last, {
       elapsedSec: (now() - startedMs) / 1000,
       width: columns(),
-      expectedWorkers: o.expectedWorkers,
+      expectedWorkers: options.expectedWorkers,
     });
     write(`${lines.join("\n")}\n`);
     shown = lines.length;
   };
-  const base = createLogger(o.format, { component: o.component }, (line) => {
+  const base = createLogger(options.format, { component: options.component }, (line) => {
     if (tty && shown > 0) {
       clear();
       write(`${line}\n`);
       draw();
     } else write(`${line}\n`);
   });
-  const log = o.quiet ? quietLogger(base, o.format) : base;
+  const log = options.quiet ? quietLogger(base, options.format) : base;
 
   return {
     ...log,
     progress(p) {
       last = p;
-      o.onProgress?.(p, log);
-      if (o.quiet) return;
-      if (o.format === "json") base.info("progress", { event: "progress", ...p });
+      options.onProgress?.(p, log);
+      if (options.quiet) return;
+      if (options.format === "json") base.info("progress", { event: "progress", ...p });
       else if (tty) {
         clear();
         draw();

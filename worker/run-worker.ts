@@ -357,31 +357,31 @@ async function rejoinControl(run: WorkerRun): Promise<void> {
 }
 
 /** Performs one of the session's commands; what takes time runs beside the loop, its outcome dispatched as an event. */
-function perform(run: WorkerRun, c: Command): void {
-  switch (c.type) {
+function perform(run: WorkerRun, command: Command): void {
+  switch (command.type) {
     case "announce":
       track(run, announceState(run, "INITIALIZED", run.loops.signal));
       break;
     case "run-batch":
-      track(run, runBatchCommand(run, c));
+      track(run, runBatchCommand(run, command));
       break;
     case "release":
-      if (run.state.end) run.finalReleases.push(c);
-      else track(run, run.keeper.release(c.receipts, c.why, run.loops.signal));
+      if (run.state.end) run.finalReleases.push(command);
+      else track(run, run.keeper.release(command.receipts, command.why, run.loops.signal));
       break;
     case "report":
-      run.outbox.result(c.receipt, c.result);
+      run.outbox.result(command.receipt, command.result);
       // The last batch in hand: report at once (at a stage's end the master waits for exactly this).
       if (running(run.state) === 0 && run.limiter.queued === 0) run.outbox.flushNow();
       break;
     case "delete":
-      track(run, deleteBatches(run, c.receipts));
+      track(run, deleteBatches(run, command.receipts));
       break;
     case "send":
-      run.outbox.message(() => c.body);
+      run.outbox.message(() => command.body);
       break;
     case "final-summary":
-      run.outbox.message(() => ({ ...summaryHead(run, "FINAL", c.phase), batches: [] }));
+      run.outbox.message(() => ({ ...summaryHead(run, "FINAL", command.phase), batches: [] }));
       break;
     case "run-hook":
       track(run, runHookCommand(run));
@@ -390,17 +390,17 @@ function perform(run: WorkerRun, c: Command): void {
       track(run, rejoinControl(run));
       break;
     case "abort-work":
-      if (!run.work.signal.aborted) run.work.abort(new Error(c.reason));
+      if (!run.work.signal.aborted) run.work.abort(new Error(command.reason));
       break;
     case "log":
-      run.options.log.log(c.level, c.message);
+      run.options.log.log(command.level, command.message);
       break;
     case "end":
-      run.ended(c.end);
+      run.ended(command.end);
       run.reader.wake();
       break;
     default: {
-      const never: never = c;
+      const never: never = command;
       throw new Error(`unknown command ${JSON.stringify(never)}`);
     }
   }
