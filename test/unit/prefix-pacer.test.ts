@@ -1,13 +1,13 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { isThrottle } from "../../core/retry.ts";
 import {
   defaultPacerTuning,
-  type PacerTuning,
   PacedRequests,
+  type PacerTuning,
   PrefixPacer,
   prefixOf,
 } from "../../core/prefix-pacer.ts";
+import { isThrottle } from "../../core/retry.ts";
 
 /** No jitter unless a test asks for it: random() = 0.5 puts every gap at exactly the rate's. */
 const tuning = (o: Partial<PacerTuning> = {}): PacerTuning => ({ ...defaultPacerTuning, jitter: 0, ...o });
