@@ -4,13 +4,12 @@
  * minutes). A prefix that said SlowDown gets a rate of its own: additive increase (the rate climbs by
  * `stepPerSec` for each second of requests that went through), multiplicative decrease (a SlowDown multiplies
  * it by `backoff`, at most once per `holdMs`, since the requests already in flight all come back throttled
- * together). A prefix that never said SlowDown is not paced at all, and one whose rate climbs past
+ * together; and the climb starts again only after that hold). A prefix that never said SlowDown is not paced at all, and one whose rate climbs past
  * `releasePerSec` runs free again: pacing costs nothing where S3 keeps up.
  *
  * The retry of a throttled request stays with the one retry policy (retry.ts); the pacer only decides when
  * each attempt may leave. `PrefixPacer` is pure (clock and random come in); `PacedRequests` waits for it.
  */
-import { pause } from "./retry.ts";
 
 /**
  * The unit S3 partitions by, for a key: its parent directory's path (with the trailing slash). yas3fs keys are
@@ -84,26 +83,33 @@ export class PrefixPacer {
     return this.lanes.size;
   }
 
-  /** Takes the next slot of `lane` for a request about to leave at `now`: how long it must wait first, in ms. */
+  /**
+   * A request of `lane` asks to leave at `now`: 0 when it may (it takes the slot), else how long until the next
+   * slot, in ms (it takes nothing: it asks again then, at the rate of that moment).
+   */
   reserve(lane: string, now: number): number {
     const s = this.touch(lane, now);
+    if (s.rate !== null && now < s.nextAt) return s.nextAt - now;
     if (now - s.windowStart >= WINDOW_MS) {
       s.lastWindowCount = now - s.windowStart >= 2 * WINDOW_MS ? 0 : s.windowCount;
       s.windowStart = now;
       s.windowCount = 0;
     }
     s.windowCount++;
-    if (s.rate === null) return 0;
-    const slot = Math.max(now, s.nextAt);
-    const spread = 1 + this.tuning.jitter * (2 * this.random() - 1);
-    s.nextAt = slot + (WINDOW_MS / s.rate) * spread;
-    return slot - now;
+    if (s.rate !== null) {
+      const spread = 1 + this.tuning.jitter * (2 * this.random() - 1);
+      s.nextAt = now + (WINDOW_MS / s.rate) * spread;
+    }
+    return 0;
   }
 
-  /** A request of `lane` went through: the rate climbs (by `stepPerSec` for a second's worth of them). */
-  succeeded(lane: string): void {
+  /**
+   * A request of `lane` went through: the rate climbs (by `stepPerSec` for a second's worth of them), once the
+   * last decrease has had its hold time to show.
+   */
+  succeeded(lane: string, now: number): void {
     const s = this.lanes.get(lane);
-    if (!s || s.rate === null) return;
+    if (!s || s.rate === null || now - s.lastDecreaseAt < this.tuning.holdMs) return;
     s.rate += this.tuning.stepPerSec / s.rate;
     if (s.rate >= this.tuning.releasePerSec) s.rate = null;
   }
@@ -154,8 +160,20 @@ export interface RequestPacer {
 /** No pacing: every request leaves at once. */
 export const unpaced: RequestPacer = { run: (_lane, task) => task() };
 
-/** A `PrefixPacer` on the clock: waits for the slot (or the abort), runs the request, feeds back its outcome. */
+/** The requests of a lane waiting for their slots, and the timer that lets the first one go. */
+interface Queue {
+  readonly waiting: (() => void)[];
+  timer: NodeJS.Timeout | null;
+}
+
+/**
+ * A `PrefixPacer` on the clock: the requests of a lane wait in order, the first of them asks the pacer for its
+ * slot at the rate of the moment (so a rate that climbs speeds up the whole queue at once), then the request
+ * runs and its outcome goes back to the pacer. An abort takes a request out of the queue.
+ */
 export class PacedRequests implements RequestPacer {
+  private readonly queues = new Map<string, Queue>();
+
   constructor(
     readonly pacer: PrefixPacer,
     private readonly isThrottle: (err: unknown) => boolean,
@@ -163,18 +181,65 @@ export class PacedRequests implements RequestPacer {
   ) {}
 
   async run<T>(lane: string, task: () => Promise<T>, signal?: AbortSignal): Promise<T> {
-    const wait = this.pacer.reserve(lane, this.now());
-    if (wait > 0) {
-      await pause(wait, signal);
-      signal?.throwIfAborted();
-    }
+    await this.turn(lane, signal);
     try {
       const out = await task();
-      this.pacer.succeeded(lane);
+      this.pacer.succeeded(lane, this.now());
       return out;
     } catch (err) {
       if (this.isThrottle(err)) this.pacer.throttled(lane, this.now());
       throw err;
     }
+  }
+
+  private turn(lane: string, signal?: AbortSignal): Promise<void> {
+    signal?.throwIfAborted();
+    let queue = this.queues.get(lane);
+    if (!queue) {
+      const wait = this.pacer.reserve(lane, this.now());
+      if (wait === 0) return Promise.resolve();
+      queue = { waiting: [], timer: null };
+      this.queues.set(lane, queue);
+      this.sleep(lane, queue, wait);
+    }
+    const q = queue;
+    return new Promise<void>((resolve, reject) => {
+      const go = () => {
+        signal?.removeEventListener("abort", onAbort);
+        resolve();
+      };
+      const onAbort = () => {
+        const i = q.waiting.indexOf(go);
+        if (i >= 0) q.waiting.splice(i, 1);
+        if (q.waiting.length === 0) this.close(lane, q);
+        reject(signal?.reason);
+      };
+      q.waiting.push(go);
+      signal?.addEventListener("abort", onAbort, { once: true });
+    });
+  }
+
+  /** Lets the lane's first requests go while the pacer allows, then sleeps until its next slot. */
+  private pump(lane: string, queue: Queue): void {
+    queue.timer = null;
+    while (queue.waiting.length > 0) {
+      const wait = this.pacer.reserve(lane, this.now());
+      if (wait > 0) {
+        this.sleep(lane, queue, wait);
+        return;
+      }
+      queue.waiting.shift()?.();
+    }
+    this.close(lane, queue);
+  }
+
+  private sleep(lane: string, queue: Queue, ms: number): void {
+    queue.timer = setTimeout(() => this.pump(lane, queue), ms);
+  }
+
+  private close(lane: string, queue: Queue): void {
+    if (queue.timer) clearTimeout(queue.timer);
+    queue.timer = null;
+    if (this.queues.get(lane) === queue) this.queues.delete(lane);
   }
 }

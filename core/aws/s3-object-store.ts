@@ -25,13 +25,7 @@ import type {
   ObjectStore,
   PutOptions,
 } from "../object-store.ts";
-import {
-  defaultPacerTuning,
-  PacedRequests,
-  PrefixPacer,
-  prefixOf,
-  type RequestPacer,
-} from "../prefix-pacer.ts";
+import { prefixOf, type RequestPacer, unpaced } from "../prefix-pacer.ts";
 import { isThrottle, withRetry } from "../retry.ts";
 import type { S3Wire } from "./s3-wire.ts";
 
@@ -43,8 +37,9 @@ function checksumTypeOf(type: string | undefined): "FULL_OBJECT" | "COMPOSITE" |
 /**
  * `ObjectStore` on S3: single PUTs and multipart uploads carrying CRC32 checksums, HEAD with checksum mode.
  * Every request passes an adaptive limit (halved on SlowDown, raised again while S3 keeps up) shared by all
- * stores of the process, and the one retry policy. Requests for an object wait for their prefix's turn first
- * (prefix-pacer.ts): writes and reads in lanes of their own, as S3 counts them apart.
+ * stores of the process, and the one retry policy. With a pacer (the workers' stores), requests for an object
+ * wait for their prefix's turn first (prefix-pacer.ts), writes and reads in lanes of their own as S3 counts
+ * them apart, and SlowDown is left to the pacer (`prefixPacedLimiter`).
  */
 export class S3ObjectStore implements ObjectStore {
   private readonly client: S3Client;
@@ -55,7 +50,8 @@ export class S3ObjectStore implements ObjectStore {
     private readonly limiter: AdaptiveLimiter = sharedLimiter,
     /** When given, single PUTs and HEADs go signed by hand (see s3-wire.ts) where the bucket allows it. */
     private readonly wire?: S3Wire,
-    private readonly pacer: RequestPacer = sharedPacer,
+    /** Paces requests by prefix (the workers'); give it `prefixPacedLimiter` as the limit. */
+    private readonly pacer: RequestPacer = unpaced,
   ) {
     this.client = client;
   }
@@ -412,5 +408,16 @@ export class S3ObjectStore implements ObjectStore {
 /** Requests to S3 in flight per process: up to 512, starting at 128. */
 const sharedLimiter = new AdaptiveLimiter(new AdaptiveLimit(4, 512, 128), isThrottle);
 
-/** Each process paces its prefixes on its own: the workers of a fleet find their shares of a prefix's rate. */
-const sharedPacer = new PacedRequests(new PrefixPacer(defaultPacerTuning), isThrottle);
+/**
+ * The limit of stores whose requests are paced by prefix: S3's SlowDown is a prefix's, and is the pacer's to
+ * answer, so it no longer halves the requests in flight for every prefix; other throttling still does.
+ */
+export const prefixPacedLimiter = new AdaptiveLimiter(
+  new AdaptiveLimit(4, 512, 128),
+  (err) => isThrottle(err) && !isSlowDown(err),
+);
+
+function isSlowDown(err: unknown): boolean {
+  const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
+  return e?.name === "SlowDown" || e?.$metadata?.httpStatusCode === 503;
+}

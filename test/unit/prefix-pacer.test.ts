@@ -12,9 +12,17 @@ import { isThrottle } from "../../core/retry.ts";
 /** No jitter unless a test asks for it: random() = 0.5 puts every gap at exactly the rate's. */
 const tuning = (o: Partial<PacerTuning> = {}): PacerTuning => ({ ...defaultPacerTuning, jitter: 0, ...o });
 
-/** Sends `n` requests at `now` (all at once) and returns their waits. */
-const burst = (p: PrefixPacer, lane: string, now: number, n: number) =>
-  Array.from({ length: n }, () => p.reserve(lane, now));
+/**
+ * `n` requests that all want to leave at `now`, one after the other as a queue sends them: each asks again
+ * when told to wait. Returns how long after `now` each one left.
+ */
+const burst = (p: PrefixPacer, lane: string, now: number, n: number) => {
+  let t = now;
+  return Array.from({ length: n }, () => {
+    for (let wait = p.reserve(lane, t); wait > 0; wait = p.reserve(lane, t)) t += wait;
+    return t - now;
+  });
+};
 
 describe("per-prefix pacing", () => {
   for (const [key, prefix] of [
@@ -60,7 +68,9 @@ describe("per-prefix pacing", () => {
     p.throttled("w:a/", 1_000);
     assert.equal(p.rate("w:a/"), 100);
     // One second's worth of successes at about 100/s adds about 50/s.
-    for (let i = 0; i < 100; i++) p.succeeded("w:a/");
+    for (let i = 0; i < 10; i++) p.succeeded("w:a/", 1_500);
+    assert.equal(p.rate("w:a/"), 100, "no climb within the hold time of the decrease");
+    for (let i = 0; i < 100; i++) p.succeeded("w:a/", 2_000);
     const r = p.rate("w:a/") ?? 0;
     assert.ok(r > 140 && r < 150, `rate ${r}`);
   });
@@ -71,12 +81,12 @@ describe("per-prefix pacing", () => {
     p.throttled("w:a/", 1_000);
     let n = 0;
     while (p.rate("w:a/") !== null && n < 1_000) {
-      p.succeeded("w:a/");
+      p.succeeded("w:a/", 3_000);
       n++;
     }
     assert.equal(p.rate("w:a/"), null);
     assert.ok(n > 0 && n < 1_000);
-    assert.deepEqual(burst(p, "w:a/", 2_000, 3), [0, 0, 0]);
+    assert.deepEqual(burst(p, "w:a/", 3_000, 3), [0, 0, 0]);
   });
 
   it("never paces below the floor however many SlowDowns", () => {
@@ -130,8 +140,26 @@ describe("per-prefix pacing", () => {
     assert.ok(p.rate("a") !== null && p.rate("c") !== null);
   });
 
+  it("takes no slot when it tells a request to wait, so that a rate changed meanwhile applies at once", () => {
+    const p = new PrefixPacer(tuning({ stepPerSec: 1_000, holdMs: 0 }), () => 0.5);
+    burst(p, "w:a/", 0, 20);
+    p.throttled("w:a/", 1_000); // 10/s
+    assert.equal(p.reserve("w:a/", 1_000), 0);
+    assert.equal(p.reserve("w:a/", 1_000), 100);
+    assert.equal(p.reserve("w:a/", 1_050), 50, "asking again changes nothing");
+    for (let i = 0; i < 10; i++) p.succeeded("w:a/", 1_050);
+    const r = p.rate("w:a/") ?? 0;
+    assert.ok(r > 100, `rate ${r}`);
+    assert.equal(
+      p.reserve("w:a/", 1_100),
+      0,
+      "the slot already taken keeps its time; the next ones follow the new rate",
+    );
+    assert.ok(p.reserve("w:a/", 1_100) <= 1_000 / r + 1e-9);
+  });
+
   it("waits for its slot on the clock, and feeds back SlowDown and success", async () => {
-    const pacer = new PrefixPacer(tuning(), () => 0.5);
+    const pacer = new PrefixPacer(tuning({ holdMs: 0 }), () => 0.5);
     const paced = new PacedRequests(pacer, isThrottle);
     const slowDown = Object.assign(new Error("Please reduce your request rate."), {
       name: "SlowDown",
@@ -151,6 +179,31 @@ describe("per-prefix pacing", () => {
     const expected = (3 * 1_000) / rate;
     assert.ok(took >= expected * 0.8, `4 requests at ${rate}/s took ${took} ms, expected about ${expected}`);
     assert.ok((pacer.rate("w:a/") ?? 0) > rate, "successes raise the rate");
+  });
+
+  it("sends queued requests in order, and takes an aborted one out of the queue", async () => {
+    const pacer = new PrefixPacer(tuning({ minPerSec: 20, backoff: 0.01 }), () => 0.5);
+    const paced = new PacedRequests(pacer, isThrottle);
+    burst(pacer, "w:a/", Date.now(), 1);
+    pacer.throttled("w:a/", Date.now()); // 20/s: a slot every 50 ms
+    const order: number[] = [];
+    const ac = new AbortController();
+    const runs = [0, 1, 2, 3].map((i) =>
+      paced.run(
+        "w:a/",
+        async () => {
+          order.push(i);
+        },
+        i === 1 ? ac.signal : undefined,
+      ),
+    );
+    ac.abort(new Error("stopped"));
+    const outcomes = await Promise.allSettled(runs);
+    assert.deepEqual(
+      outcomes.map((o) => o.status),
+      ["fulfilled", "rejected", "fulfilled", "fulfilled"],
+    );
+    assert.deepEqual(order, [0, 2, 3]);
   });
 
   it("stops waiting for its slot when the run is aborted", async () => {

@@ -3,7 +3,7 @@
  * s3:// target), or a directory (a yas3fs mount, or any file system) written by the `fs` or the rsync copier.
  */
 import type { AwsClients } from "../../core/aws/clients.ts";
-import { S3ObjectStore } from "../../core/aws/s3-object-store.ts";
+import { prefixPacedLimiter, S3ObjectStore } from "../../core/aws/s3-object-store.ts";
 import { ConfigError } from "../../core/errors.ts";
 import {
   defaultPacerTuning,
@@ -43,15 +43,16 @@ export async function makeTarget(
   clients: Pick<AwsClients, "s3" | "s3Wire">,
 ): Promise<{ readonly target: Target; readonly note?: string }> {
   const pacer = pacerOf(config);
+  const limiter = config.prefixPacing === "off" ? undefined : prefixPacedLimiter;
   if (isS3Url(config.source)) {
     if (!isS3Url(config.target))
       throw new ConfigError("--source s3://… (a bucket mirror) needs an s3:// --target");
     const from = parseS3Url(config.source);
     const to = parseS3Url(config.target);
     const target = new MirrorTarget({
-      source: new S3ObjectStore(clients.s3, from.bucket, undefined, undefined, pacer),
+      source: new S3ObjectStore(clients.s3, from.bucket, limiter, undefined, pacer),
       sourcePrefix: from.prefix,
-      target: new S3ObjectStore(clients.s3, to.bucket, undefined, undefined, pacer),
+      target: new S3ObjectStore(clients.s3, to.bucket, limiter, undefined, pacer),
       targetPrefix: to.prefix,
       multipartThresholdBytes: config.multipartThresholdMb * MIB,
       minPartBytes: config.partSizeMb * MIB,
@@ -69,7 +70,7 @@ export async function makeTarget(
       store: new S3ObjectStore(
         clients.s3,
         loc.bucket,
-        undefined,
+        limiter,
         config.s3Requests === "direct" ? clients.s3Wire : undefined,
         pacer,
       ),
