@@ -12,7 +12,7 @@ import { defaultLimits, InterleavingBatcher } from "../toc/toc-batcher.ts";
 import { TocFileWriter } from "../toc/toc-file.ts";
 import type { FilterCounts } from "../toc/toc-filter.ts";
 import { type TocSourceOptions, tocSource } from "../toc/toc-source.ts";
-import { takeCensus } from "./census.ts";
+import { busiestDirs, takeCensus } from "./census.ts";
 import { estimate, scaleWorkload, type Workload } from "./estimate.ts";
 import type { estimateSettings } from "./plan-settings.ts";
 import { DEFAULT_PRICES, INSTANCE_TYPES } from "./prices.ts";
@@ -108,6 +108,7 @@ export async function makePlan(o: PlanRunOptions): Promise<PlanView> {
       dataSyncBasicPerGb: o.estimate.priceDatasyncPerGb,
     },
     sqsRequestsPerEntry: o.estimate.sqsRequestsPerEntry,
+    busiestDirs: busiestDirs(census, 1),
   } as const;
   return {
     source: o.source,
