@@ -101,6 +101,22 @@ export const workerSettings = {
     schema: z.enum(["direct", "sdk"], { error: "expected direct or sdk" }),
     default: "direct",
   }),
+  prefixPacing: setting<"aimd" | "off">({
+    flag: "prefix-pacing",
+    type: "string",
+    describe:
+      "S3 target: when S3 answers 503 SlowDown for a prefix (a directory), pace that prefix's requests (aimd: halve the rate on each SlowDown, climb back by --prefix-rate-step per second) or only retry (off)",
+    schema: z.enum(["aimd", "off"], { error: "expected aimd or off" }),
+    default: "aimd",
+  }),
+  prefixRateStep: setting({
+    flag: "prefix-rate-step",
+    type: "number",
+    describe:
+      "requests/s a paced prefix's rate climbs by for each second without SlowDown (smaller: fewer SlowDowns, slower recovery)",
+    schema: int(1, 10_000),
+    default: 50,
+  }),
   fsCalls: setting<"auto" | "direct" | "threads">({
     flag: "fs-calls",
     type: "string",
