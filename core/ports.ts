@@ -2,6 +2,7 @@
  * The small interfaces through which the programs reach AWS. Only `core/aws/` implements them with the SDK;
  * the master, the workers and their tests see nothing else.
  */
+import type { Market } from "./launch-attempts.ts";
 
 export interface ReceivedMessage {
   readonly id: string;
@@ -54,6 +55,8 @@ export interface FleetInstance {
   readonly state: "pending" | "running" | "shutting-down" | "terminated" | "stopping" | "stopped";
   /** The instance's private DNS name, which is also its host name on Amazon Linux in most VPCs. */
   readonly privateDnsName?: string | undefined;
+  /** How it was bought: Spot or On-Demand (unknown to a fleet that cannot tell). */
+  readonly market?: Market | undefined;
 }
 
 /** The workers' machines: launched from the stack's launch template, found by tag, terminated. */

@@ -37,8 +37,13 @@ describe("the EC2 fleet adapter", () => {
   let run = 0;
   let tags: Record<string, string> = {};
   const client = () => makeEc2Client({ region: MOTO_REGION, endpoint: faults.url });
-  const fleet = (o: { subnetIds?: string[]; spot?: boolean } = {}) =>
-    new Ec2Fleet(client(), { launchTemplateId, subnetIds: o.subnetIds ?? [], spot: o.spot ?? false });
+  const fleet = (o: { subnetIds?: string[]; spot?: boolean; spotFallback?: boolean } = {}) =>
+    new Ec2Fleet(client(), {
+      launchTemplateId,
+      subnetIds: o.subnetIds ?? [],
+      spot: o.spot ?? false,
+      spotFallback: o.spotFallback ?? false,
+    });
   /** The instances moto holds with these tags, whatever their state. */
   const instances = async (t = tags): Promise<Instance[]> => {
     const out = await direct.send(
@@ -75,6 +80,7 @@ describe("the EC2 fleet adapter", () => {
     tags = { [FLEET_TAGS.fleet]: "S3BucketLoader", [FLEET_TAGS.runId]: `r${run}` };
     faults.calls.length = 0;
     faults.noCapacityIn.clear();
+    faults.noSpotCapacityIn.clear();
   });
 
   it("launches from the launch template with the run's tags, into the first subnet with capacity", async () => {
@@ -112,12 +118,47 @@ describe("the EC2 fleet adapter", () => {
     assert.ok(all.every((i) => i.InstanceLifecycle === "spot"));
   });
 
+  it("falls back from Spot to On-Demand with --spot-fallback once no subnet has Spot capacity", async () => {
+    for (const s of subnets) faults.noSpotCapacityIn.add(s);
+    const got = await fleet({ subnetIds: subnets, spot: true, spotFallback: true }).launch(2, tags);
+    const runs = faults.calls.filter((c) => c.action === "RunInstances");
+    assert.deepEqual(
+      runs.map((c) => [c.params.get("InstanceMarketOptions.MarketType"), c.params.get("SubnetId")]),
+      [
+        ["spot", subnets[0]],
+        ["spot", subnets[1]],
+        [null, subnets[0]],
+      ],
+    );
+    assert.deepEqual(
+      got.map((i) => i.market),
+      ["on-demand", "on-demand"],
+    );
+    const all = await instances();
+    assert.equal(all.length, 2);
+    assert.ok(all.every((i) => i.InstanceLifecycle === undefined && i.SubnetId === subnets[0]));
+  });
+
+  it("without --spot-fallback, no Spot capacity anywhere fails the launch and names every attempt", async () => {
+    for (const s of subnets) faults.noSpotCapacityIn.add(s);
+    await assert.rejects(fleet({ subnetIds: subnets, spot: true }).launch(1, tags), (err: Error) => {
+      assert.match(
+        err.message,
+        new RegExp(
+          `spot in ${subnets[0]}: InsufficientInstanceCapacity; spot in ${subnets[1]}: InsufficientInstanceCapacity`,
+        ),
+      );
+      return true;
+    });
+    assert.equal((await instances()).length, 0);
+  });
+
   it("fails with EC2's error code when no subnet has capacity, or the launch is refused", async () => {
     faults.noCapacityIn.add(subnets[0] as string);
     await assert.rejects(fleet({ subnetIds: [subnets[0] as string] }).launch(1, tags), (err: Error) => {
       assert.match(
         err.message,
-        /RunInstances on launch template lt-\w+ in every subnet failed: .*sufficient capacity/,
+        /RunInstances on launch template lt-\w+ in every subnet \(on-demand in subnet-\w+: InsufficientInstanceCapacity\) failed: .*sufficient capacity/,
       );
       assert.equal((err.cause as Error).name, "InsufficientInstanceCapacity");
       return true;
