@@ -52,6 +52,8 @@ export interface WorkerOptions {
   readonly heartbeatMs: number;
   /** No MODE from the master for this long: release what is held, remove the queue, exit non-zero. */
   readonly masterTimeoutMs: number;
+  /** After a Spot interruption notice: how long the batches in hand may take (default 90 s). */
+  readonly interruptionDrainMs?: number | undefined;
   readonly target: Target;
   /** The before-VALIDATE hook's shell command: run before any check; a failure keeps this worker out of VALIDATE. */
   readonly beforeValidateCmd?: string | undefined;
@@ -106,6 +108,7 @@ export async function runWorker(ports: WorkerPorts, options: WorkerOptions): Pro
       masterTimeoutMs: options.masterTimeoutMs,
       rejoinGraceMs: Math.max(10_000, 3 * options.heartbeatMs),
       foreignPauseMs: 2_000,
+      interruptionDrainMs: options.interruptionDrainMs ?? 90_000,
     },
     Date.now(),
     options.runId,
