@@ -72,3 +72,17 @@ export interface Fleet {
   /** Terminates these instances; one already gone is not an error. */
   terminate(ids: readonly string[], signal?: AbortSignal): Promise<void>;
 }
+
+/** EC2's Spot interruption notice: the instance is taken about two minutes after it is given. */
+export interface SpotNotice {
+  /** terminate, stop or hibernate. */
+  readonly action: string;
+  /** When EC2 takes the instance; null when the notice gave no time. */
+  readonly takenAtMs: number | null;
+}
+
+/** Where a worker on a Spot instance hears of its interruption: the instance metadata service. */
+export interface SpotNotices {
+  /** The notice, or null while there is none; throws when the service cannot be asked. */
+  check(signal: AbortSignal): Promise<SpotNotice | null>;
+}

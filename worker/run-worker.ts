@@ -11,8 +11,14 @@
 import { describe } from "../core/errors.ts";
 import { Limiter } from "../core/limiter.ts";
 import type { Logger } from "../core/log.ts";
-import { encodeMessage, type MessageBody, type Phase, type Tally } from "../core/messages.ts";
-import type { ControlSubscription, MessageQueue, Subscriptions } from "../core/ports.ts";
+import {
+  encodeMessage,
+  type MessageBody,
+  type Phase,
+  type StopReason,
+  type Tally,
+} from "../core/messages.ts";
+import type { ControlSubscription, MessageQueue, SpotNotices, Subscriptions } from "../core/ports.ts";
 import { pause, withRetry } from "../core/retry.ts";
 import type { Shutdown } from "../core/shutdown.ts";
 import { runBatch } from "./batch-runner.ts";
@@ -30,6 +36,7 @@ import {
   type SessionState,
   step,
 } from "./session.ts";
+import { watchSpotNotice } from "./spot-watcher.ts";
 import type { SummaryHead } from "./summary-pack.ts";
 import type { Target } from "./targets/target.ts";
 import { TocReader } from "./toc-reader.ts";
@@ -52,6 +59,9 @@ export interface WorkerOptions {
   readonly heartbeatMs: number;
   /** No MODE from the master for this long: release what is held, remove the queue, exit non-zero. */
   readonly masterTimeoutMs: number;
+  /** Where a Spot interruption notice is heard (the instance metadata service); none: not watched. */
+  readonly spotNotices?: SpotNotices | undefined;
+  readonly spotNoticePollMs?: number | undefined;
   /** After a Spot interruption notice: how long the batches in hand may take (default 90 s). */
   readonly interruptionDrainMs?: number | undefined;
   readonly target: Target;
@@ -67,7 +77,10 @@ export interface WorkerOutcome {
   readonly runId: string | null;
   readonly totals: { WRITE: Tally; VALIDATE: Tally };
   readonly reason: string;
-  /** 0 when the master ended the run, 130 when stopped by a signal, 1 when the master fell silent. */
+  /**
+   * 0 when the master ended the run or a Spot interruption drained the worker, 130 when stopped by a signal,
+   * 1 when the master fell silent.
+   */
   readonly exitCode: number;
 }
 
@@ -158,8 +171,8 @@ export async function runWorker(ports: WorkerPorts, options: WorkerOptions): Pro
     log,
   });
 
-  const announce = (kind: "INITIALIZED" | "STOPPED", signal: AbortSignal) =>
-    announceState(ports.reportQueue, options, state.runId, listener.subscription, kind, signal);
+  const announce = (kind: "INITIALIZED" | "STOPPED", signal: AbortSignal, end?: SessionEnd) =>
+    announceState(ports.reportQueue, options, state.runId, listener.subscription, { kind, end }, signal);
 
   let rejoinCount = 0;
   const rejoin = () =>
@@ -220,6 +233,20 @@ export async function runWorker(ports: WorkerPorts, options: WorkerOptions): Pro
     outbox.runHeartbeats(),
     ticker(),
   ];
+  if (options.spotNotices) {
+    const notices = options.spotNotices;
+    running$.push(
+      watchSpotNotice(
+        {
+          notices,
+          pollMs: options.spotNoticePollMs ?? 5_000,
+          onNotice: (notice) => dispatch({ type: "interruption", at: Date.now(), notice }),
+          log,
+        },
+        loops.signal,
+      ),
+    );
+  }
   for (const c of start.commands) perform(c);
   if (shutdown.stop.aborted) onStop();
   if (shutdown.abort.aborted) onAbort();
@@ -239,10 +266,10 @@ export async function runWorker(ports: WorkerPorts, options: WorkerOptions): Pro
   for (const c of finalReleases.splice(0)) track(keeper.release(c.receipts, c.why, goodbye));
   while (tasks.size > 0 && !goodbye.aborted)
     await Promise.race([Promise.all([...tasks]), pause(GOODBYE_MS, goodbye)]);
-  if (end.why === "stopped") await outbox.idle(goodbye);
+  if (end.why === "stopped" || end.why === "interrupted") await outbox.idle(goodbye);
   woundDown.abort(new Error("wound down"));
   await options.notifier?.close();
-  await announce("STOPPED", AbortSignal.timeout(GOODBYE_MS));
+  await announce("STOPPED", AbortSignal.timeout(GOODBYE_MS), end);
   const sub = listener.subscription;
   try {
     await ports.subscriptions.close(sub.queue.url, sub.subscriptionArn, AbortSignal.timeout(GOODBYE_MS));
@@ -267,16 +294,24 @@ async function readVisibilitySec(queue: MessageQueue, signal: AbortSignal, log: 
   }
 }
 
-/** WORKER_STATE to the master: INITIALIZED (with the control queue to reach it by) or STOPPED. */
+const STOP_REASON: Readonly<Record<SessionEnd["why"], StopReason>> = {
+  shutdown: "run over",
+  stopped: "signal",
+  "master-silent": "master silent",
+  interrupted: "spot interruption",
+};
+
+/** WORKER_STATE to the master: INITIALIZED (with the control queue to reach it by) or STOPPED (with why). */
 async function announceState(
   reportQueue: MessageQueue,
   options: WorkerOptions,
   runId: string | null,
   sub: ControlSubscription,
-  kind: "INITIALIZED" | "STOPPED",
+  what: { readonly kind: "INITIALIZED" | "STOPPED"; readonly end?: SessionEnd | undefined },
   signal: AbortSignal,
 ): Promise<void> {
   if (!runId) return;
+  const { kind, end } = what;
   const body: MessageBody = {
     type: "WORKER_STATE",
     worker: options.workerId,
@@ -286,6 +321,7 @@ async function announceState(
     concurrency: options.concurrency,
     controlQueueUrl: sub.queue.url,
     subscriptionArn: sub.subscriptionArn,
+    ...(kind === "STOPPED" && end ? { reason: STOP_REASON[end.why], detail: end.reason.slice(0, 1000) } : {}),
   };
   try {
     await reportQueue.send([encodeMessage(runId, body)], signal);

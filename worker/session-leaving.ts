@@ -4,15 +4,11 @@
  * what is in hand until the drain's bound, then put back what is still running, and end with the reason.
  * Pure, like the reducer: each function takes the state and the commands so far and returns the next state.
  */
+import type { SpotNotice } from "../core/ports.ts";
 import type { Command, SessionEnd, SessionEvent, SessionState } from "./session.ts";
 
 /** EC2's notice, as the metadata service gives it (`spot/instance-action`). */
-export interface InterruptionNotice {
-  /** terminate, stop or hibernate. */
-  readonly action: string;
-  /** When EC2 takes the instance (about two minutes after the notice); null when the notice gave no time. */
-  readonly takenAtMs: number | null;
-}
+export type InterruptionNotice = SpotNotice;
 
 export interface InterruptionState extends InterruptionNotice {
   readonly noticedAtMs: number;
