@@ -407,6 +407,9 @@ function workerPerformer(fx: WorkerEffects): (c: Command) => void {
         );
         break;
       case "release":
+        fx.log.info(`putting back ${c.receipts.length} TOC message(s): ${c.why}`, {
+          putBack: c.receipts.length,
+        });
         if (fx.state().end) fx.finalReleases.push(c);
         else fx.track(fx.keeper.release(c.receipts, c.why, fx.loops.signal));
         break;
