@@ -151,6 +151,9 @@ describe("a Spot interruption notice", { timeout: 600_000 }, () => {
       !leaves.lines.some((l) => /put back \d+ unfinished/.test(String(l.msg))),
       "nothing cut off at the bound",
     );
+    t.diagnostic(
+      `spot2 wrote ${wrote("spot2")} of ${entries} entries, put back ${putBack} batch(es) untouched`,
+    );
     assert.equal(
       report.delivery.redelivered,
       putBack,
