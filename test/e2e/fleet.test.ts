@@ -5,6 +5,8 @@
  * test/deploy/.
  */
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import os from "node:os";
 import { after, before, beforeEach, describe, it } from "node:test";
 import { CloudFormationClient, CreateStackCommand } from "@aws-sdk/client-cloudformation";
 import {
@@ -20,6 +22,7 @@ import { FLEET_TAGS } from "../../core/deployment.ts";
 import { fillFlags, outputsFromFile, withDeployment } from "../../master/fleet-deployment.ts";
 import { type Ec2Faults, startEc2Faults } from "../helpers/ec2-faults.ts";
 import { MOTO_KEYS, MOTO_REGION, type Moto, startMoto } from "../helpers/moto.ts";
+import { CLI, testEnv } from "../helpers/run.ts";
 
 const LT = "lt-0123456789abcdef0";
 
@@ -281,5 +284,34 @@ describe("a stack's outputs as the master's settings", () => {
       () => fillFlags({}, { BucketName: "x" }, "Other"),
       /Other: the outputs lack ControlTopicArn, TocQueueUrl, ReportQueueUrl/,
     );
+  });
+});
+
+describe("master --launch's Spot settings", () => {
+  it("refuses --spot-fallback without --spot, naming both, with exit code 2", () => {
+    const r = spawnSync(
+      process.execPath,
+      [
+        CLI,
+        "master",
+        "--source",
+        os.tmpdir(),
+        "--topic-arn",
+        "arn:aws:sns:us-east-1:000000000000:control",
+        "--toc-queue-url",
+        "http://127.0.0.1:9/000000000000/toc",
+        "--report-queue-url",
+        "http://127.0.0.1:9/000000000000/report",
+        "--launch",
+        "--spot-fallback",
+        "--launch-template-id",
+        LT,
+        "--fleet-name",
+        "S3BucketLoader",
+      ],
+      { encoding: "utf8", env: testEnv(), timeout: 60_000 },
+    );
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(r.stderr, /--spot-fallback: falls back from Spot to On-Demand, so it needs --spot/);
   });
 });
