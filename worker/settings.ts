@@ -183,6 +183,7 @@ export const workerSettings = {
   }),
   imdsEndpoint: setting({
     flag: "imds-endpoint",
+    env: ENV.imdsEndpoint,
     type: "string",
     describe: "the instance metadata service that --spot-notice asks",
     schema: url,
