@@ -20,6 +20,7 @@ import { isS3Url, parseS3Url } from "../core/s3-url.ts";
 import { settingArgs } from "../core/setting.ts";
 import type { Shutdown } from "../core/shutdown.ts";
 import type { RunReport } from "../master/report.ts";
+import type { SyncOptions } from "../master/run-finish.ts";
 import { runMaster } from "../master/run-master.ts";
 import type { MasterConfig } from "../master/settings.ts";
 import { masterOptions, masterPorts } from "../master/wiring.ts";
@@ -41,7 +42,8 @@ export async function runLocal(
   config: LocalConfig,
   log: Logger,
   shutdown: Shutdown,
-  toc?: TocSourceOptions,
+  /** The TOC source and filters; the manifest and the deletions. */
+  run: { readonly toc?: TocSourceOptions; readonly sync?: SyncOptions } = {},
   /** UV_THREADPOOL_SIZE as the user gave it, for the workers; unset, each worker sizes its own. */
   workerThreadPool?: string,
 ): Promise<LocalRun> {
@@ -121,7 +123,8 @@ export async function runLocal(
     const masterConfig = localMasterConfig(config, endpoint, resources, source);
     const report = await runMaster(masterPorts(clients, masterConfig), {
       ...masterOptions(masterConfig, target, log, shutdown),
-      toc,
+      toc: run.toc,
+      sync: run.sync,
       fatal: fatal.signal,
     });
     masterDone = true;

@@ -42,6 +42,7 @@ export async function dispatchStage(options: DispatchOptions): Promise<void> {
   // Full batches wait here as message bodies, not entries: an entry lives no longer than its own batch, so
   // the crawl's objects die young instead of filling the old generation on a big TOC.
   let outbox: string[] = [];
+  let outboxSizes: number[] = [];
   let outboxEntries = 0;
   let outboxFirst = nextBatch;
   const inFlight = new Set<Promise<void>>();
@@ -57,14 +58,17 @@ export async function dispatchStage(options: DispatchOptions): Promise<void> {
         entries: entries.map(entryToWire),
       }),
     );
+    outboxSizes.push(entries.length);
     outboxEntries += entries.length;
   };
   const sendOutbox = async () => {
     if (outbox.length === 0) return;
     const bodies = outbox;
     const entryCount = outboxEntries;
+    const sizes = outboxSizes;
     const first = outboxFirst;
     outbox = [];
+    outboxSizes = [];
     outboxEntries = 0;
     outboxFirst = nextBatch;
     await options.reserve?.(first + bodies.length);
@@ -75,6 +79,7 @@ export async function dispatchStage(options: DispatchOptions): Promise<void> {
       first,
       batches: bodies.length,
       entries: entryCount,
+      sizes,
     });
     const p = sendOutlasting(options, bodies).then(() => {
       sentEntries += entryCount;

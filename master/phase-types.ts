@@ -175,6 +175,8 @@ export type MachineEvent =
       readonly first: number;
       readonly batches: number;
       readonly entries: number;
+      /** Entries of each batch, in order (the manifest maps batches back to TOC entries with them). */
+      readonly sizes?: readonly number[];
     }
   /** SQS acknowledged the send of batches issued before. */
   | { readonly type: "batches-sent"; readonly at: number; readonly batches: number; readonly entries: number }

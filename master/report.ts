@@ -72,6 +72,8 @@ export interface RunReport {
   };
   readonly master: { readonly peakRssBytes: number };
   readonly notes: readonly string[];
+  /** The verification manifest (`--manifest-out`): where it went and its lines, one per entry. */
+  readonly manifest?: { readonly destination: string; readonly lines: number } | undefined;
   /** The live figures as the run went, one sample per progress line (for the HTML report's chart). */
   readonly timeline?: readonly TimelineSample[];
 }

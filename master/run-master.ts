@@ -14,6 +14,7 @@ import { runDir, tocFiles } from "../core/run-paths.ts";
 import type { Shutdown } from "../core/shutdown.ts";
 import { checkRunSource, runToc, type TocSourceOptions } from "../toc/toc-source.ts";
 import { type Broadcaster, createBroadcaster } from "./broadcaster.ts";
+import { ManifestRecorder } from "./manifest.ts";
 import { dispatchPhase, type PhaseDispatchOptions } from "./phase-dispatch.ts";
 import {
   type Command,
@@ -25,9 +26,11 @@ import {
   start,
   step,
 } from "./phase-machine.ts";
+import { writeFailures } from "./phase-results.ts";
 import { type Progress, progressMeter } from "./progress-meter.ts";
-import { buildReport, type RunReport } from "./report.ts";
+import type { RunReport } from "./report.ts";
 import { drainDeadLetters, findDeadLetterQueue, receiveReports } from "./report-intake.ts";
+import { finishRun, type SyncOptions } from "./run-finish.ts";
 import { type RunRecord, readRunRecord, reservationFor, writeRunRecord } from "./run-record.ts";
 
 export interface MasterPorts {
@@ -43,6 +46,8 @@ export interface MasterPorts {
    */
   readonly findDeadLetterQueue?: ((signal?: AbortSignal) => Promise<MessageQueue | null>) | undefined;
   readonly subscriptions: Subscriptions;
+  /** The object store of a bucket: for a manifest written to s3:// (`manifestOut`). */
+  readonly storeFor?: ((bucket: string) => ObjectStore) | undefined;
 }
 
 export interface MasterOptions {
@@ -69,6 +74,8 @@ export interface MasterOptions {
   readonly onProgress?: (p: Progress) => void;
   /** A manifest instead of the crawl, and the TOC filters (a directory source only). */
   readonly toc?: TocSourceOptions | undefined;
+  /** The verification manifest and the deletions (see run-finish.ts). */
+  readonly sync?: SyncOptions | undefined;
   readonly now?: () => number;
 }
 
@@ -112,6 +119,7 @@ export async function runMaster(ports: MasterPorts, options: MasterOptions): Pro
     emit({ type: "tick", at: now() });
   }, options.tickMs ?? DEFAULT_TICK_MS);
 
+  const manifest = options.sync?.manifestOut ? new ManifestRecorder(dir, tocFiles(dir)) : null;
   let state: MachineState = initialState(options.runId, options.settings, now(), resumed);
   let runRecord = record;
   // Called by the dispatcher (one stage at a time, one send at a time) before it uses numbers below `end`.
@@ -158,7 +166,9 @@ export async function runMaster(ports: MasterPorts, options: MasterOptions): Pro
     runId: options.runId,
   });
   while (!state.finished) {
-    const r = step(state, await events.next());
+    const event = await events.next();
+    const r = step(state, event);
+    manifest?.observe(state, event, r.state);
     state = r.state;
     for (const c of r.commands) await perform(c);
     progress.update(state);
@@ -169,15 +179,11 @@ export async function runMaster(ports: MasterPorts, options: MasterOptions): Pro
   await broadcaster.settled(); // the last SHUTDOWN goes out before we stop
   done.abort();
   await Promise.allSettled(background);
-  await endAttempt(dir, runRecord, state.outcome ?? "failed", now(), log);
   const sqsRequests = ports.tocQueue.requests + ports.reportQueue.requests + (deadLetterQueue?.requests ?? 0);
-  return buildReport(state, {
-    source: options.source,
-    target: options.target,
-    endedAtMs: now(),
-    sqsRequests,
-    masterPeakRssBytes: Math.max(peakRss, process.memoryUsage.rss()),
-  });
+  const peakRssBytes = Math.max(peakRss, process.memoryUsage.rss());
+  const report = await finishRun(state, { ports, options, manifest, sqsRequests, peakRssBytes, now });
+  await endAttempt(dir, runRecord, report.outcome, now(), log);
+  return report;
 }
 
 interface Effects {
@@ -261,11 +267,6 @@ function eventQueue(): { emit: (e: MachineEvent) => void; next: () => Promise<Ma
       return events.shift() as MachineEvent;
     },
   };
-}
-
-/** The paths that failed or were skipped in WRITE: VALIDATE does not check them. */
-function writeFailures(state: MachineState): ReadonlySet<string> {
-  return new Set([...state.errors, ...state.skipped].filter((e) => e.phase === "WRITE").map((e) => e.path));
 }
 
 /** Closes this master's attempt in the run record, with its outcome. */

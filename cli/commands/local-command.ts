@@ -13,7 +13,7 @@ import { exitCodeOf } from "../../master/report.ts";
 import { dryRun } from "../../plan/dry-run.ts";
 import { writeHtmlReport } from "../../report/html-report.ts";
 import { yargsOptions } from "../cli-options.ts";
-import { runExtraOptions, runExtraSettings, splitSettings, tocOptions } from "../run-extras.ts";
+import { runExtraOptions, runExtraSettings, splitSettings, syncOptions, tocOptions } from "../run-extras.ts";
 
 export const localCommand: CommandModule = {
   command: "local",
@@ -64,7 +64,13 @@ async function localMain(flags: Record<string, unknown>, env: NodeJS.ProcessEnv)
     },
   });
   try {
-    const run = await runLocal(config, log, shutdown, tocOptions(extras), userPool);
+    const run = await runLocal(
+      config,
+      log,
+      shutdown,
+      { toc: tocOptions(extras), sync: syncOptions(extras) },
+      userPool,
+    );
     const report = log.finish(run.report);
     if (config.report) await writeReport(config.report, report);
     if (extras.reportHtml) await writeHtmlReport(extras.reportHtml, report);

@@ -15,7 +15,7 @@ import { masterOptions, masterPorts } from "../../master/wiring.ts";
 import { dryRun } from "../../plan/dry-run.ts";
 import { writeHtmlReport } from "../../report/html-report.ts";
 import { yargsOptions } from "../cli-options.ts";
-import { runExtraOptions, runExtraSettings, splitSettings, tocOptions } from "../run-extras.ts";
+import { runExtraOptions, runExtraSettings, splitSettings, syncOptions, tocOptions } from "../run-extras.ts";
 import { runMasterOnFleet } from "./run-master-on-fleet.ts";
 
 export const masterCommand: CommandModule = {
@@ -61,6 +61,7 @@ async function masterMain(flags: Record<string, unknown>, env: NodeJS.ProcessEnv
     const options = {
       ...masterOptions(config, "(the workers' target)", log, shutdown),
       toc: tocOptions(extras),
+      sync: syncOptions(extras),
     };
     const report = config.launch
       ? await runMasterOnFleet(config, ports, options)
