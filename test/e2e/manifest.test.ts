@@ -61,7 +61,10 @@ describe("the verification manifest, end to end into the emulator", { timeout: 3
     assert.equal(new Set(paths).size, paths.length, "every path once");
     // What the crawl did not take has no kind: the FIFO (skipped) and the name that is not UTF-8 (failed).
     const crawlOnly = lines.filter((l) => l.kind === null).map((l) => [l.path.slice(0, 4), l.outcome]);
-    assert.deepEqual(crawlOnly.sort(), [["a-fi", "skipped"], ["bad-", "failed"]]);
+    assert.deepEqual(crawlOnly.sort(), [
+      ["a-fi", "skipped"],
+      ["bad-", "failed"],
+    ]);
     const listed = paths.filter((p) => !p.startsWith("bad-"));
     assert.deepEqual(listed.sort(), [".", ...tree].sort());
     const byPath = new Map(lines.map((l) => [l.path, l]));
