@@ -10,7 +10,7 @@ import { makeSampleTree } from "../../local/sample-tree.ts";
 import { decodeManifestLine, type ManifestLine } from "../../master/manifest-line.ts";
 import type { RunReport } from "../../master/report.ts";
 import { startTestAws, type TestAws } from "../helpers/aws.ts";
-import { startLocal } from "../helpers/run.ts";
+import { CLI, startLocal, testEnv } from "../helpers/run.ts";
 import { listTree } from "../helpers/tree.ts";
 
 const BUCKET = "manifested";
@@ -36,14 +36,14 @@ describe("the verification manifest, end to end into the emulator", { timeout: 3
   let tree: string[];
   let runs = 0;
 
-  const load = async (manifest: string): Promise<RunReport> => {
+  const load = async (manifest: string, extra: string[] = []): Promise<RunReport> => {
     const run = startLocal({
       endpoint: aws.emulator.url,
       dir: tmp,
       name: `mf${++runs}`,
       source,
       target: `s3://${BUCKET}/load`,
-      args: ["--workers", "2", "--batch-entries", "20", "--manifest-out", manifest],
+      args: ["--workers", "2", "--batch-entries", "20", "--manifest-out", manifest, ...extra],
     });
     const { code } = await run.exited;
     const report: RunReport = await run.report();
@@ -100,7 +100,8 @@ describe("the verification manifest, end to end into the emulator", { timeout: 3
 
   it("lists every entry of the tree once, with the outcome and checksum of each, in a file", async () => {
     const file = path.join(tmp, "first.jsonl");
-    const report = await load(file);
+    const page = path.join(tmp, "first.html");
+    const report = await load(file, ["--report-html", page]);
     const byPath = checkAgainstTree(parse(await fs.readFile(file, "utf8")), report);
     const known = byPath.get("known.txt");
     assert.equal(known?.outcome, "verified");
@@ -112,6 +113,22 @@ describe("the verification manifest, end to end into the emulator", { timeout: 3
     assert.equal(byPath.get(".")?.outcome, "verified");
     const verified = [...byPath.values()].filter((l) => l.outcome === "verified").length;
     assert.equal(verified, report.validate.ok);
+
+    // The report page links it beside itself; `status` names it.
+    assert.match(
+      await fs.readFile(page, "utf8"),
+      /<a href="first\.jsonl">[^<]*first\.jsonl<\/a> \([\d,]+ lines/,
+    );
+    const status = spawnSync(
+      process.execPath,
+      [CLI, "status", "--state-dir", path.join(tmp, "state-mf1"), "--run-id", report.runId],
+      { encoding: "utf8", env: testEnv() },
+    );
+    assert.equal(status.status, 0, status.stderr);
+    assert.match(
+      status.stdout,
+      new RegExp(`manifest ${file.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")} \\(${report.entries} lines`),
+    );
   });
 
   it("says which entries a re-run found unchanged, gzipped when the name ends in .gz", async () => {
