@@ -69,3 +69,16 @@ export interface Fleet {
   /** Terminates these instances; one already gone is not an error. */
   terminate(ids: readonly string[], signal?: AbortSignal): Promise<void>;
 }
+
+/**
+ * Removes entries from a run's target (`--delete`): the objects of an S3 target (directory markers included),
+ * the files and directories of a directory target. An entry already gone counts as removed.
+ */
+export interface TargetDeleter {
+  readonly description: string;
+  /** Removes these entries; returns those that could not be removed, with why. */
+  remove(
+    entries: readonly { readonly path: string; readonly kind: "file" | "dir" | "symlink" }[],
+    signal?: AbortSignal,
+  ): Promise<{ path: string; reason: string }[]>;
+}

@@ -26,6 +26,7 @@ import type { MasterConfig } from "../master/settings.ts";
 import { masterOptions, masterPorts } from "../master/wiring.ts";
 import type { TocSourceOptions } from "../toc/toc-source.ts";
 import { workerSettings } from "../worker/settings.ts";
+import { makeTargetDeleter } from "../worker/targets/target-deleter.ts";
 import { EMULATOR_CREDENTIALS, type Emulator, startEmulator } from "./emulator.ts";
 import { makeSampleTree } from "./sample-tree.ts";
 import type { LocalConfig } from "./settings.ts";
@@ -83,12 +84,18 @@ export async function runLocal(
     const fatal = startWorkers(launch, workers, { shutdown, log, masterDone: () => masterDone });
 
     const masterConfig = localMasterConfig(config, endpoint, resources, source);
-    const report = await runMaster(masterPorts(clients, masterConfig), {
-      ...masterOptions(masterConfig, target, log, shutdown),
-      toc: run.toc,
-      sync: run.sync,
-      fatal,
-    });
+    const ports = masterPorts(clients, masterConfig);
+    const s3 = clients.s3;
+    const deleter = makeTargetDeleter(target, (bucket) => new S3ObjectStore(s3, bucket));
+    const report = await runMaster(
+      { ...ports, deleter },
+      {
+        ...masterOptions(masterConfig, target, log, shutdown),
+        toc: run.toc,
+        sync: { ...run.sync, target },
+        fatal,
+      },
+    );
     masterDone = true;
     await Promise.all(workers.map((w) => waitExit(w, WORKER_EXIT_TIMEOUT_MS)));
     return { report, source, target, endpoint, resources };
@@ -196,6 +203,7 @@ function localMasterConfig(
     reportQueueUrl: resources.reportQueueUrl,
     deadLetterQueueUrl: resources.deadLetterQueueUrl,
     source,
+    target: config.target,
     workers: config.workers,
     runId: config.runId,
     resume: config.resume,

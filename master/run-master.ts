@@ -9,11 +9,12 @@ import fs from "node:fs/promises";
 import { describe, isAbort } from "../core/errors.ts";
 import type { Logger } from "../core/log.ts";
 import type { ObjectStore } from "../core/object-store.ts";
-import type { MessageQueue, Subscriptions, Topic } from "../core/ports.ts";
+import type { MessageQueue, Subscriptions, TargetDeleter, Topic } from "../core/ports.ts";
 import { runDir, tocFiles } from "../core/run-paths.ts";
 import type { Shutdown } from "../core/shutdown.ts";
 import { checkRunSource, runToc, type TocSourceOptions } from "../toc/toc-source.ts";
 import { type Broadcaster, createBroadcaster } from "./broadcaster.ts";
+import { locationKey } from "./deletions.ts";
 import { ManifestRecorder } from "./manifest.ts";
 import { dispatchPhase, type PhaseDispatchOptions } from "./phase-dispatch.ts";
 import {
@@ -53,6 +54,8 @@ export interface MasterPorts {
   readonly subscriptions: Subscriptions;
   /** The object store of a bucket: for a manifest written to s3:// (`sync.manifestOut`). */
   readonly storeFor?: ((bucket: string) => ObjectStore) | undefined;
+  /** Removes what the source lost from the target (`sync.delete`). */
+  readonly deleter?: TargetDeleter | undefined;
 }
 
 export interface MasterOptions {
@@ -347,6 +350,7 @@ async function beginAttempt(
     const record: RunRecord = {
       runId: o.runId,
       source: o.source,
+      ...(o.sync?.target ? { target: locationKey(o.sync.target) } : {}),
       startedAtMs: at,
       batchHighWater: 0,
       attempts: [{ startedAtMs: at }],

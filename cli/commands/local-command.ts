@@ -44,6 +44,7 @@ async function localMain(flags: Record<string, unknown>, env: NodeJS.ProcessEnv)
       ...config,
       source: config.source,
       toc: tocOptions(extras),
+      deletions: extras.delete,
       estimate: extras,
       json: config.logFormat === "json",
     });
