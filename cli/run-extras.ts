@@ -3,41 +3,41 @@
  * dry run and the estimate it prints, `--quiet`. Parsed with `parseConfig` like every table.
  */
 import { z } from "zod";
-import type { ConfigOf, Setting } from "../core/config.ts";
+import { type ConfigOf, setting } from "../core/config.ts";
 import { bool, int } from "../core/setting-schemas.ts";
 import type { SyncOptions } from "../master/run-finish.ts";
-import { estimateSettings } from "../plan/plan-settings.ts";
+import { estimateSettings } from "../plan/settings.ts";
 import { tocSourceSettings } from "../toc/settings.ts";
 import type { TocSourceOptions } from "../toc/toc-source.ts";
 
 /** How a run shows itself: quiet, the HTML report, the dry run. */
 const outputSettings = {
-  quiet: {
+  quiet: setting<boolean>({
     flag: "quiet",
     type: "boolean",
     describe: "print warnings, errors and the outcome only (no live progress)",
     schema: bool,
     default: false,
-  } satisfies Setting<boolean>,
-  reportHtml: {
+  }),
+  reportHtml: setting<string | undefined>({
     flag: "report-html",
     type: "string",
     describe: "write the final report as one self-contained HTML page to this file",
     schema: z.string().min(1, "expected a file path").optional(),
-  } satisfies Setting<string | undefined>,
-  dryRun: {
+  }),
+  dryRun: setting<boolean>({
     flag: "dry-run",
     type: "boolean",
     describe:
       "walk the source with the filters, write the TOC and print what would be sent and the estimate; copy nothing",
     schema: bool,
     default: false,
-  } satisfies Setting<boolean>,
+  }),
 };
 
 /** What a run leaves behind beyond its report: the verification manifest, and deletions of what the source lost. */
 const syncSettings = {
-  manifestOut: {
+  manifestOut: setting<string | undefined>({
     flag: "manifest-out",
     type: "string",
     describe:
@@ -50,22 +50,22 @@ const syncSettings = {
         "expected s3://BUCKET/KEY with a key",
       )
       .optional(),
-  } satisfies Setting<string | undefined>,
-  delete: {
+  }),
+  delete: setting<boolean>({
     flag: "delete",
     type: "boolean",
     describe:
       "after VALIDATE, delete from the target what the previous successful run of the same source and target held and this run's TOC no longer has",
     schema: bool,
     default: false,
-  } satisfies Setting<boolean>,
-  maxDelete: {
+  }),
+  maxDelete: setting<number | undefined>({
     flag: "max-delete",
     type: "number",
     describe:
       "with --delete: the run stops with an error, deleting nothing, when more than this many would go",
     schema: int(0, Number.MAX_SAFE_INTEGER).optional(),
-  } satisfies Setting<number | undefined>,
+  }),
 };
 
 /** The options the commands show (`--quiet` is every command's, declared once by the CLI). */

@@ -125,9 +125,9 @@ export class ManifestRecorder {
     const marksFile = await fs.open(path.join(this.runDir, WRITE_MARKS_FILE), "r");
     let lines = 0;
     let pending = "";
-    const put = async (l: ManifestLine) => {
+    const put = async (line: ManifestLine) => {
       lines++;
-      pending += encodeManifestLine(l);
+      pending += encodeManifestLine(line);
       if (pending.length >= 64 * 1024) {
         const text = pending;
         pending = "";
@@ -140,17 +140,17 @@ export class ManifestRecorder {
       const excluded = this.validateExcluded;
       const pass = async (file: string, write: Cursor, all: boolean) => {
         for await (const entry of readTocFile(file)) {
-          const w = write.next();
-          if (w === null && !all) return; // the rest of the crawl was never issued: not entries of the run
-          const v = excluded && !excluded.has(entry.path) ? validate.next() : null;
-          const m = w ? await marks(w.batch) : null;
+          const writtenIn = write.next();
+          if (writtenIn === null && !all) return; // the rest of the crawl was never issued: not entries of the run
+          const checkedIn = excluded && !excluded.has(entry.path) ? validate.next() : null;
+          const result = writtenIn ? await marks(writtenIn.batch) : null;
           const facts = {
             issue: issues.get(entry.path),
-            written: w !== null && state.doneBatches.has(w.batch),
-            mark: w && m ? (m.marks[w.index] as EntryMark | undefined) : undefined,
-            checked: v !== null && state.doneBatches.has(v.batch),
+            written: writtenIn !== null && state.doneBatches.has(writtenIn.batch),
+            mark: writtenIn && result ? (result.marks[writtenIn.index] as EntryMark | undefined) : undefined,
+            checked: checkedIn !== null && state.doneBatches.has(checkedIn.batch),
           };
-          const checksum = w && m?.checksums ? m.checksums[w.index] || null : null;
+          const checksum = writtenIn && result?.checksums ? result.checksums[writtenIn.index] || null : null;
           await put(lineOf(entry, checksum, outcomeOf(facts)));
         }
       };

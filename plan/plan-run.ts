@@ -14,9 +14,9 @@ import type { FilterCounts } from "../toc/toc-filter.ts";
 import { type TocSourceOptions, tocSource } from "../toc/toc-source.ts";
 import { takeCensus } from "./census.ts";
 import { estimate, scaleWorkload, type Workload } from "./estimate.ts";
-import type { estimateSettings } from "./plan-settings.ts";
 import { DEFAULT_PRICES, INSTANCE_TYPES } from "./prices.ts";
 import type { PlanView } from "./render.ts";
+import type { estimateSettings } from "./settings.ts";
 
 export interface PlanRunOptions {
   readonly source: string;

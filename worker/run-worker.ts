@@ -72,6 +72,12 @@ export interface WorkerOutcome {
 
 /** How long the goodbye (last reports, STOPPED, removing the queue) may take in all. */
 const GOODBYE_MS = 5_000;
+/** The session's clock: a tick this often (the master's silence, rejoins, pauses). */
+const TICK_MS = 500;
+/** After a rejoin, a MODE that still lists this worker lost is answered by announcing again for at least this long (or three heartbeats). */
+const MIN_REJOIN_GRACE_MS = 10_000;
+/** TOC reads pause this long after a message of another run was put back (longer each time in a row). */
+const FOREIGN_PAUSE_MS = 2_000;
 
 /** A release the session asked for. */
 type Release = Extract<Command, { type: "release" }>;
@@ -213,8 +219,8 @@ function sessionConfig(options: WorkerOptions): SessionSettings {
     workerId: options.workerId,
     hasHook: options.beforeValidateCmd !== undefined,
     masterTimeoutMs: options.masterTimeoutMs,
-    rejoinGraceMs: Math.max(10_000, 3 * options.heartbeatMs),
-    foreignPauseMs: 2_000,
+    rejoinGraceMs: Math.max(MIN_REJOIN_GRACE_MS, 3 * options.heartbeatMs),
+    foreignPauseMs: FOREIGN_PAUSE_MS,
   };
 }
 
@@ -227,11 +233,11 @@ function dispatch(run: WorkerRun, event: SessionEvent): void {
   run.listener.wake();
 }
 
-/** The clock of the session: a tick every half second until the loops end. */
+/** The clock of the session: a tick every TICK_MS until the loops end. */
 async function tick(run: WorkerRun): Promise<void> {
   const { signal } = run.loops;
   while (!signal.aborted) {
-    await pause(500, signal);
+    await pause(TICK_MS, signal);
     if (!signal.aborted) dispatch(run, { type: "tick", at: Date.now() });
   }
 }
@@ -351,31 +357,31 @@ async function rejoinControl(run: WorkerRun): Promise<void> {
 }
 
 /** Performs one of the session's commands; what takes time runs beside the loop, its outcome dispatched as an event. */
-function perform(run: WorkerRun, c: Command): void {
-  switch (c.type) {
+function perform(run: WorkerRun, command: Command): void {
+  switch (command.type) {
     case "announce":
       track(run, announceState(run, "INITIALIZED", run.loops.signal));
       break;
     case "run-batch":
-      track(run, runBatchCommand(run, c));
+      track(run, runBatchCommand(run, command));
       break;
     case "release":
-      if (run.state.end) run.finalReleases.push(c);
-      else track(run, run.keeper.release(c.receipts, c.why, run.loops.signal));
+      if (run.state.end) run.finalReleases.push(command);
+      else track(run, run.keeper.release(command.receipts, command.why, run.loops.signal));
       break;
     case "report":
-      run.outbox.result(c.receipt, c.result);
+      run.outbox.result(command.receipt, command.result);
       // The last batch in hand: report at once (at a stage's end the master waits for exactly this).
       if (running(run.state) === 0 && run.limiter.queued === 0) run.outbox.flushNow();
       break;
     case "delete":
-      track(run, deleteBatches(run, c.receipts));
+      track(run, deleteBatches(run, command.receipts));
       break;
     case "send":
-      run.outbox.message(() => c.body);
+      run.outbox.message(() => command.body);
       break;
     case "final-summary":
-      run.outbox.message(() => ({ ...summaryHead(run, "FINAL", c.phase), batches: [] }));
+      run.outbox.message(() => ({ ...summaryHead(run, "FINAL", command.phase), batches: [] }));
       break;
     case "run-hook":
       track(run, runHookCommand(run));
@@ -384,17 +390,17 @@ function perform(run: WorkerRun, c: Command): void {
       track(run, rejoinControl(run));
       break;
     case "abort-work":
-      if (!run.work.signal.aborted) run.work.abort(new Error(c.reason));
+      if (!run.work.signal.aborted) run.work.abort(new Error(command.reason));
       break;
     case "log":
-      run.options.log.log(c.level, c.message);
+      run.options.log.log(command.level, command.message);
       break;
     case "end":
-      run.ended(c.end);
+      run.ended(command.end);
       run.reader.wake();
       break;
     default: {
-      const never: never = c;
+      const never: never = command;
       throw new Error(`unknown command ${JSON.stringify(never)}`);
     }
   }

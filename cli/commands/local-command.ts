@@ -12,6 +12,7 @@ import { createRunConsole, printSummary, writeReport } from "../../master/output
 import { exitCodeOf } from "../../master/report.ts";
 import { dryRun } from "../../plan/dry-run.ts";
 import { writeHtmlReport } from "../../report/html-report.ts";
+import { createStatusRecorder } from "../../report/status-recorder.ts";
 import { yargsOptions } from "../cli-options.ts";
 import { runExtraOptions, runExtraSettings, splitSettings, syncOptions, tocOptions } from "../run-extras.ts";
 
@@ -49,14 +50,18 @@ async function localMain(flags: Record<string, unknown>, env: NodeJS.ProcessEnv)
       json: config.logFormat === "json",
     });
   }
-  const log = createRunConsole({
-    format: config.logFormat,
-    quiet: extras.quiet,
-    component: "local",
+  const status = createStatusRecorder({
     runId: config.runId,
     stateDir: config.stateDir,
     source: config.source ?? "(a generated sample tree)",
     expectedWorkers: config.workers,
+  });
+  const log = createRunConsole({
+    format: config.logFormat,
+    quiet: extras.quiet,
+    component: "local",
+    expectedWorkers: config.workers,
+    onProgress: status.progress,
   });
   const shutdown = createShutdown({
     proc: process,
@@ -72,7 +77,8 @@ async function localMain(flags: Record<string, unknown>, env: NodeJS.ProcessEnv)
       { toc: tocOptions(extras), sync: syncOptions(extras) },
       userPool,
     );
-    const report = log.finish(run.report);
+    log.endDisplay();
+    const report = status.finish(run.report, log);
     if (config.report) await writeReport(config.report, report);
     if (extras.reportHtml) await writeHtmlReport(extras.reportHtml, report);
     printSummary(report, log, config.report);

@@ -3,9 +3,9 @@ import { Ec2Fleet, makeEc2Client } from "../../core/aws/ec2-fleet.ts";
 import type { ConfigOf } from "../../core/config.ts";
 import { ConfigError } from "../../core/errors.ts";
 import { runWithFleet } from "../../master/fleet.ts";
-import type { masterCliSettings } from "../../master/fleet-settings.ts";
 import type { RunReport } from "../../master/report.ts";
 import { type MasterOptions, type MasterPorts, runMaster } from "../../master/run-master.ts";
+import type { masterCliSettings } from "../../master/settings.ts";
 
 export type MasterCliConfig = ConfigOf<typeof masterCliSettings>;
 

@@ -129,14 +129,14 @@ export class S3ObjectStore implements ObjectStore {
     key: string,
     parts: AsyncIterable<Buffer>,
     wholeCrc32: () => string,
-    o: MultipartOptions,
+    upload: MultipartOptions,
     signal?: AbortSignal,
   ): Promise<void> {
     const where = `s3://${this.bucket}/${key}`;
     const opts = { abortSignal: signal };
     let uploadId: string | undefined;
     try {
-      uploadId = await this.startUpload(key, o.contentType, o.metadata, "FULL_OBJECT", signal);
+      uploadId = await this.startUpload(key, upload.contentType, upload.metadata, "FULL_OBJECT", signal);
       const done: { PartNumber: number; ETag: string; ChecksumCRC32: string }[] = [];
       const inFlight = new Set<Promise<void>>();
       let failure: unknown = null;
@@ -169,7 +169,7 @@ export class S3ObjectStore implements ObjectStore {
           });
         inFlight.add(p);
         p.finally(() => inFlight.delete(p));
-        if (inFlight.size >= o.queueSize) await Promise.race(inFlight);
+        if (inFlight.size >= upload.queueSize) await Promise.race(inFlight);
       }
       await Promise.all(inFlight);
       if (failure) throw failure;
@@ -244,7 +244,7 @@ export class S3ObjectStore implements ObjectStore {
     copySource: string,
     where: string,
     targetKey: string,
-    o: CopyOptions,
+    copy: CopyOptions,
     signal?: AbortSignal,
   ): Promise<void> {
     const opts = { abortSignal: signal };
@@ -252,13 +252,13 @@ export class S3ObjectStore implements ObjectStore {
     try {
       uploadId = await this.startUpload(
         targetKey,
-        o.source.contentType,
-        o.source.metadata,
+        copy.source.contentType,
+        copy.source.metadata,
         undefined,
         signal,
       );
       const parts: { PartNumber: number; ETag: string; ChecksumCRC32?: string }[] = [];
-      const ranges = byteRanges(o.source.size, o.partSize);
+      const ranges = byteRanges(copy.source.size, copy.partSize);
       let next = 0;
       const lane = async () => {
         while (next < ranges.length) {
@@ -286,7 +286,7 @@ export class S3ObjectStore implements ObjectStore {
           });
         }
       };
-      await Promise.all(Array.from({ length: Math.max(1, o.queueSize) }, lane));
+      await Promise.all(Array.from({ length: Math.max(1, copy.queueSize) }, lane));
       parts.sort((x, y) => x.PartNumber - y.PartNumber);
       await withRetry(
         () =>
