@@ -180,7 +180,7 @@ export function printSummary(r: RunReport, log: Logger, reportFile?: string): vo
   ];
   if (r.notAttempted > 0) lines.push(`  not attempted: ${r.notAttempted}`);
   lines.push(
-    `  workers: ${r.workers.length} (${r.workers.filter((w) => w.state === "LOST").length} lost); ` +
+    `  workers: ${r.workers.length} (${r.workers.filter((w) => w.state === "LOST").length} lost${spotDrained(r)}); ` +
       `redelivered batches ${r.delivery.redelivered}, duplicates ${r.delivery.duplicates}, ` +
       `SQS requests per entry ${r.delivery.sqsRequestsPerEntry}`,
   );
@@ -191,6 +191,12 @@ export function printSummary(r: RunReport, log: Logger, reportFile?: string): vo
   for (const n of r.notes) lines.push(`  note: ${n}`);
   if (reportFile) lines.push(`  report: ${reportFile}`);
   log.info(lines.join("\n"), { event: "summary", outcome: r.outcome });
+}
+
+/** `, 1 drained after a Spot interruption (w2)`, or nothing. */
+function spotDrained(r: RunReport): string {
+  const ids = r.workers.filter((w) => w.stopped?.reason === "spot interruption").map((w) => w.id);
+  return ids.length === 0 ? "" : `, ${ids.length} drained after a Spot interruption (${ids.join(", ")})`;
 }
 
 export async function writeReport(file: string, report: RunReport): Promise<void> {

@@ -197,7 +197,15 @@ export const fleetSettings = {
   spot: setting<boolean>({
     flag: "spot",
     type: "boolean",
-    describe: "launch Spot instances instead of On-Demand",
+    describe:
+      "launch Spot instances instead of On-Demand (a subnet without Spot capacity: the next one is tried)",
+    schema: bool,
+    default: false,
+  }),
+  spotFallback: setting<boolean>({
+    flag: "spot-fallback",
+    type: "boolean",
+    describe: "with --spot: when no subnet has Spot capacity, launch the rest On-Demand",
     schema: bool,
     default: false,
   }),

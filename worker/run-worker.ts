@@ -11,8 +11,20 @@
 import { describe } from "../core/errors.ts";
 import { Limiter } from "../core/limiter.ts";
 import type { Logger } from "../core/log.ts";
-import { encodeMessage, type MessageBody, type Phase, type Tally } from "../core/messages.ts";
-import type { ControlSubscription, MessageQueue, Subscriptions } from "../core/ports.ts";
+import {
+  encodeMessage,
+  type MessageBody,
+  type Phase,
+  type StopReason,
+  type Tally,
+} from "../core/messages.ts";
+import type {
+  ControlSubscription,
+  MessageQueue,
+  SpotNotice,
+  SpotNotices,
+  Subscriptions,
+} from "../core/ports.ts";
 import { pause, withRetry } from "../core/retry.ts";
 import type { Shutdown } from "../core/shutdown.ts";
 import { runBatch } from "./batch-runner.ts";
@@ -31,6 +43,7 @@ import {
   type SessionState,
   step,
 } from "./session.ts";
+import { watchSpotNotice } from "./spot-watcher.ts";
 import type { SummaryHead } from "./summary-pack.ts";
 import type { Target } from "./targets/target.ts";
 import { TocReader } from "./toc-reader.ts";
@@ -53,6 +66,11 @@ export interface WorkerOptions {
   readonly heartbeatMs: number;
   /** No MODE from the master for this long: release what is held, remove the queue, exit non-zero. */
   readonly masterTimeoutMs: number;
+  /** Where a Spot interruption notice is heard (the instance metadata service); none: not watched. */
+  readonly spotNotices?: SpotNotices | undefined;
+  readonly spotNoticePollMs?: number | undefined;
+  /** After a Spot interruption notice: how long the batches in hand may take (default 90 s). */
+  readonly interruptionDrainMs?: number | undefined;
   readonly target: Target;
   /** The before-VALIDATE hook's shell command: run before any check; a failure keeps this worker out of VALIDATE. */
   readonly beforeValidateCmd?: string | undefined;
@@ -66,7 +84,10 @@ export interface WorkerOutcome {
   readonly runId: string | null;
   readonly totals: { WRITE: Tally; VALIDATE: Tally };
   readonly reason: string;
-  /** 0 when the master ended the run, 130 when stopped by a signal, 1 when the master fell silent. */
+  /**
+   * 0 when the master ended the run or a Spot interruption drained the worker, 130 when stopped by a signal,
+   * 1 when the master fell silent.
+   */
   readonly exitCode: number;
 }
 
@@ -78,6 +99,8 @@ const TICK_MS = 500;
 const MIN_REJOIN_GRACE_MS = 10_000;
 /** TOC reads pause this long after a message of another run was put back (longer each time in a row). */
 const FOREIGN_PAUSE_MS = 2_000;
+/** How long a worker told of a Spot interruption finishes what it holds before it puts the rest back. */
+const DEFAULT_INTERRUPTION_DRAIN_MS = 90_000;
 
 /** A release the session asked for. */
 type Release = Extract<Command, { type: "release" }>;
@@ -132,6 +155,7 @@ export async function runWorker(ports: WorkerPorts, options: WorkerOptions): Pro
     run.outbox.runHeartbeats(),
     tick(run),
   ];
+  if (options.spotNotices) loops.push(watchSpot(run, options.spotNotices));
   for (const c of startCommands) perform(run, c);
   if (shutdown.stop.aborted) onStop();
   if (shutdown.abort.aborted) onAbort();
@@ -140,7 +164,7 @@ export async function runWorker(ports: WorkerPorts, options: WorkerOptions): Pro
   shutdown.stop.removeEventListener("abort", onStop);
   shutdown.abort.removeEventListener("abort", onAbort);
   await windDown(run, end, readerDone);
-  await leave(run);
+  await leave(run, end);
   run.loops.abort(new Error("worker finished"));
   if (!run.work.signal.aborted) run.work.abort(new Error("worker finished"));
   await Promise.all(loops);
@@ -221,6 +245,7 @@ function sessionConfig(options: WorkerOptions): SessionSettings {
     masterTimeoutMs: options.masterTimeoutMs,
     rejoinGraceMs: Math.max(MIN_REJOIN_GRACE_MS, 3 * options.heartbeatMs),
     foreignPauseMs: FOREIGN_PAUSE_MS,
+    interruptionDrainMs: options.interruptionDrainMs ?? DEFAULT_INTERRUPTION_DRAIN_MS,
   };
 }
 
@@ -263,14 +288,25 @@ async function windDown(run: WorkerRun, end: SessionEnd, readerDone: Promise<voi
   for (const c of run.finalReleases.splice(0)) track(run, run.keeper.release(c.receipts, c.why, goodbye));
   while (run.tasks.size > 0 && !goodbye.aborted)
     await Promise.race([Promise.all([...run.tasks]), pause(GOODBYE_MS, goodbye)]);
-  if (end.why === "stopped") await run.outbox.idle(goodbye);
+  if (end.why === "stopped" || end.why === "interrupted") await run.outbox.idle(goodbye);
   woundDown.abort(new Error("wound down"));
 }
 
-/** The goodbye: the notifier closed, STOPPED to the master, and the control queue removed. */
-async function leave(run: WorkerRun): Promise<void> {
+/** Hands the first Spot interruption notice the metadata service gives to the session. */
+function watchSpot(run: WorkerRun, notices: SpotNotices): Promise<void> {
+  const watch = {
+    notices,
+    pollMs: run.options.spotNoticePollMs ?? 5_000,
+    onNotice: (notice: SpotNotice) => dispatch(run, { type: "interruption", at: Date.now(), notice }),
+    log: run.options.log,
+  };
+  return watchSpotNotice(watch, run.loops.signal);
+}
+
+/** The goodbye: the notifier closed, STOPPED (and why) to the master, and the control queue removed. */
+async function leave(run: WorkerRun, end: SessionEnd): Promise<void> {
   await run.options.notifier?.close();
-  await announceState(run, "STOPPED", AbortSignal.timeout(GOODBYE_MS));
+  await announceState(run, "STOPPED", AbortSignal.timeout(GOODBYE_MS), end);
   const sub = run.listener.subscription;
   try {
     await run.ports.subscriptions.close(sub.queue.url, sub.subscriptionArn, AbortSignal.timeout(GOODBYE_MS));
@@ -307,11 +343,19 @@ async function readVisibilitySec(queue: MessageQueue, signal: AbortSignal, log: 
   }
 }
 
-/** WORKER_STATE to the master: INITIALIZED (with the control queue to reach it by) or STOPPED. */
+const STOP_REASON: Readonly<Record<SessionEnd["why"], StopReason>> = {
+  shutdown: "run over",
+  stopped: "signal",
+  "master-silent": "master silent",
+  interrupted: "spot interruption",
+};
+
+/** WORKER_STATE to the master: INITIALIZED (with the control queue to reach it by) or STOPPED (with why). */
 async function announceState(
   run: WorkerRun,
   kind: "INITIALIZED" | "STOPPED",
   signal: AbortSignal,
+  end?: SessionEnd,
 ): Promise<void> {
   const { options } = run;
   const runId = run.state.runId;
@@ -326,6 +370,7 @@ async function announceState(
     concurrency: options.concurrency,
     controlQueueUrl: sub.queue.url,
     subscriptionArn: sub.subscriptionArn,
+    ...(kind === "STOPPED" && end ? { reason: STOP_REASON[end.why], detail: end.reason.slice(0, 1000) } : {}),
   };
   try {
     await run.ports.reportQueue.send([encodeMessage(runId, body)], signal);
@@ -366,6 +411,9 @@ function perform(run: WorkerRun, command: Command): void {
       track(run, runBatchCommand(run, command));
       break;
     case "release":
+      run.options.log.info(`putting back ${command.receipts.length} TOC message(s): ${command.why}`, {
+        putBack: command.receipts.length,
+      });
       if (run.state.end) run.finalReleases.push(command);
       else track(run, run.keeper.release(command.receipts, command.why, run.loops.signal));
       break;
