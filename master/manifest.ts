@@ -2,20 +2,21 @@
  * The verification manifest (`--manifest-out`): one line per TOC entry with its final outcome, which is known
  * only once VALIDATE has checked it. Its memory stays flat however large the TOC:
  *
- * - while the run goes, `observe` keeps, per batch, how many entries it held (the dispatcher's `sizes`), and
- *   appends each counted WRITE result's per-entry letters and checksums to a file of the run's folder, with
- *   only that line's offset kept;
- * - at the end, `write` reads the TOC files once, in order, and walks the WRITE and VALIDATE batches beside
- *   them (the dispatcher packs batches in TOC order), joining each entry with its WRITE line (one batch's
+ * - while the run goes, `observe` appends, per batch issued, each entry's place in its stage's stream (the
+ *   dispatcher's `places`) to a file of the run's folder, and each counted WRITE result's per-entry letters
+ *   and checksums to another, with only that line's offset kept;
+ * - at the end, `write` reads the TOC files once, in order, and the places files beside them (batches mix
+ *   entries only within the batcher's bounded window), joining each entry with its WRITE line (one batch's
  *   letters read at a time), whether its batches were counted, and the report's error or skip for its path.
  *
  * The lines are the report's entries: the content entries issued, the directories once the crawl ended, and
  * the entries the crawl could not read (which never reached the TOC files).
  */
 import { once } from "node:events";
-import { createWriteStream, type WriteStream } from "node:fs";
+import { createReadStream, createWriteStream, type WriteStream } from "node:fs";
 import fs from "node:fs/promises";
 import path from "node:path";
+import { createInterface } from "node:readline";
 import type { EntryMark, TocEntry } from "../core/messages.ts";
 import type { ObjectStore } from "../core/object-store.ts";
 import { readTocFile } from "../toc/toc-file.ts";
@@ -27,11 +28,8 @@ import type { MachineEvent, MachineState } from "./phase-types.ts";
 /** The per-entry letters and checksums of counted WRITE results, one JSON line per batch. */
 export const WRITE_MARKS_FILE = "write-marks.jsonl";
 
-/** The batches of one stage, in order: the first number and each batch's entry count. */
-interface StageBatches {
-  first: number;
-  sizes: number[];
-}
+/** Per stage, one line per batch issued: its number and each entry's place in the stage's stream. */
+const placesFile = (stage: string) => `batch-places-${stage.replace("/", "-")}.jsonl`;
 
 export interface ManifestOutcome {
   readonly destination: string;
@@ -39,7 +37,8 @@ export interface ManifestOutcome {
 }
 
 export class ManifestRecorder {
-  private readonly stages = new Map<string, StageBatches>();
+  /** Each stage's file of batch places, written as batches are issued. */
+  private readonly stages = new Map<string, WriteStream>();
   private readonly marks: WriteStream;
   private marksBytes = 0;
   /** Offset and length of each counted WRITE batch's line in the marks file. */
@@ -54,10 +53,15 @@ export class ManifestRecorder {
     private readonly runDir: string,
     private readonly files: { readonly toc: string; readonly dirs: string },
   ) {
-    this.marks = createWriteStream(path.join(runDir, WRITE_MARKS_FILE), { flags: "w" });
-    this.marks.on("error", (err) => {
+    this.marks = this.keep(createWriteStream(path.join(runDir, WRITE_MARKS_FILE), { flags: "w" }));
+  }
+
+  /** A file of the run's folder written beside the loop: its first failure is kept, and thrown by `write`. */
+  private keep(stream: WriteStream): WriteStream {
+    stream.on("error", (err) => {
       this.marksError ??= err;
     });
+    return stream;
   }
 
   /** Takes one step of the machine: the event and the states before and after it. */
@@ -67,12 +71,18 @@ export class ManifestRecorder {
       this.validateExcluded = writeFailures(next);
     switch (e.type) {
       case "batches-issued": {
-        if (!d || !e.sizes) return;
+        if (!d || !e.places) return;
         const key = `${d.phase}/${d.stage}`;
-        const stage = this.stages.get(key) ?? { first: e.first, sizes: [] };
-        this.stages.set(key, stage);
-        // Batches are issued in order from the stage's first (phase-results.ts says so loudly otherwise).
-        if (e.first === stage.first + stage.sizes.length) stage.sizes.push(...e.sizes);
+        let stream = this.stages.get(key);
+        if (!stream) {
+          stream = this.keep(createWriteStream(path.join(this.runDir, placesFile(key)), { flags: "w" }));
+          this.stages.set(key, stream);
+        }
+        let text = "";
+        e.places.forEach((places, k) => {
+          text += `${JSON.stringify([e.first + k, places])}\n`;
+        });
+        stream.write(text);
         return;
       }
       case "dispatch-complete":
@@ -111,9 +121,10 @@ export class ManifestRecorder {
     storeFor: ((bucket: string) => ObjectStore) | undefined,
     signal?: AbortSignal,
   ): Promise<ManifestOutcome> {
-    if (!this.marks.closed) {
-      this.marks.end();
-      await once(this.marks, "close");
+    for (const stream of [this.marks, ...this.stages.values()]) {
+      if (stream.closed) continue;
+      stream.end();
+      await once(stream, "close");
     }
     if (this.marksError) {
       throw new Error(`the WRITE results could not be kept for the manifest: ${this.marksError.message}`, {
@@ -136,13 +147,15 @@ export class ManifestRecorder {
     };
     try {
       const marks = marksReader(marksFile, this.marksAt);
-      const validate = cursor(this.stages.get("VALIDATE/content"));
+      const cursorOf = (stage: string) =>
+        placeReader(this.stages.has(stage) ? path.join(this.runDir, placesFile(stage)) : null);
+      const validate = cursorOf("VALIDATE/content");
       const excluded = this.validateExcluded;
       const pass = async (file: string, write: Cursor, all: boolean) => {
         for await (const entry of readTocFile(file)) {
-          const writtenIn = write.next();
-          if (writtenIn === null && !all) return; // the rest of the crawl was never issued: not entries of the run
-          const checkedIn = excluded && !excluded.has(entry.path) ? validate.next() : null;
+          const writtenIn = await write.next();
+          if (writtenIn === null && !all) continue; // never issued (the run stopped): not an entry of the run
+          const checkedIn = excluded && !excluded.has(entry.path) ? await validate.next() : null;
           const result = writtenIn ? await marks(writtenIn.batch) : null;
           const facts = {
             issue: issues.get(entry.path),
@@ -154,8 +167,8 @@ export class ManifestRecorder {
           await put(lineOf(entry, checksum, outcomeOf(facts)));
         }
       };
-      await pass(this.files.toc, cursor(this.stages.get("WRITE/content")), false);
-      if (this.crawlDone) await pass(this.files.dirs, cursor(this.stages.get("WRITE/dirs")), true);
+      await pass(this.files.toc, cursorOf("WRITE/content"), false);
+      if (this.crawlDone) await pass(this.files.dirs, cursorOf("WRITE/dirs"), true);
       for (const c of this.crawlEntries) {
         const line = { path: c.path, kind: null, size: null, mtimeNs: null, checksum: null };
         await put({ ...line, outcome: c.outcome, reason: c.reason });
@@ -187,34 +200,54 @@ function issuesByPath(s: MachineState): Map<string, { outcome: "failed" | "skipp
 }
 
 interface Cursor {
-  /** The next entry's batch and its place in it, or null past the stage's last batch. */
-  next(): { batch: number; index: number } | null;
+  /** The next entry's batch and its place in it, or null when no batch of the stage held it. */
+  next(): Promise<{ batch: number; index: number } | null>;
 }
 
-function cursor(stage: StageBatches | undefined): Cursor {
-  let k = 0;
-  let index = 0;
+/**
+ * Walks a stage's entries in stream order over its batch places file, read in issue order: the batches mix
+ * entries only within the batcher's window, so the places read ahead and not yet asked for stay few.
+ */
+function placeReader(file: string | null): Cursor {
+  const ahead = new Map<number, { batch: number; index: number }>();
+  const lines = file
+    ? createInterface({ input: createReadStream(file), crlfDelay: Number.POSITIVE_INFINITY })[
+        Symbol.asyncIterator
+      ]()
+    : null;
+  let done = lines === null;
+  let n = 0;
   return {
-    next() {
-      if (!stage) return null;
-      while (k < stage.sizes.length && index >= (stage.sizes[k] ?? 0)) {
-        k++;
-        index = 0;
+    async next() {
+      const want = n++;
+      while (!ahead.has(want) && !done && lines) {
+        const r = await lines.next();
+        if (r.done) {
+          done = true;
+          break;
+        }
+        if (r.value === "") continue;
+        const [batch, places] = JSON.parse(r.value) as [number, number[]];
+        for (const [index, place] of places.entries()) ahead.set(place, { batch, index });
       }
-      if (k >= stage.sizes.length) return null;
-      return { batch: stage.first + k, index: index++ };
+      const got = ahead.get(want) ?? null;
+      ahead.delete(want);
+      return got;
     },
   };
 }
 
-/** Reads one batch's WRITE line at a time (the pass asks for each batch's entries in a row). */
+/** WRITE lines held at once: the batches of the batcher's window that the pass walks through together. */
+const MARKS_CACHED = 256;
+
+/** Reads a batch's WRITE line, keeping the latest MARKS_CACHED (the pass walks a window of batches at once). */
 function marksReader(
   file: fs.FileHandle,
   at: ReadonlyMap<number, { offset: number; length: number }>,
 ): (batch: number) => Promise<{ marks: string; checksums: string[] | null } | null> {
-  let cached: { batch: number; value: { marks: string; checksums: string[] | null } | null } | null = null;
+  const cached = new Map<number, { marks: string; checksums: string[] | null } | null>();
   return async (batch) => {
-    if (cached?.batch === batch) return cached.value;
+    if (cached.has(batch)) return cached.get(batch) ?? null;
     const where = at.get(batch);
     let value: { marks: string; checksums: string[] | null } | null = null;
     if (where) {
@@ -222,7 +255,8 @@ function marksReader(
       await file.read(buf, 0, where.length, where.offset);
       value = JSON.parse(buf.toString("utf8"));
     }
-    cached = { batch, value };
+    cached.set(batch, value);
+    if (cached.size > MARKS_CACHED) cached.delete(cached.keys().next().value as number);
     return value;
   };
 }
