@@ -4,7 +4,8 @@
  */
 import { z } from "zod";
 import { type ConfigOf, setting } from "../core/config.ts";
-import { bool } from "../core/setting-schemas.ts";
+import { bool, int } from "../core/setting-schemas.ts";
+import type { SyncOptions } from "../master/run-finish.ts";
 import { estimateSettings } from "../plan/settings.ts";
 import { tocSourceSettings } from "../toc/settings.ts";
 import type { TocSourceOptions } from "../toc/toc-source.ts";
@@ -34,11 +35,45 @@ const outputSettings = {
   }),
 };
 
+/** What a run leaves behind beyond its report: the verification manifest, and deletions of what the source lost. */
+const syncSettings = {
+  manifestOut: setting<string | undefined>({
+    flag: "manifest-out",
+    type: "string",
+    describe:
+      "write the verification manifest here, one JSON line per entry with its outcome: a FILE or s3://BUCKET/KEY (gzip when the name ends in .gz)",
+    schema: z
+      .string()
+      .min(1, "expected a file path or s3://BUCKET/KEY")
+      .refine(
+        (v) => !v.startsWith("s3://") || /^s3:\/\/[^/]+\/.+/.test(v),
+        "expected s3://BUCKET/KEY with a key",
+      )
+      .optional(),
+  }),
+  delete: setting<boolean>({
+    flag: "delete",
+    type: "boolean",
+    describe:
+      "after VALIDATE, delete from the target what the previous successful run of the same source and target held and this run's TOC no longer has",
+    schema: bool,
+    default: false,
+  }),
+  maxDelete: setting<number | undefined>({
+    flag: "max-delete",
+    type: "number",
+    describe:
+      "with --delete: the run stops with an error, deleting nothing, when more than this many would go",
+    schema: int(0, Number.MAX_SAFE_INTEGER).optional(),
+  }),
+};
+
 /** The options the commands show (`--quiet` is every command's, declared once by the CLI). */
 export const runExtraOptions = {
   ...tocSourceSettings,
   reportHtml: outputSettings.reportHtml,
   dryRun: outputSettings.dryRun,
+  ...syncSettings,
   ...estimateSettings,
 };
 export const runExtraSettings = { ...runExtraOptions, quiet: outputSettings.quiet };
@@ -63,4 +98,9 @@ export function tocOptions(extras: RunExtras): TocSourceOptions {
     exclude: extras.exclude,
     modifiedAfterMs: extras.modifiedAfter,
   };
+}
+
+/** The manifest and the deletions a run was asked for. */
+export function syncOptions(extras: RunExtras): SyncOptions {
+  return { manifestOut: extras.manifestOut, delete: extras.delete, maxDelete: extras.maxDelete };
 }

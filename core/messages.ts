@@ -106,6 +106,19 @@ const BatchResult = z.object({
   errors: z.array(PathIssue),
   skips: z.array(PathIssue),
   /**
+   * WRITE: what became of each entry, in the batch's order, one letter each (`ENTRY_MARKS`): the manifest tells
+   * a written entry from one found unchanged by it. Absent from VALIDATE results (and from older workers).
+   */
+  marks: z
+    .string()
+    .regex(/^[wufs]*$/)
+    .optional(),
+  /**
+   * The checksum the worker knows for each entry, in the batch's order (`crc32:BASE64`; "" when none), for the
+   * manifest. Absent when no entry has one.
+   */
+  checksums: z.array(z.string().max(64)).optional(),
+  /**
    * A result too big for one message travels in parts: every part carries the batch's full counts and a share
    * of its `errors` and `skips`. The master counts the batch once it holds every part from the same worker
    * and delivery (`receiveCount`). Absent: the whole result in one message.
@@ -113,6 +126,10 @@ const BatchResult = z.object({
   part: z.object({ index: count, of: z.number().int().min(1) }).optional(),
 });
 export type BatchResult = z.infer<typeof BatchResult>;
+
+/** The letters of `BatchResult.marks`: written, unchanged (already there), failed, skipped. */
+export const ENTRY_MARKS = { ok: "w", unchanged: "u", failed: "f", skipped: "s" } as const;
+export type EntryMark = (typeof ENTRY_MARKS)[keyof typeof ENTRY_MARKS];
 
 const base = { v: z.literal(PROTOCOL_VERSION), run: runId };
 

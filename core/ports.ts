@@ -86,3 +86,16 @@ export interface SpotNotices {
   /** The notice, or null while there is none; throws when the service cannot be asked. */
   check(signal: AbortSignal): Promise<SpotNotice | null>;
 }
+
+/**
+ * Removes entries from a run's target (`--delete`): the objects of an S3 target (directory markers included),
+ * the files and directories of a directory target. An entry already gone counts as removed.
+ */
+export interface TargetDeleter {
+  readonly description: string;
+  /** Removes these entries; returns those that could not be removed, with why. */
+  remove(
+    entries: readonly { readonly path: string; readonly kind: "file" | "dir" | "symlink" }[],
+    signal?: AbortSignal,
+  ): Promise<{ path: string; reason: string }[]>;
+}

@@ -181,6 +181,11 @@ export type MachineEvent =
       readonly first: number;
       readonly batches: number;
       readonly entries: number;
+      /**
+       * For each batch, each entry's place in the stage's stream of entries (the batches mix directories): the
+       * manifest maps batches back to TOC lines with them.
+       */
+      readonly places?: readonly (readonly number[])[];
     }
   /** SQS acknowledged the send of batches issued before. */
   | { readonly type: "batches-sent"; readonly at: number; readonly batches: number; readonly entries: number }

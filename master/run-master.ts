@@ -9,11 +9,13 @@ import fs from "node:fs/promises";
 import { describe, isAbort } from "../core/errors.ts";
 import type { Logger } from "../core/log.ts";
 import type { ObjectStore } from "../core/object-store.ts";
-import type { MessageQueue, Subscriptions, Topic } from "../core/ports.ts";
+import type { MessageQueue, Subscriptions, TargetDeleter, Topic } from "../core/ports.ts";
 import { runDir, tocFiles } from "../core/run-paths.ts";
 import type { Shutdown } from "../core/shutdown.ts";
 import { checkRunSource, runToc, type TocSourceOptions } from "../toc/toc-source.ts";
 import { type Broadcaster, createBroadcaster } from "./broadcaster.ts";
+import { locationKey } from "./deletions.ts";
+import { ManifestRecorder } from "./manifest.ts";
 import { dispatchPhase, type PhaseDispatchOptions } from "./phase-dispatch.ts";
 import {
   type Command,
@@ -25,14 +27,16 @@ import {
   start,
   step,
 } from "./phase-machine.ts";
+import { writeFailures } from "./phase-results.ts";
 import { type Progress, progressMeter } from "./progress-meter.ts";
-import { buildReport, type RunReport } from "./report.ts";
+import type { RunReport } from "./report.ts";
 import {
   drainDeadLetters,
   type FoundDeadLetterQueue,
   findDeadLetterQueue,
   receiveReports,
 } from "./report-intake.ts";
+import { finishRun, type SyncOptions } from "./run-finish.ts";
 import { type RunRecord, readRunRecord, reservationFor, writeRunRecord } from "./run-record.ts";
 
 export interface MasterPorts {
@@ -48,6 +52,10 @@ export interface MasterPorts {
    */
   readonly findDeadLetterQueue?: ((signal?: AbortSignal) => Promise<MessageQueue | null>) | undefined;
   readonly subscriptions: Subscriptions;
+  /** The object store of a bucket: for a manifest written to s3:// (`sync.manifestOut`). */
+  readonly storeFor?: ((bucket: string) => ObjectStore) | undefined;
+  /** Removes what the source lost from the target (`sync.delete`). */
+  readonly deleter?: TargetDeleter | undefined;
 }
 
 export interface MasterOptions {
@@ -74,6 +82,8 @@ export interface MasterOptions {
   readonly onProgress?: (p: Progress) => void;
   /** A manifest instead of the crawl, and the TOC filters (a directory source only). */
   readonly toc?: TocSourceOptions | undefined;
+  /** The verification manifest and the deletions (see run-finish.ts). */
+  readonly sync?: SyncOptions | undefined;
   readonly now?: () => number;
 }
 
@@ -100,6 +110,7 @@ export async function runMaster(ports: MasterPorts, options: MasterOptions): Pro
   const sources = startSources(ports, options, dlq, { emit, now, awsDownMs });
   let state: MachineState = initialState(options.runId, options.settings, now(), resumed);
   const batches = batchReserver(dir, record);
+  const manifest = options.sync?.manifestOut ? new ManifestRecorder(dir, tocFiles(dir)) : null;
   const progress = progressMeter(options.progressMs, now, (p) => options.onProgress?.(p));
   // Not tied to the abort signal: after a second Ctrl-C the queues must still be removed.
   const bounded = () => AbortSignal.timeout(COMMAND_TIMEOUT_MS);
@@ -128,7 +139,9 @@ export async function runMaster(ports: MasterPorts, options: MasterOptions): Pro
     runId: options.runId,
   });
   while (!state.finished) {
-    const r = step(state, await events.next());
+    const event = await events.next();
+    const r = step(state, event);
+    manifest?.observe(state, event, r.state);
     state = r.state;
     for (const c of r.commands) await perform(c);
     progress.update(state);
@@ -138,15 +151,11 @@ export async function runMaster(ports: MasterPorts, options: MasterOptions): Pro
   stopDispatch();
   await broadcaster.settled(); // the last SHUTDOWN goes out before we stop
   await sources.stop();
-  await endAttempt(dir, batches.record(), state.outcome ?? "failed", now(), log);
   const sqsRequests = ports.tocQueue.requests + ports.reportQueue.requests + (dlq.queue?.requests ?? 0);
-  return buildReport(state, {
-    source: options.source,
-    target: options.target,
-    endedAtMs: now(),
-    sqsRequests,
-    masterPeakRssBytes: Math.max(peakRss, process.memoryUsage.rss()),
-  });
+  const peakRssBytes = Math.max(peakRss, process.memoryUsage.rss());
+  const report = await finishRun(state, { ports, options, manifest, sqsRequests, peakRssBytes, now });
+  await endAttempt(dir, batches.record(), report.outcome, now(), log);
+  return report;
 }
 
 /** A signal (first or second) and the caller's fatal signal become events of the machine. */
@@ -304,11 +313,6 @@ function eventQueue(): { emit: (e: MachineEvent) => void; next: () => Promise<Ma
   };
 }
 
-/** The paths that failed or were skipped in WRITE: VALIDATE does not check them. */
-function writeFailures(state: MachineState): ReadonlySet<string> {
-  return new Set([...state.errors, ...state.skipped].filter((e) => e.phase === "WRITE").map((e) => e.path));
-}
-
 /** Closes this master's attempt in the run record, with its outcome. */
 async function endAttempt(
   dir: string,
@@ -346,6 +350,7 @@ async function beginAttempt(
     const record: RunRecord = {
       runId: options.runId,
       source: options.source,
+      ...(options.sync?.target ? { target: locationKey(options.sync.target) } : {}),
       startedAtMs: at,
       batchHighWater: 0,
       attempts: [{ startedAtMs: at }],

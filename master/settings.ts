@@ -9,6 +9,7 @@ import {
   channels,
   connection,
   defaultStateDir,
+  location,
   logFormat,
   newRunId,
   queueUrl,
@@ -30,6 +31,14 @@ export const masterSettings = {
     schema: queueUrl.optional(),
   }),
   source,
+  target: setting<string | undefined>({
+    flag: "target",
+    env: ENV.target,
+    type: "string",
+    describe:
+      "the workers' target (s3://BUCKET[/PREFIX] or a directory the master sees too): kept in the run record, and where --delete removes",
+    schema: location.optional(),
+  }),
   workers: setting({
     flag: "workers",
     type: "number",

@@ -27,6 +27,8 @@ export interface RunStatus {
     readonly outcome: string;
     readonly failureReason: string | null;
     readonly endedAt: string;
+    /** The verification manifest, when the run wrote one. */
+    readonly manifest?: { readonly destination: string; readonly lines: number };
   } | null;
 }
 
@@ -84,7 +86,12 @@ function statusWriter(
       expectedWorkers: o.expectedWorkers,
       progress: p,
       ended: ended
-        ? { outcome: ended.outcome, failureReason: ended.failureReason, endedAt: ended.endedAt }
+        ? {
+            outcome: ended.outcome,
+            failureReason: ended.failureReason,
+            endedAt: ended.endedAt,
+            ...(ended.manifest ? { manifest: ended.manifest } : {}),
+          }
         : null,
     };
     try {

@@ -14,7 +14,7 @@ import { dryRun } from "../../plan/dry-run.ts";
 import { writeHtmlReport } from "../../report/html-report.ts";
 import { createStatusRecorder } from "../../report/status-recorder.ts";
 import { yargsOptions } from "../cli-options.ts";
-import { runExtraOptions, runExtraSettings, splitSettings, tocOptions } from "../run-extras.ts";
+import { runExtraOptions, runExtraSettings, splitSettings, syncOptions, tocOptions } from "../run-extras.ts";
 
 export const localCommand: CommandModule = {
   command: "local",
@@ -45,6 +45,7 @@ async function localMain(flags: Record<string, unknown>, env: NodeJS.ProcessEnv)
       ...config,
       source: config.source,
       toc: tocOptions(extras),
+      deletions: extras.delete,
       estimate: extras,
       json: config.logFormat === "json",
     });
@@ -69,7 +70,13 @@ async function localMain(flags: Record<string, unknown>, env: NodeJS.ProcessEnv)
     },
   });
   try {
-    const run = await runLocal(config, log, shutdown, tocOptions(extras), userPool);
+    const run = await runLocal(
+      config,
+      log,
+      shutdown,
+      { toc: tocOptions(extras), sync: syncOptions(extras) },
+      userPool,
+    );
     log.endDisplay();
     const report = status.finish(run.report, log);
     if (config.report) await writeReport(config.report, report);

@@ -130,6 +130,8 @@ export function renderStatus(s: RunStatus, nowMs: number): string {
     lines.push(
       `ended ${s.ended.endedAt}: ${s.ended.outcome.toUpperCase()}${s.ended.failureReason ? ` (${s.ended.failureReason})` : ""}`,
     );
+    if (s.ended.manifest)
+      lines.push(`manifest ${s.ended.manifest.destination} (${s.ended.manifest.lines} lines, one per entry)`);
   } else {
     lines.push(`master pid ${s.pid} on ${s.host}: ${alive}; last update ${Math.round(ageSec)} s ago`);
     if (alive === "not running") lines.push("the master stopped before the run ended");

@@ -5,6 +5,7 @@ import {
   CopyObjectCommand,
   CreateBucketCommand,
   CreateMultipartUploadCommand,
+  DeleteObjectsCommand,
   GetObjectCommand,
   HeadBucketCommand,
   HeadObjectCommand,
@@ -394,6 +395,36 @@ export class S3ObjectStore implements ObjectStore {
       }
       token = out.IsTruncated ? out.NextContinuationToken : undefined;
     } while (token);
+  }
+
+  async deleteMany(
+    keys: readonly string[],
+    signal?: AbortSignal,
+  ): Promise<{ key: string; reason: string }[]> {
+    const failed: { key: string; reason: string }[] = [];
+    // DeleteObjects takes at most 1,000 keys a request; a key already gone counts as deleted.
+    for (let i = 0; i < keys.length; i += 1000) {
+      const chunk = keys.slice(i, i + 1000);
+      try {
+        const out = await withRetry(
+          () =>
+            this.send(
+              new DeleteObjectsCommand({
+                Bucket: this.bucket,
+                Delete: { Objects: chunk.map((Key) => ({ Key })), Quiet: true },
+              }),
+              { abortSignal: signal },
+            ),
+          { signal },
+        );
+        for (const e of out.Errors ?? [])
+          failed.push({ key: e.Key ?? "", reason: `${e.Code ?? "error"}: ${e.Message ?? "not deleted"}` });
+      } catch (err) {
+        const where = `s3://${this.bucket}/${chunk[0]} and ${chunk.length - 1} more`;
+        throw new AwsCallError("DeleteObjects", where, { cause: err });
+      }
+    }
+    return failed;
   }
 
   async ensureBucket(signal?: AbortSignal): Promise<void> {
