@@ -25,6 +25,7 @@ import type { MasterConfig } from "../master/settings.ts";
 import { masterOptions, masterPorts } from "../master/wiring.ts";
 import type { TocSourceOptions } from "../toc/toc-source.ts";
 import { workerSettings } from "../worker/settings.ts";
+import { writeOptionsOf } from "../worker/targets/make-target.ts";
 import { EMULATOR_CREDENTIALS, type Emulator, startEmulator } from "./emulator.ts";
 import { makeSampleTree } from "./sample-tree.ts";
 import type { LocalConfig } from "./settings.ts";
@@ -52,6 +53,8 @@ export async function runLocal(
   let clients: AwsClients | null = null;
   const workers: ChildProcess[] = [];
   let masterDone = false;
+  // Checked here, before anything starts, as each worker checks it again.
+  writeOptionsOf(config);
   if (config.source && !isS3Url(config.source)) {
     const st = await fs.stat(config.source).catch((err: NodeJS.ErrnoException) => {
       throw new ConfigError(
@@ -238,6 +241,13 @@ function startWorker(
       partSizeMb: config.partSizeMb,
       targetEmpty: config.targetEmpty,
       yas3fsTopicArn: config.yas3fsTopicArn,
+      storageClass: config.storageClass,
+      allowArchiveClasses: config.allowArchiveClasses,
+      sse: config.sse,
+      sseKmsKeyId: config.sseKmsKeyId,
+      tag: config.tag,
+      tagRunId: config.tagRunId,
+      noOverwrite: config.noOverwrite,
     }),
   ];
   const child = spawn(process.execPath, args, {
