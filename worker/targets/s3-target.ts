@@ -15,7 +15,12 @@ import { Limiter } from "../../core/limiter.ts";
 import type { Stage, TocEntry } from "../../core/messages.ts";
 import type { ObjectHead, ObjectStore, WriteResult } from "../../core/object-store.ts";
 import { checkTocPath } from "../../core/toc-path.ts";
-import { NO_WRITE_OPTIONS, storedAsProblems, type WriteOptions } from "../../core/write-options.ts";
+import {
+  ARCHIVE_CLASSES,
+  NO_WRITE_OPTIONS,
+  storedAsProblems,
+  type WriteOptions,
+} from "../../core/write-options.ts";
 import {
   chooseFsCalls,
   type FsCalls,
@@ -101,6 +106,17 @@ export class S3Target implements Target {
     this.writes = opts.writes ?? NO_WRITE_OPTIONS;
   }
 
+  /**
+   * The write options of an entry: directory markers and symlinks stay in STANDARD under an archive class, so
+   * that yas3fs still lists the tree and reads its links (and a few bytes do not pay an archive's minimums).
+   */
+  private writesFor(kind: TocEntry["kind"]): WriteOptions {
+    const cls = this.writes.storageClass;
+    return kind !== "file" && cls && ARCHIVE_CLASSES.includes(cls)
+      ? { ...this.writes, storageClass: undefined }
+      : this.writes;
+  }
+
   /** How this target reads its source: `direct` or `threads` (known after init). */
   get fsCalls(): "direct" | "threads" {
     return this.calls.direct ? "direct" : "threads";
@@ -129,7 +145,7 @@ export class S3Target implements Target {
         try {
           const head = this.opts.skipUnchanged ? await this.opts.store.head(key, signal) : null;
           if (head) {
-            const diff = differences(head, st, entry.kind, this.writes);
+            const diff = differences(head, st, entry.kind, this.writesFor(entry.kind));
             if (diff.length === 0) return { status: "unchanged", bytes: 0 };
             if (this.writes.noOverwrite) return existsAndDiffers(diff);
           }
@@ -171,7 +187,7 @@ export class S3Target implements Target {
       const moved = !("reason" in st) && identityProblem(entry, st, this.source.dev);
       if (moved) return failed(moved);
       // Stored as asked (class, encryption and its key), whatever else is found.
-      const problems: string[] = storedAsProblems(this.writes, head);
+      const problems: string[] = storedAsProblems(this.writesFor(entry.kind), head);
       if ("reason" in st) {
         const size = entry.kind === "file" && sizeProblem(head.size, entry.size, S3_RULES.sizeAt, "TOC");
         if (size) problems.push(size);
@@ -240,7 +256,7 @@ export class S3Target implements Target {
     signal: AbortSignal,
   ): Promise<EntryOutcome | "exists"> {
     const store = this.opts.store;
-    const write = this.writes;
+    const write = this.writesFor(entry.kind);
     /** The outcome of a write that was made (or, with --no-overwrite, found something there). */
     const done = (r: WriteResult, bytes = 0): EntryOutcome | "exists" => (r === "exists" ? r : ok(bytes));
     const name = key.endsWith("/") ? key.slice(0, -1) : key;
@@ -318,7 +334,7 @@ export class S3Target implements Target {
     const head = await this.opts.store.head(key, signal);
     // Gone again between the refused write and this look: something else writes this key; not ours to settle.
     if (!head) return failed("an object was there when written (--no-overwrite), and gone right after");
-    const diff = differences(head, st, kind, this.writes);
+    const diff = differences(head, st, kind, this.writesFor(kind));
     return diff.length === 0 ? { status: "unchanged", bytes: 0 } : existsAndDiffers(diff);
   }
 
