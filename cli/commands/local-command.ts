@@ -12,6 +12,7 @@ import { createRunConsole, printSummary, writeReport } from "../../master/output
 import { exitCodeOf } from "../../master/report.ts";
 import { dryRun } from "../../plan/dry-run.ts";
 import { writeHtmlReport } from "../../report/html-report.ts";
+import { writeOptionsOf } from "../../worker/targets/make-target.ts";
 import { yargsOptions } from "../cli-options.ts";
 import { runExtraOptions, runExtraSettings, splitSettings, tocOptions } from "../run-extras.ts";
 
@@ -45,6 +46,7 @@ async function localMain(flags: Record<string, unknown>, env: NodeJS.ProcessEnv)
       source: config.source,
       toc: tocOptions(extras),
       estimate: extras,
+      writes: writeOptionsOf(config),
       json: config.logFormat === "json",
     });
   }
