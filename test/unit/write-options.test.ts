@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { parseConfig } from "../../core/config.ts";
 import { ConfigError } from "../../core/errors.ts";
+import { isRetryable } from "../../core/retry.ts";
 import { settingArgs } from "../../core/setting.ts";
 import {
   parseTag,
@@ -243,5 +244,15 @@ describe("the write settings in a worker's table", () => {
       /a bucket mirror copies its objects as they are/,
     );
     assert.equal(writeOptionsOf({ ...base, source: "/src", target: "s3://b/y" }).noOverwrite, true);
+  });
+});
+
+describe("conditional writes and the retry policy", () => {
+  const s3Error = (name: string, status: number) =>
+    Object.assign(new Error(name), { name, $metadata: { httpStatusCode: status } });
+
+  it("retries S3's 409 to two conditional writes at once, and never its 412 (something is there)", () => {
+    assert.equal(isRetryable(s3Error("ConditionalRequestConflict", 409)), true);
+    assert.equal(isRetryable(s3Error("PreconditionFailed", 412)), false);
   });
 });
