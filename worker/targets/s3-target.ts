@@ -5,7 +5,9 @@
  * stat-ed again after reading: if it moved meanwhile it is read again once, then reported, never recorded good.
  *
  * Re-runs copy nothing that is already there and unchanged (same type, mode, owner, mtime and size in `attr`,
- * by meta-compare.ts, and a stored checksum): those entries come back `unchanged`.
+ * by meta-compare.ts, and a stored checksum, and stored as the write options ask): those entries come back
+ * `unchanged`. With never-overwrite an object that is there and differs is reported, never replaced, whether
+ * the HEAD before the write or S3's 412 to the write finds it.
  */
 import { type BigIntStats, constants } from "node:fs";
 import fs from "node:fs/promises";
