@@ -3,35 +3,35 @@
  * dry run and the estimate it prints, `--quiet`. Parsed with `parseConfig` like every table.
  */
 import { z } from "zod";
-import type { ConfigOf, Setting } from "../core/config.ts";
+import { type ConfigOf, setting } from "../core/config.ts";
 import { bool } from "../core/setting-schemas.ts";
-import { estimateSettings } from "../plan/plan-settings.ts";
+import { estimateSettings } from "../plan/settings.ts";
 import { tocSourceSettings } from "../toc/settings.ts";
 import type { TocSourceOptions } from "../toc/toc-source.ts";
 
 /** How a run shows itself: quiet, the HTML report, the dry run. */
 const outputSettings = {
-  quiet: {
+  quiet: setting<boolean>({
     flag: "quiet",
     type: "boolean",
     describe: "print warnings, errors and the outcome only (no live progress)",
     schema: bool,
     default: false,
-  } satisfies Setting<boolean>,
-  reportHtml: {
+  }),
+  reportHtml: setting<string | undefined>({
     flag: "report-html",
     type: "string",
     describe: "write the final report as one self-contained HTML page to this file",
     schema: z.string().min(1, "expected a file path").optional(),
-  } satisfies Setting<string | undefined>,
-  dryRun: {
+  }),
+  dryRun: setting<boolean>({
     flag: "dry-run",
     type: "boolean",
     describe:
       "walk the source with the filters, write the TOC and print what would be sent and the estimate; copy nothing",
     schema: bool,
     default: false,
-  } satisfies Setting<boolean>,
+  }),
 };
 
 /** The options the commands show (`--quiet` is every command's, declared once by the CLI). */

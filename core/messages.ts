@@ -116,6 +116,10 @@ export type BatchResult = z.infer<typeof BatchResult>;
 
 const base = { v: z.literal(PROTOCOL_VERSION), run: runId };
 
+/** Why a worker said STOPPED: the run was over, a signal stopped it, its master fell silent, or Spot took its instance. */
+export const STOP_REASONS = ["run over", "signal", "master silent", "spot interruption"] as const;
+export type StopReason = (typeof STOP_REASONS)[number];
+
 const ModeMessage = z.object({
   ...base,
   type: z.literal("MODE"),
@@ -144,6 +148,13 @@ const WorkerStateMessage = z.object({
   /** The worker's own control queue and subscription, so the master can remove them if the worker dies. */
   controlQueueUrl: z.string(),
   subscriptionArn: z.string(),
+  /**
+   * With STOPPED: why the worker leaves. `spot interruption`: its instance got EC2's interruption notice, and
+   * it drained (finished or put back what it held, reported, said goodbye); the master counts it drained.
+   */
+  reason: z.enum(STOP_REASONS).optional(),
+  /** With STOPPED: a line for the report (what was finished, what was put back). */
+  detail: z.string().max(1000).optional(),
 });
 
 const SummaryMessage = z.object({

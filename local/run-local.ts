@@ -261,6 +261,8 @@ function startWorker(workerNumber: number, launch: WorkerLaunch): ChildProcess {
       copier: config.copier,
       fsCalls: config.fsCalls,
       s3Requests: config.s3Requests,
+      prefixPacing: config.prefixPacing,
+      prefixRateStep: config.prefixRateStep,
       validate: config.validate,
       logFormat: config.logFormat,
       exitWithParent: true,

@@ -1,6 +1,6 @@
 /**
  * Sends one stage of the TOC: entries from the crawl (WRITE, files and symlinks) or from the run's TOC files
- * (WRITE directories, VALIDATE), packed into batches, numbered from `firstBatch`, sent in groups with
+ * (WRITE directories, VALIDATE), mixed across directories and packed into batches, numbered from `firstBatch`, sent in groups with
  * SendMessageBatch. A partial batch leaves after `lingerMs`, so workers start while the crawl still runs.
  *
  * Batch numbers are one space for the whole run: every stage starts where the previous one ended, and no number
@@ -10,7 +10,7 @@ import { clearTimeout, setTimeout } from "node:timers";
 import { encodeMessage, entryToWire, type Stage, type TocEntry, type WorkPhase } from "../core/messages.ts";
 import type { MessageQueue } from "../core/ports.ts";
 import { isRetryable, type RetryPolicy, withRetry } from "../core/retry.ts";
-import { type BatchLimits, TocBatcher } from "../toc/toc-batcher.ts";
+import { type BatchLimits, InterleavingBatcher } from "../toc/toc-batcher.ts";
 import type { MachineEvent } from "./phase-machine.ts";
 
 export interface DispatchOptions {
@@ -36,7 +36,7 @@ export interface DispatchOptions {
 const TIMEOUT = Symbol("timeout");
 
 export async function dispatchStage(options: DispatchOptions): Promise<void> {
-  const batcher = new TocBatcher(options.limits);
+  const batcher = new InterleavingBatcher(options.limits);
   const sender = batchSender(options);
   const linger = lingerTimer(options.lingerMs);
   const it = options.entries[Symbol.asyncIterator]();
@@ -54,8 +54,7 @@ export async function dispatchStage(options: DispatchOptions): Promise<void> {
       sender.throwIfFailed();
       const r = batcher.pending > 0 || sender.waiting > 0 ? await linger.race(next) : await next;
       if (r === TIMEOUT) {
-        const b = batcher.flush();
-        if (b) sender.enqueue(b);
+        for (const b of batcher.flush()) sender.enqueue(b);
         await sender.send();
         continue;
       }
@@ -67,8 +66,7 @@ export async function dispatchStage(options: DispatchOptions): Promise<void> {
   } finally {
     linger.stop();
   }
-  const last = batcher.flush();
-  if (last) sender.enqueue(last);
+  for (const b of batcher.flush()) sender.enqueue(b);
   await sender.send();
   await sender.settled();
   options.emit({

@@ -26,6 +26,8 @@ export interface WorkerFigures {
   } | null;
   /** How often it came back after being declared lost. */
   readonly rejoins: number;
+  /** Why it said goodbye (`spot interruption`: drained on EC2's notice); null when it did not. */
+  readonly stopped: { readonly reason: string; readonly detail: string; readonly at: string } | null;
 }
 
 export interface RunReport {
@@ -138,6 +140,9 @@ export function buildReport(
         ? { ok: w.hook.ok, exitCode: w.hook.exitCode, signal: w.hook.signal, durationMs: w.hook.durationMs }
         : null,
       rejoins: w.rejoins,
+      stopped: w.stopped
+        ? { reason: w.stopped.reason, detail: w.stopped.detail, at: iso(w.stopped.atMs) }
+        : null,
     })),
     phases,
     rates: {

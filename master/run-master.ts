@@ -239,16 +239,16 @@ interface Effects {
 function performer(fx: Effects): { perform: (c: Command) => Promise<void>; stopDispatch: () => void } {
   const { ports, emit, now, log, bounded } = fx;
   const current: { dispatch: AbortController | null } = { dispatch: null };
-  const perform = async (c: Command): Promise<void> => {
-    switch (c.type) {
+  const perform = async (command: Command): Promise<void> => {
+    switch (command.type) {
       case "broadcast":
-        fx.broadcaster.send(c.message);
+        fx.broadcaster.send(command.message);
         return;
       case "dispatch": {
         current.dispatch?.abort();
         const ctl = new AbortController();
         current.dispatch = ctl;
-        const stage = { ...c, excluded: writeFailures(fx.state()) };
+        const stage = { ...command, excluded: writeFailures(fx.state()) };
         const task = dispatchPhase(fx.dispatch, stage, ctl.signal).catch((err) => {
           if (ctl.signal.aborted || isAbort(err)) return;
           emit({ type: "dispatch-failed", at: now(), reason: describe(err) });
@@ -268,18 +268,18 @@ function performer(fx: Effects): { perform: (c: Command) => Promise<void>; stopD
         return;
       case "remove-worker-queue":
         try {
-          await ports.subscriptions.close(c.queueUrl, c.subscriptionArn, bounded());
+          await ports.subscriptions.close(command.queueUrl, command.subscriptionArn, bounded());
         } catch (err) {
-          log.warn(`could not remove the control queue of ${c.worker}: ${describe(err)}`);
+          log.warn(`could not remove the control queue of ${command.worker}: ${describe(err)}`);
         }
         return;
       case "log":
-        log.log(c.level, c.message);
+        log.log(command.level, command.message);
         return;
       case "finish":
         return;
       default: {
-        const never: never = c;
+        const never: never = command;
         throw new Error(`unhandled command ${JSON.stringify(never)}`);
       }
     }
@@ -332,20 +332,20 @@ async function endAttempt(
  */
 async function beginAttempt(
   runDir: string,
-  o: MasterOptions,
+  options: MasterOptions,
   ports: MasterPorts,
   at: number,
 ): Promise<{ record: RunRecord; resumed: Resumption | undefined }> {
   const existing = await readRunRecord(runDir);
-  if (!o.resume) {
+  if (!options.resume) {
     if (existing) {
       throw new Error(
-        `run ${o.runId} was started before (record in ${runDir}): add --resume to resume it, or use a new --run-id`,
+        `run ${options.runId} was started before (record in ${runDir}): add --resume to resume it, or use a new --run-id`,
       );
     }
     const record: RunRecord = {
-      runId: o.runId,
-      source: o.source,
+      runId: options.runId,
+      source: options.source,
       startedAtMs: at,
       batchHighWater: 0,
       attempts: [{ startedAtMs: at }],
@@ -354,17 +354,23 @@ async function beginAttempt(
     return { record, resumed: undefined };
   }
   if (!existing)
-    throw new Error(`there is no run ${o.runId} to resume in ${runDir}: check --run-id and --state-dir`);
-  if (existing.source !== o.source) {
     throw new Error(
-      `run ${o.runId} loaded ${existing.source}, not ${o.source}: resume it with the same --source`,
+      `there is no run ${options.runId} to resume in ${runDir}: check --run-id and --state-dir`,
+    );
+  if (existing.source !== options.source) {
+    throw new Error(
+      `run ${options.runId} loaded ${existing.source}, not ${options.source}: resume it with the same --source`,
     );
   }
-  await ports.tocQueue.purge().catch((err) => o.log.warn(`could not clear the TOC queue: ${describe(err)}`));
+  await ports.tocQueue
+    .purge()
+    .catch((err) => options.log.warn(`could not clear the TOC queue: ${describe(err)}`));
   const n = existing.attempts.length + 1;
   const record: RunRecord = { ...existing, attempts: [...existing.attempts, { startedAtMs: at }] };
   await writeRunRecord(runDir, record);
-  o.log.info(`resuming run ${o.runId} (attempt ${n}); entries already written will be found unchanged`);
+  options.log.info(
+    `resuming run ${options.runId} (attempt ${n}); entries already written will be found unchanged`,
+  );
   return {
     record,
     resumed: {

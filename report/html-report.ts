@@ -131,7 +131,7 @@ function workerTable(r: RunReport): string {
   return `<table><thead><tr><th>worker</th><th>host</th><th>state</th><th class="n">written</th><th class="n">write failed</th><th class="n">unchanged</th><th class="n">validated</th><th class="n">validate failed</th><th class="n">peak memory</th><th>last seen</th></tr></thead><tbody>${r.workers
     .map(
       (w) =>
-        `<tr><td><code>${esc(w.id)}</code></td><td>${esc(w.host)}</td><td>${esc(w.state)}${w.lostAt ? ` (lost ${esc(w.lostAt.slice(11, 19))})` : ""}</td><td class="n">${num(w.write.ok)}</td><td class="n">${num(w.write.failed)}</td><td class="n">${num(w.write.unchanged ?? 0)}</td><td class="n">${num(w.validate.ok)}</td><td class="n">${num(w.validate.failed)}</td><td class="n">${mb(w.peakRssBytes)}</td><td>${esc(w.lastSeen.slice(11, 19))}</td></tr>`,
+        `<tr><td><code>${esc(w.id)}</code></td><td>${esc(w.host)}</td><td>${esc(w.state)}${w.lostAt ? ` (lost ${esc(w.lostAt.slice(11, 19))})` : ""}${w.stopped?.reason === "spot interruption" ? ` (drained: Spot interruption ${esc(w.stopped.at.slice(11, 19))})` : ""}</td><td class="n">${num(w.write.ok)}</td><td class="n">${num(w.write.failed)}</td><td class="n">${num(w.write.unchanged ?? 0)}</td><td class="n">${num(w.validate.ok)}</td><td class="n">${num(w.validate.failed)}</td><td class="n">${mb(w.peakRssBytes)}</td><td>${esc(w.lastSeen.slice(11, 19))}</td></tr>`,
     )
     .join("")}</tbody></table>`;
 }

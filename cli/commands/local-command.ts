@@ -12,6 +12,7 @@ import { createRunConsole, printSummary, writeReport } from "../../master/output
 import { exitCodeOf } from "../../master/report.ts";
 import { dryRun } from "../../plan/dry-run.ts";
 import { writeHtmlReport } from "../../report/html-report.ts";
+import { createStatusRecorder } from "../../report/status-recorder.ts";
 import { writeOptionsOf } from "../../worker/targets/make-target.ts";
 import { yargsOptions } from "../cli-options.ts";
 import { runExtraOptions, runExtraSettings, splitSettings, tocOptions } from "../run-extras.ts";
@@ -50,14 +51,18 @@ async function localMain(flags: Record<string, unknown>, env: NodeJS.ProcessEnv)
       json: config.logFormat === "json",
     });
   }
-  const log = createRunConsole({
-    format: config.logFormat,
-    quiet: extras.quiet,
-    component: "local",
+  const status = createStatusRecorder({
     runId: config.runId,
     stateDir: config.stateDir,
     source: config.source ?? "(a generated sample tree)",
     expectedWorkers: config.workers,
+  });
+  const log = createRunConsole({
+    format: config.logFormat,
+    quiet: extras.quiet,
+    component: "local",
+    expectedWorkers: config.workers,
+    onProgress: status.progress,
   });
   const shutdown = createShutdown({
     proc: process,
@@ -67,7 +72,8 @@ async function localMain(flags: Record<string, unknown>, env: NodeJS.ProcessEnv)
   });
   try {
     const run = await runLocal(config, log, shutdown, tocOptions(extras), userPool);
-    const report = log.finish(run.report);
+    log.endDisplay();
+    const report = status.finish(run.report, log);
     if (config.report) await writeReport(config.report, report);
     if (extras.reportHtml) await writeHtmlReport(extras.reportHtml, report);
     printSummary(report, log, config.report);

@@ -6,14 +6,15 @@ import { makeClients } from "../../core/aws/clients.ts";
 import { parseConfig } from "../../core/config.ts";
 import { createShutdown } from "../../core/shutdown.ts";
 import { withDeployment } from "../../master/fleet-deployment.ts";
-import { masterCliSettings } from "../../master/fleet-settings.ts";
 import { boundHeapGrowth } from "../../master/heap-growth.ts";
 import { createRunConsole, printSummary, writeReport } from "../../master/output.ts";
 import { exitCodeOf } from "../../master/report.ts";
 import { runMaster } from "../../master/run-master.ts";
+import { masterCliSettings } from "../../master/settings.ts";
 import { masterOptions, masterPorts } from "../../master/wiring.ts";
 import { dryRun } from "../../plan/dry-run.ts";
 import { writeHtmlReport } from "../../report/html-report.ts";
+import { createStatusRecorder } from "../../report/status-recorder.ts";
 import { yargsOptions } from "../cli-options.ts";
 import { runExtraOptions, runExtraSettings, splitSettings, tocOptions } from "../run-extras.ts";
 import { runMasterOnFleet } from "./run-master-on-fleet.ts";
@@ -47,12 +48,13 @@ async function masterMain(flags: Record<string, unknown>, env: NodeJS.ProcessEnv
       estimate: extras,
       json: config.logFormat === "json",
     });
+  const status = createStatusRecorder({ ...config, expectedWorkers: config.workers });
   const log = createRunConsole({
-    ...config,
     format: config.logFormat,
     quiet: extras.quiet,
     component: "master",
     expectedWorkers: config.workers,
+    onProgress: status.progress,
   });
   const shutdown = createShutdown({ proc: process });
   const clients = makeClients({ region: config.region, endpoint: config.endpointUrl, maxSockets: 32 });
@@ -66,7 +68,8 @@ async function masterMain(flags: Record<string, unknown>, env: NodeJS.ProcessEnv
       ? await runMasterOnFleet(config, ports, options)
       : await runMaster(ports, options);
     if (!report) return shutdown.stop.aborted ? 130 : 1;
-    const full = log.finish(report);
+    log.endDisplay();
+    const full = status.finish(report, log);
     if (config.report) await writeReport(config.report, full);
     if (extras.reportHtml) await writeHtmlReport(extras.reportHtml, full);
     printSummary(full, log, config.report);

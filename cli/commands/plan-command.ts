@@ -7,8 +7,8 @@ import type { CommandModule } from "yargs";
 import { parseConfig } from "../../core/config.ts";
 import { writeOptionsFrom } from "../../core/write-options.ts";
 import { makePlan } from "../../plan/plan-run.ts";
-import { planSettings } from "../../plan/plan-settings.ts";
 import { renderPlan } from "../../plan/render.ts";
+import { planSettings } from "../../plan/settings.ts";
 import { tocSourceSettings } from "../../toc/settings.ts";
 import { yargsOptions } from "../cli-options.ts";
 

@@ -26,6 +26,7 @@ import type {
   PutOptions,
   WriteResult,
 } from "../object-store.ts";
+import { prefixOf, type RequestPacer, unpaced } from "../prefix-pacer.ts";
 import { isThrottle, withRetry } from "../retry.ts";
 import {
   NO_WRITE_OPTIONS,
@@ -44,7 +45,9 @@ function checksumTypeOf(type: string | undefined): "FULL_OBJECT" | "COMPOSITE" |
 /**
  * `ObjectStore` on S3: single PUTs and multipart uploads carrying CRC32 checksums, HEAD with checksum mode.
  * Every request passes an adaptive limit (halved on SlowDown, raised again while S3 keeps up) shared by all
- * stores of the process, and the one retry policy.
+ * stores of the process, and the one retry policy. With a pacer (the workers' stores), requests for an object
+ * wait for their prefix's turn first (prefix-pacer.ts), writes and reads in lanes of their own as S3 counts
+ * them apart, and SlowDown is left to the pacer (`prefixPacedLimiter`).
  */
 export class S3ObjectStore implements ObjectStore {
   private readonly client: S3Client;
@@ -55,24 +58,44 @@ export class S3ObjectStore implements ObjectStore {
     private readonly limiter: AdaptiveLimiter = sharedLimiter,
     /** When given, single PUTs and HEADs go signed by hand (see s3-wire.ts) where the bucket allows it. */
     private readonly wire?: S3Wire,
+    /** Paces requests by prefix (the workers'); give it `prefixPacedLimiter` as the limit. */
+    private readonly pacer: RequestPacer = unpaced,
   ) {
     this.client = client;
+  }
+
+  /** A request for `key` in its prefix's lane (when S3 has asked that prefix to slow down), then the limit. */
+  private gate<T>(
+    kind: "read" | "write",
+    key: string,
+    task: () => Promise<T>,
+    signal?: AbortSignal,
+  ): Promise<T> {
+    return this.pacer.run(`${this.bucket}/${kind}:${prefixOf(key)}`, () => this.limiter.run(task), signal);
   }
 
   private async wireFor(): Promise<S3Wire | null> {
     return this.wire && (await this.wire.supports(this.bucket)) ? this.wire : null;
   }
 
-  private send: S3Client["send"] = ((command: never, options: never) =>
-    this.limiter.run(() => this.client.send(command, options))) as S3Client["send"];
+  private send: S3Client["send"] = ((
+    command: { input?: { Key?: string } },
+    options?: { abortSignal?: AbortSignal },
+  ) => {
+    const run = () => this.client.send(command as never, options as never);
+    const key = command.input?.Key;
+    // Object requests are paced by prefix; bucket-level ones (listings, the bucket itself) only limited.
+    if (key === undefined) return this.limiter.run(run);
+    const read = command instanceof HeadObjectCommand || command instanceof GetObjectCommand;
+    return this.gate(read ? "read" : "write", key, run, options?.abortSignal);
+  }) as S3Client["send"];
 
   async head(key: string, signal?: AbortSignal): Promise<ObjectHead | null> {
     const wire = await this.wireFor();
     if (wire) {
       try {
-        const h = await withRetry(() => this.limiter.run(() => wire.head(this.bucket, key, signal)), {
-          signal,
-        });
+        const head = () => wire.head(this.bucket, key, signal);
+        const h = await withRetry(() => this.gate("read", key, head, signal), { signal });
         if (!h) return null;
         return { ...h, checksumType: checksumTypeOf(h.checksumType) };
       } catch (err) {
@@ -118,9 +141,8 @@ export class S3ObjectStore implements ObjectStore {
           crc32: o.crc32,
           headers: writeHeaders(w, true),
         };
-        return await withRetry(() => this.limiter.run(() => wire.put(this.bucket, key, p, signal)), {
-          signal,
-        });
+        const put = () => wire.put(this.bucket, key, p, signal);
+        return await withRetry(() => this.gate("write", key, put, signal), { signal });
       }
       await withRetry(
         () =>
@@ -151,15 +173,15 @@ export class S3ObjectStore implements ObjectStore {
     key: string,
     parts: AsyncIterable<Buffer>,
     wholeCrc32: () => string,
-    o: MultipartOptions,
+    upload: MultipartOptions,
     signal?: AbortSignal,
   ): Promise<WriteResult> {
     const where = `s3://${this.bucket}/${key}`;
     const opts = { abortSignal: signal };
-    const w = o.write ?? NO_WRITE_OPTIONS;
+    const w = upload.write ?? NO_WRITE_OPTIONS;
     let uploadId: string | undefined;
     try {
-      uploadId = await this.startUpload(key, o.contentType, o.metadata, "FULL_OBJECT", signal, w);
+      uploadId = await this.startUpload(key, upload.contentType, upload.metadata, "FULL_OBJECT", signal, w);
       const done: { PartNumber: number; ETag: string; ChecksumCRC32: string }[] = [];
       const inFlight = new Set<Promise<void>>();
       let failure: unknown = null;
@@ -192,7 +214,7 @@ export class S3ObjectStore implements ObjectStore {
           });
         inFlight.add(p);
         p.finally(() => inFlight.delete(p));
-        if (inFlight.size >= o.queueSize) await Promise.race(inFlight);
+        if (inFlight.size >= upload.queueSize) await Promise.race(inFlight);
       }
       await Promise.all(inFlight);
       if (failure) throw failure;
@@ -277,7 +299,7 @@ export class S3ObjectStore implements ObjectStore {
     copySource: string,
     where: string,
     targetKey: string,
-    o: CopyOptions,
+    copy: CopyOptions,
     signal?: AbortSignal,
   ): Promise<void> {
     const opts = { abortSignal: signal };
@@ -285,13 +307,13 @@ export class S3ObjectStore implements ObjectStore {
     try {
       uploadId = await this.startUpload(
         targetKey,
-        o.source.contentType,
-        o.source.metadata,
+        copy.source.contentType,
+        copy.source.metadata,
         undefined,
         signal,
       );
       const parts: { PartNumber: number; ETag: string; ChecksumCRC32?: string }[] = [];
-      const ranges = byteRanges(o.source.size, o.partSize);
+      const ranges = byteRanges(copy.source.size, copy.partSize);
       let next = 0;
       const lane = async () => {
         while (next < ranges.length) {
@@ -319,7 +341,7 @@ export class S3ObjectStore implements ObjectStore {
           });
         }
       };
-      await Promise.all(Array.from({ length: Math.max(1, o.queueSize) }, lane));
+      await Promise.all(Array.from({ length: Math.max(1, copy.queueSize) }, lane));
       parts.sort((x, y) => x.PartNumber - y.PartNumber);
       await withRetry(
         () =>
@@ -451,6 +473,20 @@ function isPreconditionFailed(err: unknown): boolean {
 
 /** Requests to S3 in flight per process: up to 512, starting at 128. */
 const sharedLimiter = new AdaptiveLimiter(new AdaptiveLimit(4, 512, 128), isThrottle);
+
+/**
+ * The limit of stores whose requests are paced by prefix: S3's SlowDown is a prefix's, and is the pacer's to
+ * answer, so it no longer halves the requests in flight for every prefix; other throttling still does.
+ */
+export const prefixPacedLimiter = new AdaptiveLimiter(
+  new AdaptiveLimit(4, 512, 128),
+  (err) => isThrottle(err) && !isSlowDown(err),
+);
+
+function isSlowDown(err: unknown): boolean {
+  const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
+  return e?.name === "SlowDown" || e?.$metadata?.httpStatusCode === 503;
+}
 
 /** The inclusive byte ranges of the parts of an object of `size` bytes, `partSize` bytes each (the last shorter). */
 function byteRanges(size: number, partSize: number): [number, number][] {
