@@ -51,7 +51,7 @@ export function openManifestSink(
         queueSize: 2,
       },
       signal,
-    );
+    ).then(() => undefined);
   } else {
     stored = pipeline(head, createWriteStream(destination), signal ? { signal } : {});
   }
