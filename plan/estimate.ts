@@ -9,7 +9,7 @@
  * Cost: S3 requests, SQS requests, the fleet's instance and volume hours. Bytes into S3 from EC2 in the same
  * region cost nothing, and the stack's S3 gateway endpoint carries them without a NAT gateway.
  */
-import type { InstanceType, Prices } from "./prices.ts";
+import type { InstanceType, Prices } from "../core/prices.ts";
 
 export interface Workload {
   readonly entries: number;

@@ -5,6 +5,7 @@
 import fs from "node:fs/promises";
 import type { ConfigOf } from "../core/config.ts";
 import { ConfigError } from "../core/errors.ts";
+import { DEFAULT_PRICES, INSTANCE_TYPES } from "../core/prices.ts";
 import { tocFiles } from "../core/run-paths.ts";
 import { isS3Url, parseS3Url } from "../core/s3-url.ts";
 import type { CrawlItem } from "../toc/crawl.ts";
@@ -15,7 +16,6 @@ import { type TocSourceOptions, tocSource } from "../toc/toc-source.ts";
 import { takeCensus } from "./census.ts";
 import { estimate, scaleWorkload, type Workload } from "./estimate.ts";
 import type { estimateSettings } from "./plan-settings.ts";
-import { DEFAULT_PRICES, INSTANCE_TYPES } from "./prices.ts";
 import type { PlanView } from "./render.ts";
 
 export interface PlanRunOptions {

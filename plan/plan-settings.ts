@@ -2,9 +2,9 @@
 import { z } from "zod";
 import type { Setting } from "../core/config.ts";
 import { ENV } from "../core/env-names.ts";
+import { DEFAULT_PRICES, INSTANCE_TYPES } from "../core/prices.ts";
 import { int } from "../core/setting-schemas.ts";
 import { workerSettings } from "../worker/settings.ts";
-import { DEFAULT_PRICES, INSTANCE_TYPES } from "./prices.ts";
 
 const price = z.coerce
   .number({ error: "expected a price in dollars such as 0.005" })

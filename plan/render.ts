@@ -1,7 +1,8 @@
 /** The plan as text for people (pure). */
+
+import { PRICES_REGION, PRICES_TAKEN } from "../core/prices.ts";
 import { type Census, SIZE_BUCKETS } from "./census.ts";
 import type { Estimate, EstimateInput } from "./estimate.ts";
-import { PRICES_REGION, PRICES_TAKEN } from "./prices.ts";
 
 export interface PlanView {
   readonly source: string;

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { DEFAULT_PRICES, INSTANCE_TYPES } from "../../core/prices.ts";
 import { addItem, emptyCensus, partsOf } from "../../plan/census.ts";
 import { type EstimateInput, estimate, S3_PUT_PER_SEC, scaleWorkload } from "../../plan/estimate.ts";
-import { DEFAULT_PRICES, INSTANCE_TYPES } from "../../plan/prices.ts";
 
 const c6i = INSTANCE_TYPES["c6i.large"];
 if (!c6i) throw new Error("c6i.large is in the price table");
