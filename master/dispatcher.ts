@@ -43,6 +43,7 @@ export async function dispatchStage(options: DispatchOptions): Promise<void> {
   // the crawl's objects die young instead of filling the old generation on a big TOC.
   let outbox: string[] = [];
   let outboxEntries = 0;
+  let outboxBytes = 0;
   let outboxFirst = nextBatch;
   const inFlight = new Set<Promise<void>>();
   let sendError: unknown = null;
@@ -58,14 +59,17 @@ export async function dispatchStage(options: DispatchOptions): Promise<void> {
       }),
     );
     outboxEntries += entries.length;
+    for (const e of entries) if (e.kind === "file") outboxBytes += e.size;
   };
   const sendOutbox = async () => {
     if (outbox.length === 0) return;
     const bodies = outbox;
     const entryCount = outboxEntries;
+    const bytes = outboxBytes;
     const first = outboxFirst;
     outbox = [];
     outboxEntries = 0;
+    outboxBytes = 0;
     outboxFirst = nextBatch;
     await options.reserve?.(first + bodies.length);
     // Issued before the send: a worker may finish a batch of this send before SQS acknowledges all of it.
@@ -75,6 +79,7 @@ export async function dispatchStage(options: DispatchOptions): Promise<void> {
       first,
       batches: bodies.length,
       entries: entryCount,
+      bytes,
     });
     const p = sendOutlasting(options, bodies).then(() => {
       sentEntries += entryCount;

@@ -12,6 +12,18 @@
  * makes, which do not depend on the fleet's size.
  */
 
+/** `--deadline`: a duration from the start (`90m`, `2h`, `1h30m`, `45s`) or an ISO time with its zone. */
+export const DEADLINE_SHAPE =
+  /^(?:(?=\d)(?:\d+h)?(?:\d+m)?(?:\d+s)?|\d{4}-\d\d-\d\dT\d\d:\d\d(?::\d\d(?:\.\d+)?)?(?:Z|[+-]\d\d:\d\d))$/;
+
+/** The deadline's time: `startMs` plus a duration, or the time given. Throws on text of another shape. */
+export function deadlineAt(text: string, startMs: number): number {
+  if (!DEADLINE_SHAPE.test(text)) throw new Error(`not a deadline: ${JSON.stringify(text)}`);
+  if (text.includes("T")) return Date.parse(text);
+  const part = (unit: string) => Number(new RegExp(`(\\d+)${unit}`).exec(text)?.[1] ?? 0);
+  return startMs + ((part("h") * 60 + part("m")) * 60 + part("s")) * 1000;
+}
+
 /** S3's PUT/COPY/POST/DELETE rate per partitioned prefix before it scales out. */
 export const S3_PREFIX_PUTS_PER_SEC = 3_500;
 /** EC2 bills each instance for one minute at least. */
@@ -82,6 +94,22 @@ interface Rates {
   readonly bytesPerSec: number;
 }
 
+/** What every branch of the decision shares: the input, the median rates, the caps and how they read. */
+interface Ctx {
+  readonly i: SizingInput;
+  readonly current: number;
+  readonly perWorker: Rates;
+  readonly ceiling: number;
+  /** The most workers that help: `--max-workers`, or fewer when S3's PUT ceiling is reached first. */
+  readonly cap: number;
+  readonly capNote: string;
+  /** The largest fleet within the budget (null without one), and the most the decision may go to. */
+  readonly affordable: number | null;
+  readonly limit: number;
+  readonly budgetNote: string;
+  readonly plan: (n: number) => { endMs: number; dollars: number };
+}
+
 export function decide(i: SizingInput): SizingDecision {
   const current = i.workers.length + i.booting;
   const measured = i.workers.filter((w) => w.entriesPerSec !== null && w.entriesPerSec > 0);
@@ -96,125 +124,115 @@ export function decide(i: SizingInput): SizingDecision {
   // Beyond this many workers, S3's per-prefix PUT rate, not the fleet, sets the pace.
   const usefulMax = Math.max(1, Math.ceil(ceiling / perWorker.entriesPerSec));
   const cap = Math.min(i.maxWorkers, usefulMax);
-  const capNote =
-    usefulMax < i.maxWorkers
-      ? `; S3's ${ceiling} PUT/s per prefix caps the fleet at ${usefulMax} (${round(perWorker.entriesPerSec)} entries/s each)`
-      : "";
-
-  if (!i.crawl.done && !i.crawl.expectedEntries) {
-    const fleetRate = fleetEntriesPerSec(perWorker, i.workers.length, ceiling);
-    if (i.crawl.entriesPerSec <= fleetRate) {
-      return hold(
-        current,
-        `the crawl is the bottleneck: it finds ${round(i.crawl.entriesPerSec)} entries/s and the fleet does ${round(fleetRate)}; more workers would not help`,
-      );
-    }
-    // The fleet falls behind the crawl: size it to keep up, no more (the total is not known yet).
-    const keepUp = Math.min(cap, Math.ceil(i.crawl.entriesPerSec / perWorker.entriesPerSec));
-    const affordable = budgetSize(i, perWorker, ceiling, cap);
-    const n = Math.min(keepUp, affordable ?? keepUp);
-    const why = `the fleet falls behind the crawl (${round(i.crawl.entriesPerSec)} entries/s found, ${round(fleetRate)} done)${capNote}`;
-    return n > current
-      ? act(i, n, current, null, null, false, `${why}: ${n} workers keep up`)
-      : hold(current, why);
-  }
-
-  const plan = (n: number) => forecast(i, perWorker, n, ceiling);
-  const now = plan(current);
   const affordable = budgetSize(i, perWorker, ceiling, cap);
-  const limit = affordable ?? cap;
-  const budgetNote =
-    affordable !== null && affordable < cap
-      ? `; the budget $${round(i.budgetDollars ?? 0)} allows ${affordable}`
-      : "";
-
+  const c: Ctx = {
+    i,
+    current,
+    perWorker,
+    ceiling,
+    cap,
+    capNote:
+      usefulMax < i.maxWorkers
+        ? `; S3's ${ceiling} PUT/s per prefix caps the fleet at ${usefulMax} (${round(perWorker.entriesPerSec)} entries/s each)`
+        : "",
+    affordable,
+    limit: affordable ?? cap,
+    budgetNote:
+      affordable !== null && affordable < cap
+        ? `; the budget $${round(i.budgetDollars ?? 0)} allows ${affordable}`
+        : "",
+    plan: (n) => forecast(i, perWorker, n, ceiling),
+  };
+  if (!i.crawl.done && !i.crawl.expectedEntries) return whileCrawling(c, i.crawl.entriesPerSec);
   if (i.deadlineMs === null) {
     // A budget only: go as fast as it allows.
-    return act(
-      i,
-      limit,
-      current,
-      plan(limit).endMs,
-      plan(limit).dollars,
-      false,
-      `the fastest fleet the budget allows${capNote}${budgetNote}`,
+    const end = c.plan(c.limit);
+    return act(c, c.limit, end, false, `the fastest fleet the budget allows${c.capNote}${c.budgetNote}`);
+  }
+  return toDeadline(c, i.deadlineMs);
+}
+
+/** While the crawl runs and its total is not known: keep up with the crawl, and no more. */
+function whileCrawling(c: Ctx, crawlPerSec: number): SizingDecision {
+  const fleetRate = Math.min(c.i.workers.length * c.perWorker.entriesPerSec, c.ceiling);
+  if (crawlPerSec <= fleetRate) {
+    return hold(
+      c.current,
+      `the crawl is the bottleneck: it finds ${round(crawlPerSec)} entries/s and the fleet does ${round(fleetRate)}; more workers would not help`,
     );
   }
-  const meets = (n: number) => plan(n).endMs <= (i.deadlineMs as number);
+  const keepUp = Math.min(c.cap, Math.ceil(crawlPerSec / c.perWorker.entriesPerSec));
+  const n = Math.min(keepUp, c.affordable ?? keepUp);
+  const why = `the fleet falls behind the crawl (${round(crawlPerSec)} entries/s found, ${round(fleetRate)} done)${c.capNote}`;
+  return n > c.current ? act(c, n, null, false, `${why}: ${n} workers keep up`) : hold(c.current, why);
+}
+
+/** The fewest workers that meet the deadline within the budget; the best allowed, said at once, when none does. */
+function toDeadline(c: Ctx, deadlineMs: number): SizingDecision {
+  const meets = (n: number) => c.plan(n).endMs <= deadlineMs;
   let fewest: number | null = null;
-  for (let n = 1; n <= limit; n++) {
-    if (meets(n)) {
-      fewest = n;
-      break;
-    }
-  }
-  const deadline = iso(i.deadlineMs);
+  for (let n = 1; n <= c.limit && fewest === null; n++) if (meets(n)) fewest = n;
+  const deadline = iso(deadlineMs);
+  const now = c.plan(c.current);
   if (fewest === null) {
-    const end = plan(limit);
+    const end = c.plan(c.limit);
     let enough: number | null = null;
-    for (let n = limit + 1; n <= cap && enough === null; n++) if (meets(n)) enough = n;
+    for (let n = c.limit + 1; n <= c.cap && enough === null; n++) if (meets(n)) enough = n;
     const why =
       enough !== null
-        ? `the deadline ${deadline} cannot be met within the budget: ${enough} workers would meet it at $${round(plan(enough).dollars)}; running at the budget's size, ${limit}, to end at ${iso(end.endMs)}`
-        : `the deadline ${deadline} cannot be met: even ${limit} workers end at ${iso(end.endMs)}${capNote}${budgetNote}`;
-    return act(i, limit, current, end.endMs, end.dollars, true, why);
+        ? `the deadline ${deadline} cannot be met within the budget: ${enough} workers would meet it at $${round(c.plan(enough).dollars)}; running at the budget's size, ${c.limit}, to end at ${iso(end.endMs)}`
+        : `the deadline ${deadline} cannot be met: even ${c.limit} workers end at ${iso(end.endMs)}${c.capNote}${c.budgetNote}`;
+    return act(c, c.limit, end, true, why);
   }
-  if (fewest > current) {
-    const end = plan(fewest);
+  if (fewest > c.current) {
+    const end = c.plan(fewest);
     return act(
-      i,
+      c,
       fewest,
-      current,
-      end.endMs,
-      end.dollars,
+      end,
       false,
-      `${current} workers end at ${iso(now.endMs)}, after the deadline ${deadline}; ${fewest} end at ${iso(end.endMs)}${capNote}`,
+      `${c.current} workers end at ${iso(now.endMs)}, after the deadline ${deadline}; ${fewest} end at ${iso(end.endMs)}${c.capNote}`,
     );
   }
-  if (fewest < current && i.crawl.done) {
+  if (fewest < c.current && c.i.crawl.done) {
     // Ahead: drain only with a margin, so that a noisy rate does not make the fleet flap.
-    const left = (i.deadlineMs as number) - i.nowMs;
-    let keep = current;
-    for (let n = fewest; n < current; n++) {
-      if (plan(n).endMs <= (i.deadlineMs as number) - left * DRAIN_MARGIN) {
-        keep = n;
-        break;
-      }
+    const margin = (deadlineMs - c.i.nowMs) * DRAIN_MARGIN;
+    let keep = c.current;
+    for (let n = fewest; n < c.current && keep === c.current; n++) {
+      if (c.plan(n).endMs <= deadlineMs - margin) keep = n;
     }
-    if (keep < current) {
-      const end = plan(keep);
-      return act(
-        i,
-        keep,
-        current,
-        end.endMs,
-        end.dollars,
-        false,
-        `ahead of the deadline ${deadline}: ${keep} workers end at ${iso(end.endMs)}; draining ${current - keep}`,
-      );
+    if (keep < c.current) {
+      const end = c.plan(keep);
+      const why = `ahead of the deadline ${deadline}: ${keep} workers end at ${iso(end.endMs)}; draining ${c.current - keep}`;
+      return act(c, keep, end, false, why);
     }
   }
   return {
     action: { type: "hold" },
-    workers: current,
+    workers: c.current,
     forecastEndMs: now.endMs,
     forecastDollars: now.dollars,
     deadlineMissed: false,
-    reason: `${current} workers end at ${iso(now.endMs)}, before the deadline ${deadline}`,
+    reason: `${c.current} workers end at ${iso(now.endMs)}, before the deadline ${deadline}`,
   };
 }
 
-/** Launch or drain from `current` to `n`; the workers drained are the slowest ones measured. */
+/** Launch or drain from the current fleet to `n`; the workers drained are the slowest ones measured. */
 function act(
-  i: SizingInput,
+  c: Ctx,
   n: number,
-  current: number,
-  endMs: number | null,
-  dollars: number | null,
+  end: { endMs: number; dollars: number } | null,
   missed: boolean,
   reason: string,
 ): SizingDecision {
-  const base = { workers: n, forecastEndMs: endMs, forecastDollars: dollars, deadlineMissed: missed, reason };
+  const { i, current } = c;
+  const base = {
+    workers: n,
+    forecastEndMs: end?.endMs ?? null,
+    forecastDollars: end?.dollars ?? null,
+    deadlineMissed: missed,
+    reason,
+  };
   if (n > current) return { ...base, action: { type: "launch", count: n - current } };
   // Booting instances are not drained: they are not working yet, and draining needs a worker to tell.
   const drainable = Math.min(current - n, i.workers.length);
@@ -237,10 +255,6 @@ function hold(current: number, reason: string): SizingDecision {
     deadlineMissed: false,
     reason,
   };
-}
-
-function fleetEntriesPerSec(r: Rates, n: number, ceiling: number): number {
-  return Math.min(n * r.entriesPerSec, ceiling);
 }
 
 /**

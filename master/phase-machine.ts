@@ -177,6 +177,9 @@ export function step(state: MachineState, event: MachineEvent): StepResult {
     case "interrupt":
       s = onInterrupt(s, event.at, out);
       break;
+    case "drain":
+      s = onDrain(s, event, out);
+      break;
     default: {
       const never: never = event;
       throw new Error(`unhandled event ${JSON.stringify(never)}`);
@@ -384,7 +387,39 @@ function onWorkerState(s: MachineState, m: WorkerStateMessage, at: number, out: 
     next = { ...next, lastBeaconMs: at };
   }
   if (m.state === "STOPPED") next = markRemoved(next, m.worker);
+  const drain = next.workers[m.worker]?.drain;
+  if (m.state === "STOPPED" && drain && drain.doneAtMs === undefined) {
+    const w = next.workers[m.worker] as WorkerView;
+    next = { ...next, workers: { ...next.workers, [m.worker]: { ...w, drain: { ...drain, doneAtMs: at } } } };
+    const note = `worker ${m.worker} on ${m.host} drained in ${s.phase} (${drain.reason}): it finished what it held and said goodbye`;
+    next = { ...next, notes: [...next.notes, note] };
+    out.push({ type: "log", level: "info", message: note });
+  }
   return next;
+}
+
+/**
+ * Drains live workers: each is listed in MODE (sent at once) until it says goodbye; the run counts it as
+ * drained, not lost. A worker unknown, lost or gone already is not drained (said in the log).
+ */
+function onDrain(s: MachineState, e: Extract<MachineEvent, { type: "drain" }>, out: Command[]): MachineState {
+  let next = s;
+  const asked: string[] = [];
+  for (const id of e.workers) {
+    const w = next.workers[id];
+    if (!w || w.state === "LOST" || w.state === "STOPPED" || w.drain) {
+      out.push({ type: "log", level: "warn", message: `not draining ${id}: it is not a live worker` });
+      continue;
+    }
+    const view: WorkerView = { ...w, drain: { requestedAtMs: e.at, reason: e.reason } };
+    next = { ...next, workers: { ...next.workers, [id]: view } };
+    asked.push(id);
+  }
+  if (asked.length === 0) return next;
+  out.push({ type: "log", level: "info", message: `draining ${asked.join(", ")}: ${e.reason}` });
+  if (next.phase === "SHUTDOWN" || next.finished) return next;
+  out.push(modeBroadcast(next));
+  return { ...next, lastBeaconMs: e.at };
 }
 
 function onSummary(s: MachineState, m: SummaryMessage, at: number, out: Command[]): MachineState {

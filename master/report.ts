@@ -3,6 +3,7 @@
  * figures, phase timings and rates. Pure.
  */
 import type { Tally } from "../core/messages.ts";
+import type { FleetTimelineRow } from "./fleet-watch.ts";
 import type { MachineState, Outcome, RunIssue } from "./phase-machine.ts";
 
 export interface WorkerFigures {
@@ -26,6 +27,8 @@ export interface WorkerFigures {
   } | null;
   /** How often it came back after being declared lost. */
   readonly rejoins: number;
+  /** When it was drained (it finished what it held and said goodbye); absent when it was not. */
+  readonly drainedAt?: string;
 }
 
 export interface RunReport {
@@ -72,8 +75,20 @@ export interface RunReport {
   };
   readonly master: { readonly peakRssBytes: number };
   readonly notes: readonly string[];
+  /** `master --launch`: the instances, how each ended, and the fleet timeline (a row per sizing decision). */
+  readonly fleet?: FleetReport;
   /** The live figures as the run went, one sample per progress line (for the HTML report's chart). */
   readonly timeline?: readonly TimelineSample[];
+}
+
+export interface FleetReport {
+  readonly launched: readonly string[];
+  /** Terminated because their worker never announced itself, was declared lost, or was drained. */
+  readonly silent: readonly string[];
+  readonly lost: readonly string[];
+  readonly drained: readonly string[];
+  readonly terminated: readonly string[];
+  readonly timeline: readonly FleetTimelineRow[];
 }
 
 export interface TimelineSample {
@@ -138,6 +153,7 @@ export function buildReport(
         ? { ok: w.hook.ok, exitCode: w.hook.exitCode, signal: w.hook.signal, durationMs: w.hook.durationMs }
         : null,
       rejoins: w.rejoins,
+      ...(w.drain?.doneAtMs === undefined ? {} : { drainedAt: iso(w.drain.doneAtMs) }),
     })),
     phases,
     rates: {

@@ -28,6 +28,7 @@ import {
 import { type Progress, progressMeter } from "./progress-meter.ts";
 import { buildReport, type RunReport } from "./report.ts";
 import { drainDeadLetters, findDeadLetterQueue, receiveReports } from "./report-intake.ts";
+import type { RunObserver } from "./run-observer.ts";
 import { type RunRecord, readRunRecord, reservationFor, writeRunRecord } from "./run-record.ts";
 
 export interface MasterPorts {
@@ -65,6 +66,8 @@ export interface MasterOptions {
   readonly shutdown: Shutdown;
   /** Aborted (with a reason) when the run must fail from outside, e.g. every local worker process died. */
   readonly fatal?: AbortSignal;
+  /** Told every event the machine takes and the state after it (the worker fleet); may add events. */
+  readonly observer?: RunObserver | undefined;
   /** Called with the live figures every `progressMs`. */
   readonly onProgress?: (p: Progress) => void;
   /** A manifest instead of the crawl, and the TOC filters (a directory source only). */
@@ -81,7 +84,7 @@ const DEFAULT_AWS_DOWN_MS = 300_000;
 
 export async function runMaster(ports: MasterPorts, options: MasterOptions): Promise<RunReport> {
   const now = options.now ?? Date.now;
-  const { log, shutdown } = options;
+  const { log } = options;
   await checkRunSource(options.source, ports.sourceStore);
   const dir = runDir(options.stateDir, options.runId);
   await fs.mkdir(dir, { recursive: true });
@@ -90,13 +93,7 @@ export async function runMaster(ports: MasterPorts, options: MasterOptions): Pro
 
   const events = eventQueue();
   const emit = events.emit;
-  shutdown.stop.addEventListener("abort", () => emit({ type: "interrupt", at: now() }), { once: true });
-  shutdown.abort.addEventListener("abort", () => emit({ type: "interrupt", at: now() }), { once: true });
-  options.fatal?.addEventListener(
-    "abort",
-    () => emit({ type: "fatal", at: now(), reason: describe(options.fatal?.reason) }),
-    { once: true },
-  );
+  connectOutside(options, emit, now);
 
   const done = new AbortController();
   const background: Promise<unknown>[] = [];
@@ -158,8 +155,10 @@ export async function runMaster(ports: MasterPorts, options: MasterOptions): Pro
     runId: options.runId,
   });
   while (!state.finished) {
-    const r = step(state, await events.next());
+    const event = await events.next();
+    const r = step(state, event);
     state = r.state;
+    options.observer?.observe(state, event);
     for (const c of r.commands) await perform(c);
     progress.update(state);
   }
@@ -244,6 +243,19 @@ function performer(fx: Effects): { perform: (c: Command) => Promise<void>; stopD
     }
   };
   return { perform, stopDispatch: () => current.dispatch?.abort() };
+}
+
+/** The events from outside the run: Ctrl-C (once and twice), a fatal signal, and the observer's own. */
+function connectOutside(options: MasterOptions, emit: (e: MachineEvent) => void, now: () => number): void {
+  const { shutdown } = options;
+  shutdown.stop.addEventListener("abort", () => emit({ type: "interrupt", at: now() }), { once: true });
+  shutdown.abort.addEventListener("abort", () => emit({ type: "interrupt", at: now() }), { once: true });
+  options.fatal?.addEventListener(
+    "abort",
+    () => emit({ type: "fatal", at: now(), reason: describe(options.fatal?.reason) }),
+    { once: true },
+  );
+  options.observer?.attach(emit);
 }
 
 /** The events every source pushes into, taken by the loop one at a time, in order. */

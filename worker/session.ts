@@ -82,6 +82,8 @@ export interface SessionState {
   readonly errorReport: "none" | "due" | "queued";
   /** First signal: take no new work, drain, report, then end. */
   readonly stopping: string | null;
+  /** The stop is the master's drain (a MODE lists this worker): no new batch, those held finished, exit 0. */
+  readonly drained: boolean;
   readonly end: SessionEnd | null;
 }
 
@@ -197,6 +199,7 @@ export function initialSession(settings: SessionSettings, at: number, runId?: st
     notes: [],
     errorReport: "none",
     stopping: null,
+    drained: false,
     end: null,
   };
   // With the run known (--run-id) the worker announces itself at once; otherwise on the first MODE it hears.
@@ -413,7 +416,7 @@ function afterEvent(s: SessionState, out: Command[]): SessionState {
     });
   }
   if (next.stopping && Object.keys(next.held).length === 0 && next.hook !== "running") {
-    next = finish(next, out, { why: "stopped", reason: next.stopping, exitCode: 130 });
+    next = finish(next, out, { why: "stopped", reason: next.stopping, exitCode: next.drained ? 0 : 130 });
   }
   return next;
 }
@@ -504,6 +507,10 @@ function onControl(s: SessionState, item: ControlItem, at: number, out: Command[
   } else if (!next.takenBack) {
     next = { ...next, takenBack: true };
     out.push({ type: "log", level: "info", message: "the master took this worker back" });
+  }
+  if (msg.drain?.includes(me) && !next.stopping) {
+    next = { ...next, stopping: "the master drains this worker", drained: true };
+    out.push({ type: "log", level: "info", message: "drained by the master: finishing what it holds" });
   }
 
   const previous = next.mode;

@@ -16,7 +16,7 @@ import { dryRun } from "../../plan/dry-run.ts";
 import { writeHtmlReport } from "../../report/html-report.ts";
 import { yargsOptions } from "../cli-options.ts";
 import { runExtraOptions, runExtraSettings, splitSettings, tocOptions } from "../run-extras.ts";
-import { runMasterOnFleet } from "./run-master-on-fleet.ts";
+import { checkSizingFlags, runMasterOnFleet } from "./run-master-on-fleet.ts";
 
 export const masterCommand: CommandModule = {
   command: "master",
@@ -39,6 +39,7 @@ async function masterMain(flags: Record<string, unknown>, env: NodeJS.ProcessEnv
     parseConfig({ ...masterCliSettings, ...runExtraSettings }, await withDeployment(flags, env), env),
     runExtraSettings,
   );
+  checkSizingFlags(config);
   if (extras.dryRun)
     return dryRun({
       ...config,
@@ -63,7 +64,7 @@ async function masterMain(flags: Record<string, unknown>, env: NodeJS.ProcessEnv
       toc: tocOptions(extras),
     };
     const report = config.launch
-      ? await runMasterOnFleet(config, ports, options)
+      ? await runMasterOnFleet(config, ports, options, extras)
       : await runMaster(ports, options);
     if (!report) return shutdown.stop.aborted ? 130 : 1;
     const full = log.finish(report);
