@@ -43,7 +43,7 @@ export async function runLocal(
   shutdown: Shutdown,
   toc?: TocSourceOptions,
   /** UV_THREADPOOL_SIZE as the user gave it, for the workers; unset, each worker sizes its own. */
-  workerThreadPool?: string,
+  threadPool?: string,
 ): Promise<LocalRun> {
   const dir = runDir(config.stateDir, config.runId);
   await fs.mkdir(dir, { recursive: true });
@@ -52,15 +52,7 @@ export async function runLocal(
   let clients: AwsClients | null = null;
   const workers: ChildProcess[] = [];
   let masterDone = false;
-  if (config.source && !isS3Url(config.source)) {
-    const st = await fs.stat(config.source).catch((err: NodeJS.ErrnoException) => {
-      throw new ConfigError(
-        `--source ${config.source} cannot be read (${err.code}): give an existing directory`,
-      );
-    });
-    if (!st.isDirectory())
-      throw new ConfigError(`--source ${config.source} is not a directory: give a directory`);
-  }
+  await checkLocalSource(config.source);
   try {
     let endpoint = config.endpointUrl;
     if (!endpoint) {
@@ -71,58 +63,28 @@ export async function runLocal(
     // Our own emulator takes our own keys; any other endpoint gets the SDK's default chain (it may check them).
     const credentials = emulator ? EMULATOR_CREDENTIALS : undefined;
     clients = makeClients({ region: config.region, endpoint, maxSockets: 32, credentials });
-    const resources = await ensureRunResources(clients, config.namePrefix, {
-      tocVisibilityTimeoutSec: config.visibilityTimeoutSec,
-      maxReceiveCount: 5,
-    });
-    // Leftovers of an earlier run on the same queues would only be dropped as foreign: clear them first.
-    await Promise.all([
-      new SqsQueue(clients.sqs, resources.tocQueueUrl).purge(),
-      new SqsQueue(clients.sqs, resources.reportQueueUrl).purge(),
-    ]);
+    const resources = await prepareQueues(clients, config);
 
     const source = config.source ?? (await sampleSource(config.sampleFiles, cleanups, log));
     const target = await prepareTarget(config.target, clients, cleanups);
     log.info(`copying ${source} → ${target} with ${config.workers} worker(s) × ${config.concurrency}`);
 
-    const fatal = new AbortController();
-    let running = config.workers;
-    for (let i = 1; i <= config.workers; i++) {
-      const w = startWorker(
-        i,
-        config,
-        { endpoint, credentials },
-        resources,
-        source,
-        target,
-        dir,
-        workerThreadPool,
-      );
-      const logFile = workerLog(dir, i);
-      w.once("exit", async (code, signal) => {
-        running--;
-        if (code !== 0 && !shutdown.stop.aborted && !masterDone) {
-          const tail = (await fs.readFile(logFile, "utf8").catch(() => ""))
-            .trim()
-            .split("\n")
-            .slice(-3)
-            .join("\n  ");
-          log.warn(`worker ${i} exited with ${code ?? signal}:\n  ${tail}`);
-        }
-        if (running === 0) fatal.abort(new Error("every worker process exited"));
-      });
-      workers.push(w);
-    }
-    log.info(`worker logs: ${workerLog(dir, "N")}`);
-    shutdown.abort.addEventListener("abort", () => {
-      for (const w of workers) w.kill("SIGKILL");
-    });
+    const launch = {
+      config,
+      conn: { endpoint, credentials },
+      resources,
+      source,
+      target,
+      runDir: dir,
+      threadPool,
+    };
+    const fatal = startWorkers(launch, workers, { shutdown, log, masterDone: () => masterDone });
 
     const masterConfig = localMasterConfig(config, endpoint, resources, source);
     const report = await runMaster(masterPorts(clients, masterConfig), {
       ...masterOptions(masterConfig, target, log, shutdown),
       toc,
-      fatal: fatal.signal,
+      fatal,
     });
     masterDone = true;
     await Promise.all(workers.map((w) => waitExit(w, WORKER_EXIT_TIMEOUT_MS)));
@@ -135,6 +97,79 @@ export async function runLocal(
     for (const c of cleanups)
       await c().catch((err) => log.warn(`could not remove a generated folder: ${describe(err)}`));
   }
+}
+
+/** The run's topic and queues, made when missing, and emptied of an earlier run's messages. */
+async function prepareQueues(clients: AwsClients, config: LocalConfig): Promise<RunResources> {
+  const resources = await ensureRunResources(clients, config.namePrefix, {
+    tocVisibilityTimeoutSec: config.visibilityTimeoutSec,
+    maxReceiveCount: 5,
+  });
+  // Leftovers of an earlier run on the same queues would only be dropped as foreign: clear them first.
+  await Promise.all([
+    new SqsQueue(clients.sqs, resources.tocQueueUrl).purge(),
+    new SqsQueue(clients.sqs, resources.reportQueueUrl).purge(),
+  ]);
+  return resources;
+}
+
+/** A directory source must be one before anything starts (a bucket source is checked by the master). */
+async function checkLocalSource(source: string | undefined): Promise<void> {
+  if (!source || isS3Url(source)) return;
+  const st = await fs.stat(source).catch((err: NodeJS.ErrnoException) => {
+    throw new ConfigError(`--source ${source} cannot be read (${err.code}): give an existing directory`);
+  });
+  if (!st.isDirectory()) throw new ConfigError(`--source ${source} is not a directory: give a directory`);
+}
+
+/** What every worker process of a local run is started with. */
+interface WorkerLaunch {
+  readonly config: LocalConfig;
+  readonly conn: { readonly endpoint: string; readonly credentials: typeof EMULATOR_CREDENTIALS | undefined };
+  readonly resources: RunResources;
+  readonly source: string;
+  readonly target: string;
+  readonly runDir: string;
+  /** UV_THREADPOOL_SIZE as the user gave it; unset, each worker sizes its own. */
+  readonly threadPool: string | undefined;
+}
+
+/**
+ * Starts the run's worker processes into `workers`. One that exits with a failure while the master still runs is
+ * logged with the last lines of its log; the signal returned is aborted once every one has exited.
+ */
+function startWorkers(
+  launch: WorkerLaunch,
+  workers: ChildProcess[],
+  o: { readonly shutdown: Shutdown; readonly log: Logger; readonly masterDone: () => boolean },
+): AbortSignal {
+  const { config, runDir: dir } = launch;
+  const fatal = new AbortController();
+  let running = config.workers;
+  for (let i = 1; i <= config.workers; i++) {
+    const w = startWorker(i, launch);
+    const logFile = workerLog(dir, i);
+    w.once("exit", async (code, signal) => {
+      running--;
+      if (code !== 0 && !o.shutdown.stop.aborted && !o.masterDone()) {
+        const tail = (
+          await fs.readFile(logFile, "utf8").catch((err) => `(its log cannot be read: ${describe(err)})`)
+        )
+          .trim()
+          .split("\n")
+          .slice(-3)
+          .join("\n  ");
+        o.log.warn(`worker ${i} exited with ${code ?? signal}:\n  ${tail}`);
+      }
+      if (running === 0) fatal.abort(new Error("every worker process exited"));
+    });
+    workers.push(w);
+  }
+  o.log.info(`worker logs: ${workerLog(dir, "N")}`);
+  o.shutdown.abort.addEventListener("abort", () => {
+    for (const w of workers) w.kill("SIGKILL");
+  });
+  return fatal.signal;
 }
 
 /** The local master's own limits: its workers start at once, on this machine, against a local endpoint. */
@@ -206,16 +241,8 @@ async function prepareTarget(
   return dir;
 }
 
-function startWorker(
-  workerNumber: number,
-  config: LocalConfig,
-  conn: { readonly endpoint: string; readonly credentials: typeof EMULATOR_CREDENTIALS | undefined },
-  resources: RunResources,
-  source: string,
-  target: string,
-  runDir: string,
-  threadPool: string | undefined,
-): ChildProcess {
+function startWorker(workerNumber: number, launch: WorkerLaunch): ChildProcess {
+  const { config, conn, resources, source, target, runDir, threadPool } = launch;
   const script = process.argv[1] ?? "";
   // The worker's own settings, from its table: what the local run chose for it.
   const args = [

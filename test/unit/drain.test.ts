@@ -21,9 +21,9 @@ import {
 } from "../../master/phase-machine.ts";
 import { buildReport } from "../../master/report.ts";
 import {
-  type Command as SessionCommand,
   initialSession,
   mayTake,
+  type Command as SessionCommand,
   type SessionEvent,
   type SessionState,
   step as sessionStep,
