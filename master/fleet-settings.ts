@@ -118,7 +118,7 @@ export const fleetSettings = {
     type: "number",
     describe:
       "with --launch: dollars the run may cost (instance time and S3 requests, by the plan's prices); without --deadline the fleet runs as fast as it allows",
-    schema: z
+    schema: z.coerce
       .number({ error: "expected dollars, such as 40" })
       .positive("expected dollars above 0")
       .optional(),

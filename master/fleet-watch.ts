@@ -80,6 +80,8 @@ interface Busy {
   lastAtMs: number;
 }
 
+/** A worker's rate counts once it was measured over this long (a few reports, not the first burst). */
+const MIN_MEASURED_SEC = 3;
 /** Instance seconds below this are billed as this (EC2's minimum per instance). */
 const MIN_BILLED_MS = 60_000;
 
@@ -224,35 +226,38 @@ export class FleetWatch implements RunObserver {
     const workers = this.state?.workers ?? {};
     const end: { t: Tracked; why: NonNullable<Tracked["endedBy"]>; note: string }[] = [];
     for (const t of this.instances.values()) {
-      if (t.endedBy !== null || t.endedAtMs !== null) continue;
+      if (t.endedBy !== null) continue;
       const w = t.worker ? workers[t.worker] : undefined;
-      if (!t.worker && at - t.launchedAtMs > this.o.initTimeoutMs) {
+      if (w?.drain?.doneAtMs !== undefined) {
+        // Drained: it may have powered off by itself already; if not, it is terminated now.
+        end.push({ t, why: "drained", note: `instance ${t.instance.id}: its worker drained: terminated` });
+      } else if (t.endedAtMs === null && !t.worker && at - t.launchedAtMs > this.o.initTimeoutMs) {
         end.push({
           t,
           why: "silent",
           note: `instance(s) ${t.instance.id} did not announce a worker within ${Math.round(this.o.initTimeoutMs / 1000)} s: terminated; the run goes on without them`,
         });
-      } else if (w?.state === "LOST") {
+      } else if (t.endedAtMs === null && w?.state === "LOST") {
         end.push({
           t,
           why: "lost",
           note: `instance ${t.instance.id}: its worker was declared lost: terminated`,
         });
-      } else if (w?.drain?.doneAtMs !== undefined) {
-        end.push({ t, why: "drained", note: `instance ${t.instance.id}: its worker drained: terminated` });
       }
     }
     if (end.length === 0) return;
+    const ids: string[] = [];
     for (const e of end) {
       e.t.endedBy = e.why;
-      e.t.endedAtMs = at;
+      if (e.t.endedAtMs === null) ids.push(e.t.instance.id);
+      e.t.endedAtMs ??= at;
       if (e.why === "drained") this.o.log.info(e.note);
       else {
         this.notes.push(e.note);
         this.o.log.warn(e.note);
       }
     }
-    const ids = end.map((e) => e.t.instance.id);
+    if (ids.length === 0) return;
     try {
       await this.o.fleet.terminate(ids);
     } catch (err) {
@@ -264,7 +269,9 @@ export class FleetWatch implements RunObserver {
   private sample(at: number): void {
     const s = this.state;
     if (!s || (s.phase !== "WRITE" && s.phase !== "VALIDATE")) return;
-    const saturated = s.dispatch !== null && s.dispatch.issued - s.dispatch.done > concurrencyOf(s);
+    // With no more batches outstanding than workers, some wait for work: their pace is not their rate.
+    const working = Object.values(s.workers).filter(isWorking).length;
+    const saturated = s.dispatch !== null && s.dispatch.issued - s.dispatch.done > working;
     for (const w of Object.values(s.workers)) {
       const t = s.phase === "WRITE" ? w.totals.WRITE : w.totals.VALIDATE;
       const count = accounted(t);
@@ -351,7 +358,7 @@ export class FleetWatch implements RunObserver {
       .filter((w) => ours.has(w.id) && isWorking(w))
       .map((w) => {
         const b = this.busy.get(w.id);
-        const measured = b && b.sec > 0 && b.count > 0;
+        const measured = b && b.sec >= MIN_MEASURED_SEC && b.count > 0;
         return {
           id: w.id,
           entriesPerSec: measured ? b.count / b.sec : null,
@@ -378,13 +385,6 @@ function isWorking(w: WorkerView): boolean {
 
 function accounted(t: Tally): number {
   return t.ok + t.failed + t.skipped + t.unchanged;
-}
-
-/** Batches the live workers can hold at once: a queue with no more than this waiting starves them. */
-function concurrencyOf(s: MachineState): number {
-  return Object.values(s.workers)
-    .filter(isWorking)
-    .reduce((n, w) => n + Math.max(1, w.concurrency), 0);
 }
 
 function remainingOf(s: MachineState): { entries: number; bytes: number; validateEntries: number } {

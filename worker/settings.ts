@@ -91,7 +91,7 @@ export const workerSettings = {
     type: "number",
     describe:
       "work at most this many entries a second (a gentle pace on a source or target others use); 0: no limit",
-    schema: z.number({ error: "expected entries a second, such as 200" }).nonnegative("expected 0 or more"),
+    schema: int(0, 1_000_000),
     default: 0,
   }),
   copier: setting<"fs" | "rsync">({
