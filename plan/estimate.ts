@@ -141,3 +141,23 @@ export function scaleWorkload(sample: Workload, entries: number): Workload {
     multipartParts: r(sample.multipartParts),
   };
 }
+
+/** The smallest fleet the estimate says is done within `deadlineSec`, up to `maxWorkers`. */
+export interface DeadlineFleet {
+  readonly workers: number;
+  /** False when even `maxWorkers` miss it (the estimate is then of `maxWorkers`). */
+  readonly met: boolean;
+  readonly estimate: Estimate;
+}
+
+export function fleetForDeadline(i: EstimateInput, deadlineSec: number, maxWorkers: number): DeadlineFleet {
+  for (let workers = 1; workers <= maxWorkers; workers++) {
+    const e = estimate({ ...i, fleet: { ...i.fleet, workers } });
+    if (e.seconds.total <= deadlineSec) return { workers, met: true, estimate: e };
+  }
+  return {
+    workers: maxWorkers,
+    met: false,
+    estimate: estimate({ ...i, fleet: { ...i.fleet, workers: maxWorkers } }),
+  };
+}

@@ -8,13 +8,14 @@ import { ConfigError } from "../core/errors.ts";
 import { DEFAULT_PRICES, INSTANCE_TYPES } from "../core/prices.ts";
 import { tocFiles } from "../core/run-paths.ts";
 import { isS3Url, parseS3Url } from "../core/s3-url.ts";
+import { deadlineAt } from "../master/fleet-sizing.ts";
 import type { CrawlItem } from "../toc/crawl.ts";
 import { defaultLimits, TocBatcher } from "../toc/toc-batcher.ts";
 import { TocFileWriter } from "../toc/toc-file.ts";
 import type { FilterCounts } from "../toc/toc-filter.ts";
 import { type TocSourceOptions, tocSource } from "../toc/toc-source.ts";
 import { takeCensus } from "./census.ts";
-import { estimate, scaleWorkload, type Workload } from "./estimate.ts";
+import { type EstimateInput, estimate, fleetForDeadline, scaleWorkload, type Workload } from "./estimate.ts";
 import type { estimateSettings } from "./plan-settings.ts";
 import type { PlanView } from "./render.ts";
 
@@ -29,6 +30,8 @@ export interface PlanRunOptions {
   readonly multipartThresholdMb: number;
   readonly partSizeMb: number;
   readonly estimate: ConfigOf<typeof estimateSettings>;
+  /** `--deadline`: also find the fleet to start with to be done by then (at most `maxWorkers`). */
+  readonly deadline?: { readonly text: string; readonly maxWorkers: number } | undefined;
   /** A dry run: write the TOC files into this run directory and pack the batches. */
   readonly dispatch?:
     | { readonly runDir: string; readonly batchEntries: number; readonly batchBytes: number }
@@ -120,8 +123,17 @@ export async function makePlan(o: PlanRunOptions): Promise<PlanView> {
     input,
     minPartMiB: o.partSizeMb,
     estimate: estimate(input),
+    forDeadline: o.deadline ? forDeadline(input, o.deadline, Date.now()) : undefined,
     dispatch: dispatched ? await dispatched() : undefined,
   };
+}
+
+/** The fleet to start with for the deadline, from now. */
+function forDeadline(input: EstimateInput, d: { text: string; maxWorkers: number }, nowMs: number) {
+  const deadlineSec = (deadlineAt(d.text, nowMs) - nowMs) / 1000;
+  if (deadlineSec <= 0)
+    throw new ConfigError(`--deadline: ${d.text} is past already; give a later time or a duration`);
+  return { deadline: d.text, deadlineSec, ...fleetForDeadline(input, deadlineSec, d.maxWorkers) };
 }
 
 /**

@@ -4,6 +4,7 @@ import type { Setting } from "../core/config.ts";
 import { ENV } from "../core/env-names.ts";
 import { DEFAULT_PRICES, INSTANCE_TYPES } from "../core/prices.ts";
 import { int } from "../core/setting-schemas.ts";
+import { fleetSettings } from "../master/fleet-settings.ts";
 import { workerSettings } from "../worker/settings.ts";
 
 const price = z.coerce
@@ -111,6 +112,13 @@ export const planSettings = {
     schema: int(1, 10_000),
     default: 10,
   } satisfies Setting<number>,
+  // The master's own settings: the plan prints the fleet `master --launch --deadline` would start with.
+  deadline: {
+    ...fleetSettings.deadline,
+    describe:
+      "print the fleet to start with to be done within this time (90m, 2h) or by this time (2026-12-02T06:00:00Z)",
+  },
+  maxWorkers: fleetSettings.maxWorkers,
   // The worker's own setting: the plan estimates the run the workers would make with it.
   targetEmpty: workerSettings.targetEmpty,
   sample: {

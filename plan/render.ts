@@ -2,7 +2,7 @@
 
 import { PRICES_REGION, PRICES_TAKEN } from "../core/prices.ts";
 import { type Census, SIZE_BUCKETS } from "./census.ts";
-import type { Estimate, EstimateInput } from "./estimate.ts";
+import type { DeadlineFleet, Estimate, EstimateInput } from "./estimate.ts";
 
 export interface PlanView {
   readonly source: string;
@@ -17,6 +17,10 @@ export interface PlanView {
   readonly input: EstimateInput;
   readonly minPartMiB: number;
   readonly estimate: Estimate;
+  /** `--deadline`: the fewest workers the estimate says are done in time, and their estimate. */
+  readonly forDeadline?:
+    | (DeadlineFleet & { readonly deadline: string; readonly deadlineSec: number })
+    | undefined;
   /** Dry run only: what would be sent. */
   readonly dispatch?:
     | { readonly messages: number; readonly entries: number; readonly tocFile: string }
@@ -134,6 +138,14 @@ export function renderPlan(v: PlanView): string {
   out.push(
     `  AWS DataSync for the same ${bytes(v.input.workload.bytes)}: ${usd(e.dataSync.basic)} Basic ($${p.dataSyncBasicPerGb}/GB), ${usd(e.dataSync.enhanced)} Enhanced ($${p.dataSyncEnhancedPerGb}/GB + $${p.dataSyncEnhancedPerTask} per task), S3 requests included`,
   );
+  const d = v.forDeadline;
+  if (d) {
+    out.push(
+      d.met
+        ? `for --deadline ${d.deadline} (${duration(d.deadlineSec)}): start with ${d.workers} workers, done in ${duration(d.estimate.seconds.total)} for ${usd(d.estimate.cost.total)}; run master --launch --workers ${d.workers} --deadline ${d.deadline}`
+        : `for --deadline ${d.deadline} (${duration(d.deadlineSec)}): even --max-workers ${d.workers} take ${duration(d.estimate.seconds.total)} (limited by ${d.estimate.writeLimitedBy}) for ${usd(d.estimate.cost.total)}`,
+    );
+  }
   out.push(
     `  prices: ${PRICES_REGION} list prices taken ${PRICES_TAKEN}; override with --price-* flags; check them against the live pages`,
   );

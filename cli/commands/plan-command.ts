@@ -36,6 +36,7 @@ export const planCommand: CommandModule = {
       multipartThresholdMb: c.multipartThresholdMb,
       partSizeMb: c.partSizeMb,
       estimate: c,
+      deadline: c.deadline === undefined ? undefined : { text: c.deadline, maxWorkers: c.maxWorkers },
     });
     process.stdout.write(argv.json ? `${JSON.stringify(view, null, 2)}\n` : renderPlan(view));
     process.exitCode = 0;

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { decide, type SizingInput } from "../../master/fleet-sizing.ts";
+import { DEADLINE_SHAPE, deadlineAt, decide, type SizingInput } from "../../master/fleet-sizing.ts";
 
 const worker = (id: string, entriesPerSec: number | null, bytesPerSec = 0) => ({
   id,
@@ -203,5 +203,27 @@ describe("the fleet's sizing decision", () => {
     assert.deepEqual(d.action, { type: "drain", ids: ["w-a"] });
     assert.ok(d.forecastDollars !== null);
     assert.ok(Math.abs(d.forecastDollars - (1 + 0.6 + 0.6)) < 1e-9, String(d.forecastDollars));
+  });
+});
+
+describe("--deadline", () => {
+  const start = Date.parse("2026-12-02T04:00:00Z");
+  for (const [text, at] of [
+    ["2h", "2026-12-02T06:00:00.000Z"],
+    ["90m", "2026-12-02T05:30:00.000Z"],
+    ["1h30m", "2026-12-02T05:30:00.000Z"],
+    ["45s", "2026-12-02T04:00:45.000Z"],
+    ["2026-12-02T07:15:00Z", "2026-12-02T07:15:00.000Z"],
+    ["2026-12-02T08:15:00+01:00", "2026-12-02T07:15:00.000Z"],
+  ] as const) {
+    it(`reads ${text} as ${at}`, () => {
+      assert.equal(new Date(deadlineAt(text, start)).toISOString(), at);
+    });
+  }
+  it("refuses what is neither a duration nor a time with its zone", () => {
+    for (const bad of ["", "2", "2 h", "h", "tomorrow", "2026-12-02T07:15:00", "2026-12-02"]) {
+      assert.equal(DEADLINE_SHAPE.test(bad), false, bad);
+      assert.throws(() => deadlineAt(bad, start), /not a deadline/);
+    }
   });
 });
