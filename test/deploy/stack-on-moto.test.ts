@@ -50,6 +50,7 @@ import { FLEET_TAGS, STACK_OUTPUTS } from "../../core/deployment.ts";
 import { ENV } from "../../core/env-names.ts";
 import { makeSampleTree } from "../../local/sample-tree.ts";
 import type { RunReport, WorkerFigures } from "../../master/report.ts";
+import { renderHtmlReport } from "../../report/html-report.ts";
 import { MOTO_ACCOUNT, MOTO_KEYS, MOTO_REGION, type Moto, startMoto } from "../helpers/moto.ts";
 import { type Proc, startCli } from "../helpers/run.ts";
 import { listTree } from "../helpers/tree.ts";
@@ -434,6 +435,9 @@ describe("a load stack deployed on moto, run with launched workers, and destroye
       );
       assert.ok(rows.every((row) => row.spentDollars >= 0 && row.deadline === deadline));
       writtenOnce(r.report);
+      const page = renderHtmlReport(r.report as RunReport);
+      assert.match(page, /<h2>Fleet timeline<\/h2>/);
+      assert.match(page, /<code>launch \d<\/code>/);
       t.diagnostic(`ended ${r.report?.endedAt}, deadline ${deadline}; the fleet timeline:\n${timeline(r)}`);
     });
 
