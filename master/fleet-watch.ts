@@ -93,6 +93,7 @@ export class FleetWatch implements RunObserver {
   private state: MachineState | null = null;
   private readonly busy = new Map<string, Busy>();
   private last: SizingDecision | null = null;
+  private fatalSent = false;
 
   constructor(private readonly o: FleetWatchOptions) {}
 
@@ -368,8 +369,12 @@ export class FleetWatch implements RunObserver {
   }
 
   private failWhenNoneLeft(): void {
+    const phase = this.state?.phase ?? "INITIALIZING";
+    // Once the work is done (error report, shutdown), instances power off by design: that is no failure.
+    if (this.fatalSent || !(phase === "INITIALIZING" || phase === "WRITE" || phase === "VALIDATE")) return;
     const alive = [...this.instances.values()].filter((t) => t.endedAtMs === null && t.endedBy === null);
-    if (alive.length > 0 || this.instances.size === 0 || this.state?.finished) return;
+    if (alive.length > 0 || this.instances.size === 0) return;
+    this.fatalSent = true;
     const silent = this.endedBy("silent").length;
     this.emit?.({
       type: "fatal",
