@@ -138,16 +138,18 @@ export function renderPlan(v: PlanView): string {
   out.push(
     `  AWS DataSync for the same ${bytes(v.input.workload.bytes)}: ${usd(e.dataSync.basic)} Basic ($${p.dataSyncBasicPerGb}/GB), ${usd(e.dataSync.enhanced)} Enhanced ($${p.dataSyncEnhancedPerGb}/GB + $${p.dataSyncEnhancedPerTask} per task), S3 requests included`,
   );
-  const d = v.forDeadline;
-  if (d) {
-    out.push(
-      d.met
-        ? `for --deadline ${d.deadline} (${duration(d.deadlineSec)}): start with ${d.workers} workers, done in ${duration(d.estimate.seconds.total)} for ${usd(d.estimate.cost.total)}; run master --launch --workers ${d.workers} --deadline ${d.deadline}`
-        : `for --deadline ${d.deadline} (${duration(d.deadlineSec)}): even --max-workers ${d.workers} take ${duration(d.estimate.seconds.total)} (limited by ${d.estimate.writeLimitedBy}) for ${usd(d.estimate.cost.total)}`,
-    );
-  }
+  if (v.forDeadline) out.push(deadlineLine(v.forDeadline));
   out.push(
     `  prices: ${PRICES_REGION} list prices taken ${PRICES_TAKEN}; override with --price-* flags; check them against the live pages`,
   );
   return `${out.join("\n")}\n`;
+}
+
+/** `--deadline`: the fleet to start with, or that even the most workers miss it. */
+function deadlineLine(d: NonNullable<PlanView["forDeadline"]>): string {
+  const head = `for --deadline ${d.deadline} (${duration(d.deadlineSec)})`;
+  const e = d.estimate;
+  return d.met
+    ? `${head}: start with ${d.workers} workers, done in ${duration(e.seconds.total)} for ${usd(e.cost.total)}; run master --launch --workers ${d.workers} --deadline ${d.deadline}`
+    : `${head}: even --max-workers ${d.workers} take ${duration(e.seconds.total)} (limited by ${e.writeLimitedBy}) for ${usd(e.cost.total)}`;
 }
