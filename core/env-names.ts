@@ -15,6 +15,8 @@ export const ENV = {
   runId: "S3BL_RUN_ID",
   workerId: "S3BL_WORKER_ID",
   concurrency: "S3BL_CONCURRENCY",
+  /** A worker works at most this many entries a second (0: no limit). */
+  maxEntriesPerSec: "S3BL_MAX_ENTRIES_PER_SEC",
   copier: "S3BL_COPIER",
   controlQueuePrefix: "S3BL_CONTROL_QUEUE_PREFIX",
   logFormat: "S3BL_LOG_FORMAT",

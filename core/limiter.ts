@@ -105,3 +105,34 @@ export class AdaptiveLimiter {
     }
   }
 }
+
+/**
+ * A steady pace: `take(n)` resolves when `n` more units fit in `perSec` since the first, so that a long run
+ * averages `perSec` at most. 0 takes no time. Cancelled by the signal (it then resolves at once).
+ */
+export class Pace {
+  private nextAtMs = 0;
+
+  constructor(
+    private readonly perSec: number,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  async take(n: number, signal?: AbortSignal): Promise<void> {
+    if (this.perSec <= 0 || n <= 0) return;
+    const t = this.now();
+    const startAt = Math.max(t, this.nextAtMs);
+    this.nextAtMs = startAt + (n * 1000) / this.perSec;
+    const wait = startAt - t;
+    if (wait <= 0 || signal?.aborted) return;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(done, wait);
+      function done() {
+        clearTimeout(timer);
+        signal?.removeEventListener("abort", done);
+        resolve();
+      }
+      signal?.addEventListener("abort", done, { once: true });
+    });
+  }
+}

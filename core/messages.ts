@@ -148,6 +148,11 @@ const ModeMessage = z.object({
    * or finds its control queue gone, rejoins: a new queue and subscription, and INITIALIZED again.
    */
   lost: z.array(workerId).optional(),
+  /**
+   * Workers the master drains (the fleet is ahead of its deadline, or the instance goes away): each stops
+   * taking batches, finishes what it holds, puts back the rest, reports, and says goodbye.
+   */
+  drain: z.array(workerId).optional(),
   failfast: z.boolean(),
   sentAtMs: count,
 });

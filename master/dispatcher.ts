@@ -118,6 +118,7 @@ function batchSender(options: DispatchOptions): BatchSender {
   let outbox: string[] = [];
   let outboxPlaces: (readonly number[])[] = [];
   let outboxEntries = 0;
+  let outboxBytes = 0;
   let outboxFirst = nextBatch;
   const inFlight = new Set<Promise<void>>();
   let sendError: unknown = null;
@@ -140,16 +141,19 @@ function batchSender(options: DispatchOptions): BatchSender {
       );
       outboxPlaces.push(places);
       outboxEntries += entries.length;
+      for (const e of entries) if (e.kind === "file") outboxBytes += e.size;
     },
     async send() {
       if (outbox.length === 0) return;
       const bodies = outbox;
       const entries = outboxEntries;
       const places = outboxPlaces;
+      const bytes = outboxBytes;
       const first = outboxFirst;
       outbox = [];
       outboxPlaces = [];
       outboxEntries = 0;
+      outboxBytes = 0;
       outboxFirst = nextBatch;
       await options.reserve?.(first + bodies.length);
       // Issued before the send: a worker may finish a batch of this send before SQS acknowledges all of it.
@@ -160,6 +164,7 @@ function batchSender(options: DispatchOptions): BatchSender {
         batches: bodies.length,
         entries,
         places,
+        bytes,
       });
       const p = sendOutlasting(options, bodies).then(() => {
         sentEntries += entries;

@@ -1,18 +1,21 @@
 /**
- * The master's worker fleet: launches the instances before the run, watches that each one's worker announces
- * itself, terminates an instance that stays silent past its deadline (the run goes on with the others, as the
- * phase machine does after its init timeout), fails the run when every instance is gone, and terminates the
- * whole fleet when the run ends: success, failure, Ctrl-C or a crash. Reads top to bottom: launch, watch while
- * the run runs, end.
+ * The master's worker fleet: launches the instances before the run, and ends them all when the run ends
+ * (success, failure, Ctrl-C or a crash). While the run runs, the fleet observes the phase machine (see
+ * fleet-watch.ts): the machine's events tell which instance carries which worker, and whether it lives; the
+ * fleet ends the instances that will not work, sizes itself to the deadline or budget, and fails the run when
+ * every instance is gone. Reads top to bottom: launch, observe while the run runs, end.
  */
 
 import { FLEET_TAGS } from "../core/deployment.ts";
 import { describe } from "../core/errors.ts";
 import type { Logger } from "../core/log.ts";
-import { decodeMessage } from "../core/messages.ts";
-import type { Fleet, FleetInstance, MessageQueue } from "../core/ports.ts";
+import type { Fleet, FleetInstance } from "../core/ports.ts";
 import { pause } from "../core/retry.ts";
 import type { Shutdown } from "../core/shutdown.ts";
+import { type FleetSizing, type FleetTimelineRow, FleetWatch } from "./fleet-watch.ts";
+import type { RunObserver } from "./run-observer.ts";
+
+export type { FleetLive, FleetSizing, FleetTimelineRow } from "./fleet-watch.ts";
 
 export interface FleetRunOptions {
   readonly fleet: Fleet;
@@ -26,8 +29,10 @@ export interface FleetRunOptions {
   readonly initTimeoutMs: number;
   /** After a run that ended by itself, how long instances get to power off on their own (logs, uploads). */
   readonly drainMs: number;
-  /** How often the fleet is described. */
+  /** How often the fleet is described (and sized). */
   readonly pollMs: number;
+  /** Size the fleet to a deadline or a budget; null: the fleet stays the size launched. */
+  readonly sizing?: FleetSizing | null;
   readonly log: Logger;
   readonly shutdown: Shutdown;
   readonly now?: () => number;
@@ -35,18 +40,23 @@ export interface FleetRunOptions {
 
 /** What the run gets from the fleet. */
 export interface FleetHooks {
-  /** The report queue, watched for the workers' announcements. */
-  readonly reportQueue: MessageQueue;
-  /** Aborted when the fleet can no longer carry the run: every instance has ended. */
-  readonly fatal: AbortSignal;
+  /** Watches the run's machine: pass it to the run as its observer. */
+  readonly observer: RunObserver;
+  /** The fleet's figures for the live display. */
+  readonly live: FleetWatch["live"];
 }
 
 export interface FleetSummary {
   readonly launched: readonly string[];
   /** Instances terminated because their worker never announced itself. */
   readonly silent: readonly string[];
+  /** Instances terminated because their worker was declared lost, or drained. */
+  readonly lost: readonly string[];
+  readonly drained: readonly string[];
   readonly terminated: readonly string[];
   readonly notes: readonly string[];
+  /** Every sizing decision, with the fleet and forecast after it. Empty without --deadline or --budget. */
+  readonly timeline: readonly FleetTimelineRow[];
 }
 
 export type FleetRun<T> =
@@ -60,14 +70,28 @@ export function fleetTags(fleetName: string, runId: string): Record<string, stri
 
 export async function runWithFleet<T extends { readonly outcome: string }>(
   options: FleetRunOptions,
-  reportQueue: MessageQueue,
   run: (hooks: FleetHooks) => Promise<T>,
 ): Promise<FleetRun<T>> {
   const now = options.now ?? Date.now;
   const tags = fleetTags(options.fleetName, options.runId);
-  const notes: string[] = [];
-  const silent: string[] = [];
-  const endedByUs = new Set<string>();
+  const watch = new FleetWatch({
+    fleet: options.fleet,
+    tags,
+    initTimeoutMs: options.initTimeoutMs,
+    pollMs: options.pollMs,
+    log: options.log,
+    sizing: options.sizing ?? null,
+    now,
+  });
+  const summary = (terminated: readonly string[]): FleetSummary => ({
+    launched: watch.ids(),
+    silent: watch.endedBy("silent"),
+    lost: watch.endedBy("lost"),
+    drained: watch.endedBy("drained"),
+    terminated,
+    notes: watch.notes,
+    timeline: watch.timeline,
+  });
 
   // ---- launch ----
   options.log.info(`launching ${options.count} worker instance(s) for run ${options.runId}`, {
@@ -79,87 +103,56 @@ export async function runWithFleet<T extends { readonly outcome: string }>(
     instances = await options.fleet.launch(options.count, tags);
   } catch (err) {
     const terminated = await terminateAll(options, tags, [], "the launch failed");
-    return { ran: false, reason: describe(err), fleet: { launched: [], silent, terminated, notes } };
+    return { ran: false, reason: describe(err), fleet: summary(terminated) };
   }
-  const launchedAt = now();
+  watch.add(instances, now());
   const launched = instances.map((i) => i.id);
   options.log.info(`launched ${launched.length} instance(s): ${launched.join(", ")}`, {
     runId: options.runId,
   });
-  const onDemand = instances.filter((i) => i.market === "on-demand").length;
-  if (options.spot && onDemand > 0) {
-    notes.push(
-      `${onDemand} of ${launched.length} instances were launched On-Demand: no subnet had Spot capacity for them (--spot-fallback)`,
-    );
-    options.log.warn(notes[notes.length - 1] ?? "");
+  noteOnDemand(options, instances, watch.notes);
+  if (options.sizing) {
+    watch.record(now(), `start ${launched.length}`, "the fleet launched with --workers", null);
   }
   if (launched.length < options.count) {
-    notes.push(
+    watch.notes.push(
       `EC2 started ${launched.length} of ${options.count} instances (capacity); the run goes on with them`,
     );
-    options.log.warn(notes[notes.length - 1] ?? "");
+    options.log.warn(watch.notes[watch.notes.length - 1] ?? "");
   }
   if (options.shutdown.stop.aborted) {
     const terminated = await terminateAll(options, tags, launched, "interrupted while launching");
-    return {
-      ran: false,
-      reason: "interrupted while launching",
-      fleet: { launched, silent, terminated, notes },
-    };
+    return { ran: false, reason: "interrupted while launching", fleet: summary(terminated) };
   }
 
-  // ---- watch while the run runs ----
-  const announced = new Set<string>();
-  const byId = new Map(instances.map((i) => [i.id, i]));
-  const matchWorker = (worker: string, host: string) => {
-    for (const i of byId.values()) {
-      const dns = i.privateDnsName ?? "";
-      if (
-        worker === i.id ||
-        host === i.id ||
-        host.startsWith(`${i.id}.`) ||
-        (dns && dns.split(".")[0] === host.split(".")[0])
-      ) {
-        if (!announced.has(i.id)) options.log.info(`instance ${i.id} announced its worker ${worker}`);
-        announced.add(i.id);
-      }
-    }
-  };
-  const fatal = new AbortController();
+  // ---- observe while the run runs ----
   const done = new AbortController();
-  const watch = watchFleet(options, {
-    tags,
-    launched,
-    launchedAt,
-    byId,
-    announced,
-    endedByUs,
-    notes,
-    silent,
-    fatal,
-    signal: done.signal,
-    now,
-  });
-
+  const watching = watch.run(done.signal);
   const end = async (outcome: string): Promise<FleetSummary> => {
     done.abort();
-    await watch;
+    await watching;
     // Let workers that finished power off by themselves (logs, yas3fs uploads), then terminate what is left.
     if (outcome !== "interrupted" && outcome !== "crashed" && options.drainMs > 0) await drain(options, tags);
-    const terminated = await terminateAll(options, tags, launched, `run ${outcome}`);
-    return { launched, silent, terminated, notes };
+    return summary(await terminateAll(options, tags, watch.ids(), `run ${outcome}`));
   };
   let result: T;
   try {
-    result = await run({
-      reportQueue: watchAnnouncements(reportQueue, options.runId, matchWorker),
-      fatal: fatal.signal,
-    });
+    result = await run({ observer: watch, live: (at) => watch.live(at) });
   } catch (err) {
     await end("crashed");
     throw err;
   }
   return { ran: true, result, fleet: await end(result.outcome) };
+}
+
+/** With --spot: instances EC2 started On-Demand instead (`--spot-fallback`) are a note of the report. */
+function noteOnDemand(o: FleetRunOptions, instances: readonly FleetInstance[], notes: string[]): void {
+  const onDemand = instances.filter((i) => i.market === "on-demand").length;
+  if (!o.spot || onDemand === 0) return;
+  notes.push(
+    `${onDemand} of ${instances.length} instances were launched On-Demand: no subnet had Spot capacity for them (--spot-fallback)`,
+  );
+  o.log.warn(notes[notes.length - 1] ?? "");
 }
 
 /** Waits until no instance of the run is still up, or `drainMs`, or a second Ctrl-C. */
@@ -179,74 +172,13 @@ async function drain(o: FleetRunOptions, tags: Record<string, string>): Promise<
   }
 }
 
+/** Describing and terminating the fleet at the end may take this long at most, retries included. */
+const TERMINATE_TIMEOUT_MS = 120_000;
+
 /**
  * Terminates every instance of the run: those EC2 lists by tag (which also finds instances of a launch whose
  * answer was lost) and those we launched. Bounded in time, and deaf to Ctrl-C: this is the cleanup.
  */
-/** What the watch of a running fleet shares with the run that launched it. */
-interface FleetWatch {
-  readonly tags: Record<string, string>;
-  readonly launched: readonly string[];
-  readonly launchedAt: number;
-  readonly byId: Map<string, FleetInstance>;
-  /** Instances whose worker has announced itself (seen on the report queue). */
-  readonly announced: ReadonlySet<string>;
-  readonly endedByUs: Set<string>;
-  readonly notes: string[];
-  readonly silent: string[];
-  /** Aborted when every worker instance has ended: the run cannot go on. */
-  readonly fatal: AbortController;
-  readonly signal: AbortSignal;
-  readonly now: () => number;
-}
-
-/**
- * Every `pollMs` while the run runs: terminates instances that announced no worker within the init timeout,
- * and fails the run once none is left.
- */
-async function watchFleet(options: FleetRunOptions, w: FleetWatch): Promise<void> {
-  while (!w.signal.aborted) {
-    await pause(options.pollMs, w.signal);
-    if (w.signal.aborted) return;
-    let live: FleetInstance[];
-    try {
-      live = await options.fleet.describe(w.tags, w.signal);
-    } catch (err) {
-      if (w.signal.aborted) return;
-      options.log.warn(`could not describe the fleet: ${describe(err)}`);
-      continue;
-    }
-    for (const i of live) w.byId.set(i.id, { ...w.byId.get(i.id), ...i });
-    const running = new Set(live.filter((i) => i.state !== "shutting-down").map((i) => i.id));
-    if (w.now() - w.launchedAt > options.initTimeoutMs) {
-      const quiet = w.launched.filter(
-        (id) => !w.announced.has(id) && !w.endedByUs.has(id) && running.has(id),
-      );
-      if (quiet.length > 0) {
-        const note = `instance(s) ${quiet.join(", ")} did not announce a worker within ${Math.round(options.initTimeoutMs / 1000)} s: terminated; the run goes on without them`;
-        w.notes.push(note);
-        options.log.warn(note);
-        w.silent.push(...quiet);
-        for (const id of quiet) w.endedByUs.add(id);
-        await options.fleet
-          .terminate(quiet)
-          .catch((err) => options.log.warn(`could not terminate ${quiet.join(", ")}: ${describe(err)}`));
-      }
-    }
-    const alive = w.launched.filter((id) => running.has(id) && !w.endedByUs.has(id));
-    if (alive.length === 0 && !w.fatal.signal.aborted) {
-      w.fatal.abort(
-        new Error(
-          `every worker instance has ended (${w.launched.length} launched, ${w.silent.length} silent)`,
-        ),
-      );
-    }
-  }
-}
-
-/** Describing and terminating the fleet at the end may take this long at most, retries included. */
-const TERMINATE_TIMEOUT_MS = 120_000;
-
 async function terminateAll(
   o: FleetRunOptions,
   tags: Record<string, string>,
@@ -272,34 +204,4 @@ async function terminateAll(
     );
     return [];
   }
-}
-
-/** The report queue, unchanged, except that each worker announcement is also shown to `seen`. */
-function watchAnnouncements(
-  queue: MessageQueue,
-  runId: string,
-  seen: (worker: string, host: string) => void,
-): MessageQueue {
-  return {
-    get url() {
-      return queue.url;
-    },
-    get requests() {
-      return queue.requests;
-    },
-    send: (bodies, signal) => queue.send(bodies, signal),
-    async receive(opts, signal) {
-      const messages = await queue.receive(opts, signal);
-      for (const m of messages) {
-        if (!m.body.includes("WORKER_STATE")) continue;
-        const d = decodeMessage(m.body, { expectRun: runId, accept: ["WORKER_STATE"] });
-        if (d.ok && d.message.type === "WORKER_STATE") seen(d.message.worker, d.message.host);
-      }
-      return messages;
-    },
-    delete: (receipts, signal) => queue.delete(receipts, signal),
-    extend: (receipts, sec, signal) => queue.extend(receipts, sec, signal),
-    purge: (signal) => queue.purge(signal),
-    visibilityTimeoutSec: (signal) => queue.visibilityTimeoutSec(signal),
-  };
 }

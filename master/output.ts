@@ -109,8 +109,19 @@ export function progressLine(p: Progress): string {
   return (
     `${p.phase}${stage}: written ${p.written}, validated ${p.validated}, failed ${p.failed} | ` +
     `${p.filesPerSec} entries/s, ${p.mbPerSec} MB/s | batches ${p.batchesDone}/${p.batchesSent} | ` +
-    `workers ${p.workersAlive}${p.workersLost ? ` (${p.workersLost} lost)` : ""}`
+    `workers ${p.workersAlive}${p.workersLost ? ` (${p.workersLost} lost)` : ""}` +
+    (p.fleet ? ` | ${fleetLine(p.fleet)}` : "")
   );
+}
+
+/** A sized fleet's figures: the forecast against the deadline, and the money spent (and the budget). */
+export function fleetLine(f: NonNullable<Progress["fleet"]>): string {
+  const forecast = f.forecast ? `forecast ${f.forecast}` : "forecast not yet known";
+  const deadline = f.deadline
+    ? ` (deadline ${f.deadline}${f.forecast && f.forecast > f.deadline ? ", late" : ""})`
+    : "";
+  const budget = f.budgetDollars !== null ? ` of $${f.budgetDollars}` : "";
+  return `fleet ${f.workers}: ${forecast}${deadline}, $${f.spentDollars.toFixed(2)} spent${budget}`;
 }
 
 const fmt = (n: number) => Math.round(n).toLocaleString("en-US");
@@ -167,6 +178,7 @@ export function renderLive(
   lines.push(
     `  workers ${p.workersAlive}/${ctx.expectedWorkers} alive${lost} · failures ${fmt(p.failed)} · ${clock(ctx.elapsedSec)} elapsed`,
   );
+  if (p.fleet) lines.push(`  ${fleetLine(p.fleet)}`);
   return lines.map((l) => (l.length > ctx.width ? `${l.slice(0, Math.max(1, ctx.width - 1))}…` : l));
 }
 

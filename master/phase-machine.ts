@@ -177,6 +177,9 @@ export function step(state: MachineState, event: MachineEvent): StepResult {
     case "interrupt":
       s = onInterrupt(s, event.at, out);
       break;
+    case "drain":
+      s = onDrain(s, event, out);
+      break;
     default: {
       const never: never = event;
       throw new Error(`unhandled event ${JSON.stringify(never)}`);
@@ -387,18 +390,53 @@ function onWorkerState(s: MachineState, m: WorkerStateMessage, at: number, out: 
   return next;
 }
 
-/** A worker's goodbye: why it left is kept; one drained by a Spot interruption is a note of the report. */
+/**
+ * A worker's goodbye: why it left is kept. One that drains (the master asked it to, or EC2's Spot interruption
+ * notice made it) ends drained, not lost, with one note of the report.
+ */
 function onStopped(s: MachineState, m: WorkerStateMessage, at: number, out: Command[]): MachineState {
   const w = s.workers[m.worker];
-  if (!w || !m.reason || w.stopped?.reason === m.reason) return s;
-  const stopped = { reason: m.reason, detail: m.detail ?? "", atMs: at };
-  let next: MachineState = { ...s, workers: { ...s.workers, [w.id]: { ...w, stopped } } };
-  if (m.reason === "spot interruption") {
-    const note = `worker ${w.id} on ${w.host} drained at ${iso(at)} in ${s.phase} after a Spot interruption notice${m.detail ? `: ${m.detail}` : ""}`;
-    next = { ...next, notes: [...next.notes, note] };
-    out.push({ type: "log", level: "warn", message: note });
+  if (!w) return s;
+  let view: WorkerView = w;
+  if (m.reason && w.stopped?.reason !== m.reason)
+    view = { ...view, stopped: { reason: m.reason, detail: m.detail ?? "", atMs: at } };
+  const spot = m.reason === "spot interruption";
+  const drain = view.drain ?? (spot ? { requestedAtMs: at, reason: "spot interruption" } : undefined);
+  let notes = s.notes;
+  if (drain && drain.doneAtMs === undefined) {
+    view = { ...view, drain: { ...drain, doneAtMs: at } };
+    const note = spot
+      ? `worker ${w.id} on ${w.host} drained at ${iso(at)} in ${s.phase} after a Spot interruption notice${m.detail ? `: ${m.detail}` : ""}`
+      : `worker ${w.id} on ${w.host} drained in ${s.phase} (${drain.reason}): it finished what it held and said goodbye`;
+    notes = [...notes, note];
+    out.push({ type: "log", level: spot ? "warn" : "info", message: note });
   }
-  return next;
+  if (view === w) return s;
+  return { ...s, notes, workers: { ...s.workers, [w.id]: view } };
+}
+
+/**
+ * Drains live workers: each is listed in MODE (sent at once) until it says goodbye; the run counts it as
+ * drained, not lost. A worker unknown, lost or gone already is not drained (said in the log).
+ */
+function onDrain(s: MachineState, e: Extract<MachineEvent, { type: "drain" }>, out: Command[]): MachineState {
+  let next = s;
+  const asked: string[] = [];
+  for (const id of e.workers) {
+    const w = next.workers[id];
+    if (!w || w.state === "LOST" || w.state === "STOPPED" || w.drain) {
+      out.push({ type: "log", level: "warn", message: `not draining ${id}: it is not a live worker` });
+      continue;
+    }
+    const view: WorkerView = { ...w, drain: { requestedAtMs: e.at, reason: e.reason } };
+    next = { ...next, workers: { ...next.workers, [id]: view } };
+    asked.push(id);
+  }
+  if (asked.length === 0) return next;
+  out.push({ type: "log", level: "info", message: `draining ${asked.join(", ")}: ${e.reason}` });
+  if (next.phase === "SHUTDOWN" || next.finished) return next;
+  out.push(modeBroadcast(next));
+  return { ...next, lastBeaconMs: e.at };
 }
 
 function onSummary(s: MachineState, m: SummaryMessage, at: number, out: Command[]): MachineState {

@@ -40,7 +40,12 @@ export function onBatchesIssued(
     // The crawl's files and symlinks count as entries once handed out (a run that ends early still adds up);
     // its directories count when the crawl ends.
     entries: d.phase === "WRITE" && d.stage === "content" ? s.entries + e.entries : s.entries,
-    dispatch: { ...d, issued: d.issued + e.batches, entriesIssued: d.entriesIssued + e.entries },
+    dispatch: {
+      ...d,
+      issued: d.issued + e.batches,
+      entriesIssued: d.entriesIssued + e.entries,
+      bytesIssued: d.bytesIssued + (e.bytes ?? 0),
+    },
     // Work outstanding again after none: the stall clock starts now, not when the last batch finished.
     lastProgressMs: wasIdle ? e.at : s.lastProgressMs,
   };

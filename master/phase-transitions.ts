@@ -193,6 +193,7 @@ export function startDispatch(s: MachineState, phase: WorkPhase, stage: Stage, o
     entries: 0,
     issued: 0,
     entriesIssued: 0,
+    bytesIssued: 0,
     complete: false,
     done: 0,
     entriesDone: 0,
@@ -254,6 +255,14 @@ export function touchWorker(
   return { ...s, workers: { ...s.workers, [id]: updated } };
 }
 
+/** Workers asked to drain that have not said goodbye yet, as MODE lists them (at most 1,000). */
+export function drainingWorkers(s: MachineState): string[] {
+  return Object.values(s.workers)
+    .filter((w) => w.drain && w.drain.doneAtMs === undefined && w.state !== "LOST" && w.state !== "STOPPED")
+    .slice(0, 1_000)
+    .map((w) => w.id);
+}
+
 export function markRemoved(s: MachineState, id: string): MachineState {
   const w = s.workers[id];
   if (!w) return s;
@@ -274,9 +283,17 @@ export function modeBroadcast(s: MachineState): Command {
     return { type: "broadcast", message: { type: "SHUTDOWN", reason: s.failureReason ?? "run finished" } };
   }
   const known = s.phase === "INITIALIZING" ? Object.keys(s.workers) : [];
+  const drain = drainingWorkers(s);
   return {
     type: "broadcast",
-    message: { type: "MODE", phase: s.phase, known, lost: lostWorkers(s), failfast: s.settings.failfast },
+    message: {
+      type: "MODE",
+      phase: s.phase,
+      known,
+      lost: lostWorkers(s),
+      ...(drain.length > 0 ? { drain } : {}),
+      failfast: s.settings.failfast,
+    },
   };
 }
 

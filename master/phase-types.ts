@@ -66,6 +66,17 @@ export interface WorkerView {
    */
   readonly stopped?: { readonly reason: StopReason; readonly detail: string; readonly atMs: number };
   readonly removed: boolean;
+  /**
+   * The worker is drained: asked to (`requestedAtMs`), or it said it leaves (an interruption); `doneAtMs` once
+   * it said goodbye. A drained worker ends as drained, not lost: nothing it held is lost or redone.
+   */
+  readonly drain?: DrainView;
+}
+
+export interface DrainView {
+  readonly requestedAtMs: number;
+  readonly reason: string;
+  readonly doneAtMs?: number;
 }
 
 export interface HookView {
@@ -100,6 +111,8 @@ export interface DispatchView {
   /** Batches (and entries) handed to SQS so far, acknowledged or not: results are taken for these only. */
   readonly issued: number;
   readonly entriesIssued: number;
+  /** Bytes of the files handed to SQS so far (what the fleet's forecast counts as left to write). */
+  readonly bytesIssued: number;
   readonly complete: boolean;
   /** Distinct batches of this stage reported finished (or dead-lettered), and their entries. */
   readonly done: number;
@@ -186,6 +199,8 @@ export type MachineEvent =
        * manifest maps batches back to TOC lines with them.
        */
       readonly places?: readonly (readonly number[])[];
+      /** Bytes of the files among them. */
+      readonly bytes?: number;
     }
   /** SQS acknowledged the send of batches issued before. */
   | { readonly type: "batches-sent"; readonly at: number; readonly batches: number; readonly entries: number }
@@ -225,6 +240,13 @@ export type MachineEvent =
     }
   /** Something the report should say about the run (e.g. how the dead-letter queue was found). */
   | { readonly type: "note"; readonly at: number; readonly level: "info" | "warn"; readonly message: string }
+  /** Drain these workers (the fleet no longer needs them): each finishes what it holds and says goodbye. */
+  | {
+      readonly type: "drain";
+      readonly at: number;
+      readonly workers: readonly string[];
+      readonly reason: string;
+    }
   | { readonly type: "interrupt"; readonly at: number };
 
 export type Command =

@@ -1,4 +1,5 @@
 /** The live figures of a run, taken from the phase machine's state every `everyMs` (and at the end). */
+import type { FleetLive } from "./fleet-watch.ts";
 import type { MachineState } from "./phase-machine.ts";
 
 export interface Progress {
@@ -15,6 +16,8 @@ export interface Progress {
   readonly mbPerSec: number;
   readonly workersAlive: number;
   readonly workersLost: number;
+  /** A sized fleet's forecast against its deadline, and the money spent so far (`master --launch --deadline`). */
+  readonly fleet?: FleetLive;
 }
 
 /** Hands `print` the figures at most every `everyMs`, with rates over the time since the last ones. */

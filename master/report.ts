@@ -3,6 +3,7 @@
  * figures, phase timings and rates. Pure.
  */
 import type { Tally } from "../core/messages.ts";
+import type { FleetTimelineRow } from "./fleet-watch.ts";
 import type { MachineState, Outcome, RunIssue } from "./phase-machine.ts";
 
 export interface WorkerFigures {
@@ -28,6 +29,11 @@ export interface WorkerFigures {
   readonly rejoins: number;
   /** Why it said goodbye (`spot interruption`: drained on EC2's notice); null when it did not. */
   readonly stopped: { readonly reason: string; readonly detail: string; readonly at: string } | null;
+  /**
+   * When it was drained (it finished or put back what it held and said goodbye: the fleet no longer needed it,
+   * or a Spot interruption notice); absent when it was not.
+   */
+  readonly drainedAt?: string;
 }
 
 export interface RunReport {
@@ -89,8 +95,20 @@ export interface RunReport {
     | undefined;
   /** The verification manifest (`--manifest-out`): where it went and its lines, one per entry. */
   readonly manifest?: { readonly destination: string; readonly lines: number } | undefined;
+  /** `master --launch`: the instances, how each ended, and the fleet timeline (a row per sizing decision). */
+  readonly fleet?: FleetReport;
   /** The live figures as the run went, one sample per progress line (for the HTML report's chart). */
   readonly timeline?: readonly TimelineSample[];
+}
+
+export interface FleetReport {
+  readonly launched: readonly string[];
+  /** Terminated because their worker never announced itself, was declared lost, or was drained. */
+  readonly silent: readonly string[];
+  readonly lost: readonly string[];
+  readonly drained: readonly string[];
+  readonly terminated: readonly string[];
+  readonly timeline: readonly FleetTimelineRow[];
 }
 
 export interface TimelineSample {
@@ -158,6 +176,7 @@ export function buildReport(
       stopped: w.stopped
         ? { reason: w.stopped.reason, detail: w.stopped.detail, at: iso(w.stopped.atMs) }
         : null,
+      ...(w.drain?.doneAtMs === undefined ? {} : { drainedAt: iso(w.drain.doneAtMs) }),
     })),
     phases,
     rates: {

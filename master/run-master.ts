@@ -37,6 +37,7 @@ import {
   receiveReports,
 } from "./report-intake.ts";
 import { finishRun, type SyncOptions } from "./run-finish.ts";
+import type { RunObserver } from "./run-observer.ts";
 import { type RunRecord, readRunRecord, reservationFor, writeRunRecord } from "./run-record.ts";
 
 export interface MasterPorts {
@@ -78,6 +79,8 @@ export interface MasterOptions {
   readonly shutdown: Shutdown;
   /** Aborted (with a reason) when the run must fail from outside, e.g. every local worker process died. */
   readonly fatal?: AbortSignal;
+  /** Told every event the machine takes and the state after it (the worker fleet); may add events. */
+  readonly observer?: RunObserver | undefined;
   /** Called with the live figures every `progressMs`. */
   readonly onProgress?: (p: Progress) => void;
   /** A manifest instead of the crawl, and the TOC filters (a directory source only). */
@@ -105,7 +108,7 @@ export async function runMaster(ports: MasterPorts, options: MasterOptions): Pro
 
   const events = eventQueue();
   const emit = events.emit;
-  listenForInterrupts(options, emit, now);
+  listenOutside(options, emit, now);
   const awsDownMs = options.awsDownTimeoutMs ?? DEFAULT_AWS_DOWN_MS;
   const sources = startSources(ports, options, dlq, { emit, now, awsDownMs });
   let state: MachineState = initialState(options.runId, options.settings, now(), resumed);
@@ -143,6 +146,7 @@ export async function runMaster(ports: MasterPorts, options: MasterOptions): Pro
     const r = step(state, event);
     manifest?.observe(state, event, r.state);
     state = r.state;
+    options.observer?.observe(state, event);
     for (const c of r.commands) await perform(c);
     progress.update(state);
   }
@@ -158,18 +162,15 @@ export async function runMaster(ports: MasterPorts, options: MasterOptions): Pro
   return report;
 }
 
-/** A signal (first or second) and the caller's fatal signal become events of the machine. */
-function listenForInterrupts(
-  options: MasterOptions,
-  emit: (e: MachineEvent) => void,
-  now: () => number,
-): void {
+/** A signal (first or second), the caller's fatal signal and the observer's own become events of the machine. */
+function listenOutside(options: MasterOptions, emit: (e: MachineEvent) => void, now: () => number): void {
   const { shutdown, fatal } = options;
   shutdown.stop.addEventListener("abort", () => emit({ type: "interrupt", at: now() }), { once: true });
   shutdown.abort.addEventListener("abort", () => emit({ type: "interrupt", at: now() }), { once: true });
   fatal?.addEventListener("abort", () => emit({ type: "fatal", at: now(), reason: describe(fatal.reason) }), {
     once: true,
   });
+  options.observer?.attach(emit);
 }
 
 /** The sources of events beside the loop: the report queue, the dead-letter queue and the clock. */

@@ -19,6 +19,7 @@ import {
 } from "../core/config.ts";
 import { ENV } from "../core/env-names.ts";
 import { bool, int, nonEmpty, url } from "../core/setting-schemas.ts";
+import { DEADLINE_SHAPE } from "./fleet-sizing.ts";
 
 export const masterSettings = {
   ...connection,
@@ -253,6 +254,36 @@ export const fleetSettings = {
     describe: "how often the fleet's instances are described",
     schema: int(1, 600),
     default: 15,
+  }),
+  deadline: setting<string | undefined>({
+    flag: "deadline",
+    type: "string",
+    describe:
+      "with --launch: be done by then, a duration from the start (90m, 2h, 1h30m) or a time (2026-12-02T06:00:00Z); the fleet grows and shrinks from --workers to meet it",
+    schema: z
+      .string()
+      .regex(
+        DEADLINE_SHAPE,
+        "expected a duration such as 2h, 90m or 1h30m, or a time such as 2026-12-02T06:00:00Z",
+      )
+      .optional(),
+  }),
+  budget: setting<number | undefined>({
+    flag: "budget",
+    type: "number",
+    describe:
+      "with --launch: dollars the run may cost (instance time and S3 requests, by the plan's prices); without --deadline the fleet runs as fast as it allows",
+    schema: z.coerce
+      .number({ error: "expected dollars, such as 40" })
+      .positive("expected dollars above 0")
+      .optional(),
+  }),
+  maxWorkers: setting<number>({
+    flag: "max-workers",
+    type: "number",
+    describe: "with --deadline or --budget: never more worker instances than this at once",
+    schema: int(1, 10_000),
+    default: 20,
   }),
   ec2EndpointUrl: setting<string | undefined>({
     flag: "ec2-endpoint-url",

@@ -4,9 +4,9 @@
  * what the run will report (special files, names that are not UTF-8, keys over S3's 1,024 bytes, what cannot
  * be read). `addItem` is pure over the census.
  */
-import type { CrawlItem } from "../toc/crawl.ts";
 
-import { SMALL_OBJECT_BYTES } from "./prices.ts";
+import { SMALL_OBJECT_BYTES } from "../core/prices.ts";
+import type { CrawlItem } from "../toc/crawl.ts";
 
 /** Upper bounds (exclusive) of the histogram's buckets, in bytes; the last bucket has no bound. */
 export const SIZE_BUCKETS: readonly { readonly label: string; readonly below: number }[] = [

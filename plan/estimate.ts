@@ -9,7 +9,7 @@
  * Cost: S3 requests, SQS requests, the fleet's instance and volume hours. Bytes into S3 from EC2 in the same
  * region cost nothing, and the stack's S3 gateway endpoint carries them without a NAT gateway.
  */
-import type { InstanceType, Prices } from "./prices.ts";
+import type { InstanceType, Prices } from "../core/prices.ts";
 
 export interface Workload {
   readonly entries: number;
@@ -183,5 +183,25 @@ export function scaleWorkload(sample: Workload, entries: number): Workload {
     multipartParts: r(sample.multipartParts),
     smallFiles: r(sample.smallFiles ?? 0),
     smallBytes: r(sample.smallBytes ?? 0),
+  };
+}
+
+/** The smallest fleet the estimate says is done within `deadlineSec`, up to `maxWorkers`. */
+export interface DeadlineFleet {
+  readonly workers: number;
+  /** False when even `maxWorkers` miss it (the estimate is then of `maxWorkers`). */
+  readonly met: boolean;
+  readonly estimate: Estimate;
+}
+
+export function fleetForDeadline(i: EstimateInput, deadlineSec: number, maxWorkers: number): DeadlineFleet {
+  for (let workers = 1; workers <= maxWorkers; workers++) {
+    const e = estimate({ ...i, fleet: { ...i.fleet, workers } });
+    if (e.seconds.total <= deadlineSec) return { workers, met: true, estimate: e };
+  }
+  return {
+    workers: maxWorkers,
+    met: false,
+    estimate: estimate({ ...i, fleet: { ...i.fleet, workers: maxWorkers } }),
   };
 }

@@ -5,17 +5,18 @@
 import fs from "node:fs/promises";
 import type { ConfigOf } from "../core/config.ts";
 import { ConfigError } from "../core/errors.ts";
+import { DEFAULT_PRICES, INSTANCE_TYPES, STORAGE_PRICES } from "../core/prices.ts";
 import { tocFiles } from "../core/run-paths.ts";
 import { isS3Url, parseS3Url } from "../core/s3-url.ts";
 import { NO_WRITE_OPTIONS, type WriteOptions } from "../core/write-options.ts";
+import { deadlineAt } from "../master/fleet-sizing.ts";
 import type { CrawlItem } from "../toc/crawl.ts";
 import { defaultLimits, InterleavingBatcher } from "../toc/toc-batcher.ts";
 import { TocFileWriter } from "../toc/toc-file.ts";
 import type { FilterCounts } from "../toc/toc-filter.ts";
 import { type TocSourceOptions, tocSource } from "../toc/toc-source.ts";
 import { busiestDirs, takeCensus } from "./census.ts";
-import { estimate, scaleWorkload, type Workload } from "./estimate.ts";
-import { DEFAULT_PRICES, INSTANCE_TYPES, STORAGE_PRICES } from "./prices.ts";
+import { type EstimateInput, estimate, fleetForDeadline, scaleWorkload, type Workload } from "./estimate.ts";
 import type { PlanView } from "./render.ts";
 import type { estimateSettings } from "./settings.ts";
 import { storageEstimate } from "./storage-estimate.ts";
@@ -33,24 +34,31 @@ export interface PlanRunOptions {
   readonly estimate: ConfigOf<typeof estimateSettings>;
   /** The run's storage class, encryption and tags, which the estimate prices; none: S3's defaults. */
   readonly writes?: WriteOptions | undefined;
+  /** `--deadline`: also find the fleet to start with to be done by then (at most `maxWorkers`). */
+  readonly deadline?: { readonly text: string; readonly maxWorkers: number } | undefined;
   /** A dry run: write the TOC files into this run directory and pack the batches. */
   readonly dispatch?:
     | { readonly runDir: string; readonly batchEntries: number; readonly batchBytes: number }
     | undefined;
 }
 
-export async function makePlan(o: PlanRunOptions): Promise<PlanView> {
-  if (isS3Url(o.source))
+/** The plan walks a directory: a bucket, a path it cannot read or a file is a usage error. */
+async function checkPlanSource(source: string): Promise<void> {
+  if (isS3Url(source))
     throw new ConfigError(
-      `--source: got ${JSON.stringify(o.source)}; the plan walks a directory, not a bucket`,
+      `--source: got ${JSON.stringify(source)}; the plan walks a directory, not a bucket`,
     );
-  const st = await fs.stat(o.source).catch((err: NodeJS.ErrnoException) => {
+  const st = await fs.stat(source).catch((err: NodeJS.ErrnoException) => {
     throw new ConfigError(
-      `--source: got ${JSON.stringify(o.source)}; cannot read it (${err.code}): give a directory`,
+      `--source: got ${JSON.stringify(source)}; cannot read it (${err.code}): give a directory`,
     );
   });
   if (!st.isDirectory())
-    throw new ConfigError(`--source: got ${JSON.stringify(o.source)}; expected a directory`);
+    throw new ConfigError(`--source: got ${JSON.stringify(source)}; expected a directory`);
+}
+
+export async function makePlan(o: PlanRunOptions): Promise<PlanView> {
+  await checkPlanSource(o.source);
   const instance = INSTANCE_TYPES[o.estimate.instanceType];
   const perHour = o.estimate.priceInstancePerHour ?? instance?.perHour;
   if (perHour === undefined)
@@ -137,8 +145,17 @@ export async function makePlan(o: PlanRunOptions): Promise<PlanView> {
       kms: writes.encryption?.algorithm === "aws:kms",
       customerKey: writes.encryption?.kmsKeyId !== undefined,
     }),
+    forDeadline: o.deadline ? forDeadline(input, o.deadline, Date.now()) : undefined,
     dispatch: dispatched ? await dispatched() : undefined,
   };
+}
+
+/** The fleet to start with for the deadline, from now. */
+function forDeadline(input: EstimateInput, d: { text: string; maxWorkers: number }, nowMs: number) {
+  const deadlineSec = (deadlineAt(d.text, nowMs) - nowMs) / 1000;
+  if (deadlineSec <= 0)
+    throw new ConfigError(`--deadline: ${d.text} is past already; give a later time or a duration`);
+  return { deadline: d.text, deadlineSec, ...fleetForDeadline(input, deadlineSec, d.maxWorkers) };
 }
 
 /**

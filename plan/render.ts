@@ -1,7 +1,8 @@
 /** The plan as text for people (pure). */
+
+import { PRICES_REGION, PRICES_TAKEN, STORAGE_PRICES } from "../core/prices.ts";
 import { type Census, SIZE_BUCKETS } from "./census.ts";
-import { type Estimate, type EstimateInput, S3_PUT_PER_SEC } from "./estimate.ts";
-import { PRICES_REGION, PRICES_TAKEN, STORAGE_PRICES } from "./prices.ts";
+import { type DeadlineFleet, type Estimate, type EstimateInput, S3_PUT_PER_SEC } from "./estimate.ts";
 import type { StorageEstimate } from "./storage-estimate.ts";
 
 export interface PlanView {
@@ -19,6 +20,10 @@ export interface PlanView {
   readonly estimate: Estimate;
   /** What the loaded objects cost to keep, by class, tags and encryption. */
   readonly storage: StorageEstimate;
+  /** `--deadline`: the fewest workers the estimate says are done in time, and their estimate. */
+  readonly forDeadline?:
+    | (DeadlineFleet & { readonly deadline: string; readonly deadlineSec: number })
+    | undefined;
   /** Dry run only: what would be sent. */
   readonly dispatch?:
     | { readonly messages: number; readonly entries: number; readonly tocFile: string }
@@ -137,6 +142,7 @@ export function renderPlan(v: PlanView): string {
   out.push(
     `  AWS DataSync for the same ${bytes(v.input.workload.bytes)}: ${usd(e.dataSync.basic)} Basic ($${p.dataSyncBasicPerGb}/GB), ${usd(e.dataSync.enhanced)} Enhanced ($${p.dataSyncEnhancedPerGb}/GB + $${p.dataSyncEnhancedPerTask} per task), S3 requests included`,
   );
+  if (v.forDeadline) out.push(deadlineLine(v.forDeadline));
   out.push(
     `  prices: ${PRICES_REGION} list prices taken ${PRICES_TAKEN}; override with --price-* flags; check them against the live pages`,
   );
@@ -188,4 +194,13 @@ function storageLines(s: StorageEstimate): string[] {
       `    KMS key     ${usd(s.kmsKeyPerMonth).padStart(10)}  (bucket keys on: a few KMS requests per worker and hour; one per object would have cost ${usd(s.kmsWithoutBucketKeys)})`,
     );
   return out;
+}
+
+/** `--deadline`: the fleet to start with, or that even the most workers miss it. */
+function deadlineLine(d: NonNullable<PlanView["forDeadline"]>): string {
+  const head = `for --deadline ${d.deadline} (${duration(d.deadlineSec)})`;
+  const e = d.estimate;
+  return d.met
+    ? `${head}: start with ${d.workers} workers, done in ${duration(e.seconds.total)} for ${usd(e.cost.total)}; run master --launch --workers ${d.workers} --deadline ${d.deadline}`
+    : `${head}: even --max-workers ${d.workers} take ${duration(e.seconds.total)} (limited by ${e.writeLimitedBy}) for ${usd(e.cost.total)}`;
 }

@@ -2,9 +2,10 @@
 import { z } from "zod";
 import { setting } from "../core/config.ts";
 import { ENV } from "../core/env-names.ts";
+import { DEFAULT_PRICES, INSTANCE_TYPES } from "../core/prices.ts";
 import { int } from "../core/setting-schemas.ts";
+import { fleetSettings } from "../master/settings.ts";
 import { workerSettings, writeSettings } from "../worker/settings.ts";
-import { DEFAULT_PRICES, INSTANCE_TYPES } from "./prices.ts";
 
 const price = z.coerce
   .number({ error: "expected a price in dollars such as 0.005" })
@@ -111,6 +112,13 @@ export const planSettings = {
     schema: int(1, 10_000),
     default: 10,
   }),
+  // The master's own settings: the plan prints the fleet `master --launch --deadline` would start with.
+  deadline: setting<string | undefined>({
+    ...fleetSettings.deadline,
+    describe:
+      "print the fleet to start with to be done within this time (90m, 2h) or by this time (2026-12-02T06:00:00Z)",
+  }),
+  maxWorkers: fleetSettings.maxWorkers,
   // The worker's own settings: the plan estimates the run the workers would make with them.
   targetEmpty: workerSettings.targetEmpty,
   storageClass: writeSettings.storageClass,

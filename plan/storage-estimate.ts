@@ -3,15 +3,16 @@
  * its per-object minimums and archive overheads), its minimum duration, tags, INTELLIGENT_TIERING's
  * monitoring and SSE-KMS. Pure: the workload, the options and the price table in, figures out.
  */
-import type { StorageClass } from "../core/write-options.ts";
-import type { Workload } from "./estimate.ts";
+
 import {
   INTELLIGENT_TIERING_MONITORING_PER_1K,
   KMS_KEY_PER_MONTH,
   KMS_REQUESTS_PER_10K,
   STORAGE_PRICES,
   TAGS_PER_10K_MONTH,
-} from "./prices.ts";
+} from "../core/prices.ts";
+import type { StorageClass } from "../core/write-options.ts";
+import type { Workload } from "./estimate.ts";
 
 export interface StorageOptions {
   readonly storageClass: StorageClass;

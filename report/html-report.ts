@@ -101,7 +101,15 @@ export function renderHtmlReport(r: RunReport, pageDir?: string): string {
   <h2>Workers (${r.workers.length})</h2>
   ${workerTable(r)}
 </section>
-<section id="errors">
+${
+  r.fleet && r.fleet.timeline.length > 0
+    ? `<section id="fleet">
+  <h2>Fleet timeline</h2>
+  ${fleetTable(r.fleet)}
+</section>
+`
+    : ""
+}<section id="errors">
   <h2>Errors (${num(r.errors.length)})</h2>
   ${grouped(r.errors, "no errors")}
 </section>
@@ -146,9 +154,29 @@ function workerTable(r: RunReport): string {
   return `<table><thead><tr><th>worker</th><th>host</th><th>state</th><th class="n">written</th><th class="n">write failed</th><th class="n">unchanged</th><th class="n">validated</th><th class="n">validate failed</th><th class="n">peak memory</th><th>last seen</th></tr></thead><tbody>${r.workers
     .map(
       (w) =>
-        `<tr><td><code>${esc(w.id)}</code></td><td>${esc(w.host)}</td><td>${esc(w.state)}${w.lostAt ? ` (lost ${esc(w.lostAt.slice(11, 19))})` : ""}${w.stopped?.reason === "spot interruption" ? ` (drained: Spot interruption ${esc(w.stopped.at.slice(11, 19))})` : ""}</td><td class="n">${num(w.write.ok)}</td><td class="n">${num(w.write.failed)}</td><td class="n">${num(w.write.unchanged ?? 0)}</td><td class="n">${num(w.validate.ok)}</td><td class="n">${num(w.validate.failed)}</td><td class="n">${mb(w.peakRssBytes)}</td><td>${esc(w.lastSeen.slice(11, 19))}</td></tr>`,
+        `<tr><td><code>${esc(w.id)}</code></td><td>${esc(w.host)}</td><td>${esc(w.state)}${w.lostAt ? ` (lost ${esc(w.lostAt.slice(11, 19))})` : ""}${drainedNote(w)}</td><td class="n">${num(w.write.ok)}</td><td class="n">${num(w.write.failed)}</td><td class="n">${num(w.write.unchanged ?? 0)}</td><td class="n">${num(w.validate.ok)}</td><td class="n">${num(w.validate.failed)}</td><td class="n">${mb(w.peakRssBytes)}</td><td>${esc(w.lastSeen.slice(11, 19))}</td></tr>`,
     )
     .join("")}</tbody></table>`;
+}
+
+/** A drained worker's note: when, and whether a Spot interruption notice drained it. */
+function drainedNote(w: RunReport["workers"][number]): string {
+  const spot = w.stopped?.reason === "spot interruption";
+  const at = w.drainedAt ?? (spot ? w.stopped?.at : undefined);
+  if (!at) return "";
+  return ` (drained${spot ? ": Spot interruption" : ""} ${esc(at.slice(11, 19))})`;
+}
+
+/** `master --launch --deadline/--budget`: one row per sizing decision. */
+function fleetTable(f: NonNullable<RunReport["fleet"]>): string {
+  const rows = f.timeline
+    .map(
+      (row) =>
+        `<tr><td>${esc(row.at.slice(11, 19))}</td><td class="n">${row.workers}</td><td>${esc(row.forecast?.slice(11, 19) ?? "–")}</td><td class="n">$${row.spentDollars.toFixed(2)}</td><td><code>${esc(row.action)}</code></td><td>${esc(row.reason)}</td></tr>`,
+    )
+    .join("");
+  const ended = `launched ${f.launched.length} · drained ${f.drained.length} · lost ${f.lost.length} · silent ${f.silent.length}`;
+  return `<p>${ended}${f.timeline[0]?.deadline ? ` · deadline ${esc(f.timeline[0].deadline)}` : ""}</p><table><thead><tr><th>time</th><th class="n">workers</th><th>forecast end</th><th class="n">spent</th><th>decision</th><th>reason</th></tr></thead><tbody>${rows}</tbody></table>`;
 }
 
 /** Issues grouped by reason, the largest group first; each group lists its paths. */

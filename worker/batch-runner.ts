@@ -4,7 +4,7 @@
  * rsync copier), so that the batch is reported like any other and its message deleted.
  */
 import { describe } from "../core/errors.ts";
-import type { Limiter } from "../core/limiter.ts";
+import type { Limiter, Pace } from "../core/limiter.ts";
 import {
   type BatchResult,
   ENTRY_MARKS,
@@ -20,6 +20,7 @@ export interface BatchRunnerOptions {
   readonly target: Target;
   readonly limiter: Limiter;
   readonly notifier?: Yas3fsNotifier | undefined;
+  readonly pace?: Pace | undefined;
 }
 
 const MAX_REASON = 300;
@@ -32,6 +33,8 @@ export async function runBatch(
   signal: AbortSignal,
 ): Promise<BatchResult | null> {
   const entries = msg.entries.map(entryFromWire);
+  await o.pace?.take(entries.length, signal);
+  if (signal.aborted) return null;
   const outcomes: (EntryOutcome | undefined)[] = new Array(entries.length);
   const target = o.target;
   try {

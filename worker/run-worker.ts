@@ -9,7 +9,7 @@
  * the master counts each batch once.
  */
 import { describe } from "../core/errors.ts";
-import { Limiter } from "../core/limiter.ts";
+import { Limiter, type Pace } from "../core/limiter.ts";
 import type { Logger } from "../core/log.ts";
 import {
   encodeMessage,
@@ -76,6 +76,8 @@ export interface WorkerOptions {
   readonly beforeValidateCmd?: string | undefined;
   /** Tells live yas3fs mounts of the target about what was written. */
   readonly notifier?: Yas3fsNotifier | undefined;
+  /** `--max-entries-per-sec`: each batch waits for its entries' share of the pace before it is worked. */
+  readonly pace?: Pace | undefined;
   readonly log: Logger;
   readonly shutdown: Shutdown;
 }

@@ -1,7 +1,8 @@
 /**
  * How a worker's session ends, beside the reducer in `session.ts`: a signal's stop (drain, then end) and abort
- * (put back and end now), a master fallen silent, and a Spot interruption notice: take no new batch, finish
- * what is in hand until the drain's bound, then put back what is still running, and end with the reason.
+ * (put back and end now), a master fallen silent, the master's drain (a MODE lists the worker: finish what is
+ * held, exit 0), and a Spot interruption notice: take no new batch, finish what is in hand until the drain's
+ * bound, then put back what is still running, and end with the reason.
  * Pure, like the reducer: each function takes the state and the commands so far and returns the next state.
  */
 import type { Command, SessionEnd, SessionEvent, SessionState } from "./session-types.ts";
@@ -29,6 +30,16 @@ export function onStop(s: SessionState, reason: string, out: Command[]): Session
   if (s.stopping) return s;
   out.push({ type: "log", level: "info", message: `${reason}: finishing the batches in hand` });
   return { ...s, stopping: reason };
+}
+
+/**
+ * A MODE lists this worker to drain (the fleet no longer needs it): take no new batch, finish what is held,
+ * report, say goodbye, and end cleanly (exit 0). A worker stopping already goes on as it was.
+ */
+export function onDrainAsked(s: SessionState, out: Command[]): SessionState {
+  if (s.stopping) return s;
+  out.push({ type: "log", level: "info", message: "drained by the master: finishing what it holds" });
+  return { ...s, stopping: "the master drains this worker", drained: true };
 }
 
 /** Second signal, or a drain past its bound: put back what is held and end now. */
@@ -69,7 +80,9 @@ export function onInterruption(
 /** Nothing held any more and no hook running: a drain (after a signal or a notice) is over. */
 export function drainedEnd(s: SessionState, out: Command[]): SessionState {
   if (!s.stopping || Object.keys(s.held).length > 0 || s.hook === "running") return s;
-  if (!s.interruption) return finish(s, out, { why: "stopped", reason: s.stopping, exitCode: 130 });
+  // The master's drain (a MODE listed this worker) is a clean end; a signal's is not.
+  if (!s.interruption)
+    return finish(s, out, { why: "stopped", reason: s.stopping, exitCode: s.drained ? 0 : 130 });
   return finish(s, out, {
     why: "interrupted",
     reason: `${SPOT_REASON}: drained, every batch it held finished and reported`,

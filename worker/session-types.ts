@@ -92,6 +92,8 @@ export interface SessionState {
   readonly stopping: string | null;
   /** EC2's Spot interruption notice, once heard: the session drains to its bound. */
   readonly interruption: InterruptionState | null;
+  /** The stop is the master's drain (a MODE lists this worker): no new batch, those held finished, exit 0. */
+  readonly drained: boolean;
   readonly end: SessionEnd | null;
 }
 

@@ -5,7 +5,7 @@
  * It keeps what a worker must never lose track of: the master's mode, every TOC batch it holds (each owned by
  * a runner while worked on, then by the outbox until reported, then deleted), the before-VALIDATE hook, whether
  * the master is still there, and whether the master still counts this worker in (rejoin after being dropped).
- * How it ends (a signal, a silent master, a Spot interruption notice) is in `session-leaving.ts`.
+ * How it ends (a signal, a silent master, the master's drain, a Spot interruption notice) is in `session-leaving.ts`.
  */
 import { emptyTally, type WorkPhase } from "../core/messages.ts";
 import {
@@ -14,6 +14,7 @@ import {
   interruptionDue,
   masterSilent,
   onAbort,
+  onDrainAsked,
   onInterruption,
   onStop,
 } from "./session-leaving.ts";
@@ -71,6 +72,7 @@ export function initialSession(settings: SessionSettings, at: number, runId?: st
     errorReport: "none",
     stopping: null,
     interruption: null,
+    drained: false,
     end: null,
   };
   // With the run known (--run-id) the worker announces itself at once; otherwise on the first MODE it hears.
@@ -355,6 +357,7 @@ function onControl(s: SessionState, item: ControlItem, at: number, out: Command[
     next = { ...next, takenBack: true };
     out.push({ type: "log", level: "info", message: "the master took this worker back" });
   }
+  if (msg.drain?.includes(me)) next = onDrainAsked(next, out);
 
   const previous = next.mode;
   next = { ...next, mode: msg.phase };

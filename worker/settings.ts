@@ -181,6 +181,15 @@ export const workerSettings = {
     schema: int(1, 1024),
     default: 64,
   }),
+  maxEntriesPerSec: setting({
+    flag: "max-entries-per-sec",
+    env: ENV.maxEntriesPerSec,
+    type: "number",
+    describe:
+      "work at most this many entries a second (a gentle pace on a source or target others use); 0: no limit",
+    schema: int(0, 1_000_000),
+    default: 0,
+  }),
   copier: setting<"fs" | "rsync">({
     flag: "copier",
     env: ENV.copier,

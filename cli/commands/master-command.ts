@@ -20,7 +20,7 @@ import { createStatusRecorder } from "../../report/status-recorder.ts";
 import { makeTargetDeleter } from "../../worker/targets/target-deleter.ts";
 import { yargsOptions } from "../cli-options.ts";
 import { runExtraOptions, runExtraSettings, splitSettings, syncOptions, tocOptions } from "../run-extras.ts";
-import { runMasterOnFleet } from "./run-master-on-fleet.ts";
+import { checkSizingFlags, runMasterOnFleet } from "./run-master-on-fleet.ts";
 
 export const masterCommand: CommandModule = {
   command: "master",
@@ -45,6 +45,7 @@ async function masterMain(flags: Record<string, unknown>, env: NodeJS.ProcessEnv
   );
   if (extras.delete && !config.target)
     throw new ConfigError("--delete: the master removes from the target itself: give it with --target");
+  checkSizingFlags(config);
   if (extras.dryRun)
     return dryRun({
       ...config,
@@ -78,7 +79,7 @@ async function masterMain(flags: Record<string, unknown>, env: NodeJS.ProcessEnv
       sync: { ...syncOptions(extras), target },
     };
     const report = config.launch
-      ? await runMasterOnFleet(config, ports, options)
+      ? await runMasterOnFleet(config, ports, options, extras)
       : await runMaster(ports, options);
     if (!report) return shutdown.stop.aborted ? 130 : 1;
     log.endDisplay();

@@ -39,6 +39,7 @@ export const planCommand: CommandModule = {
       estimate: c,
       // The run id only counts as one more tag here.
       writes: writeOptionsFrom({ ...c, noOverwrite: false }, "RUN_ID"),
+      deadline: c.deadline === undefined ? undefined : { text: c.deadline, maxWorkers: c.maxWorkers },
     });
     process.stdout.write(argv.json ? `${JSON.stringify(view, null, 2)}\n` : renderPlan(view));
     process.exitCode = 0;

@@ -8,6 +8,7 @@ import { ImdsSpotNotices } from "../../core/aws/instance-metadata.ts";
 import { SnsTopic, SqsTopicSubscriptions } from "../../core/aws/sns-topic.ts";
 import { SqsQueue } from "../../core/aws/sqs-queue.ts";
 import { parseConfig } from "../../core/config.ts";
+import { Pace } from "../../core/limiter.ts";
 import { createLogger } from "../../core/log.ts";
 import { quietLogger } from "../../core/quiet-log.ts";
 import { createShutdown } from "../../core/shutdown.ts";
@@ -78,6 +79,7 @@ async function workerMain(flags: Record<string, unknown>, env: NodeJS.ProcessEnv
               maxPerFlush: YAS3FS_NOTIFY_MAX_PER_FLUSH,
             })
           : undefined,
+        pace: config.maxEntriesPerSec > 0 ? new Pace(config.maxEntriesPerSec) : undefined,
         log,
         shutdown,
       },

@@ -102,6 +102,8 @@ export interface PlayOptions {
   readonly dir: string;
   /** This many of the first instances never boot (a broken image, a stuck boot). */
   readonly silent?: number;
+  /** More of the worker's environment, as an instance's own environment file would add (e.g. a set pace). */
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 export interface PlayedInstance {
@@ -208,6 +210,7 @@ export class InstancePlayer {
       [ENV.secretAccessKey]: this.o.keys.secretAccessKey,
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
       [ENV.imdsEndpoint]: (await this.imds).url,
+      ...this.o.env,
     };
     if (this.stopping.signal.aborted) return;
     const worker = startScript(bundle, [], { env, cwd: path.dirname(bundle) });

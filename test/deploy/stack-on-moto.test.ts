@@ -49,7 +49,8 @@ import {
 import { FLEET_TAGS, STACK_OUTPUTS } from "../../core/deployment.ts";
 import { ENV } from "../../core/env-names.ts";
 import { makeSampleTree } from "../../local/sample-tree.ts";
-import type { RunReport } from "../../master/report.ts";
+import type { RunReport, WorkerFigures } from "../../master/report.ts";
+import { renderHtmlReport } from "../../report/html-report.ts";
 import { MOTO_ACCOUNT, MOTO_KEYS, MOTO_REGION, type Moto, startMoto } from "../helpers/moto.ts";
 import { type Proc, startCli } from "../helpers/run.ts";
 import { listTree } from "../helpers/tree.ts";
@@ -152,6 +153,7 @@ describe("a load stack deployed on moto, run with launched workers, and destroye
       readonly args?: readonly string[];
       readonly harnessAws?: Harness;
       readonly source?: string;
+      readonly workerEnv?: Readonly<Record<string, string>>;
     },
   ) => {
     const from = o.source ?? source;
@@ -171,6 +173,7 @@ describe("a load stack deployed on moto, run with launched workers, and destroye
       source: from,
       dir: path.join(tmp, "instances"),
       silent: o.silent ?? 0,
+      ...(o.workerEnv ? { env: o.workerEnv } : {}),
     });
     players.push(player);
     const reportFile = path.join(tmp, `${name}.json`);
@@ -377,6 +380,101 @@ describe("a load stack deployed on moto, run with launched workers, and destroye
     );
     for (const p of r.player.played.values())
       assert.notEqual(p.worker?.child.exitCode ?? p.worker?.child.signalCode, null);
+  });
+
+  describe("a fleet sized to a deadline, its stand-in workers at a set pace", () => {
+    let paced = "";
+    let pacedEntries = 0;
+    before(async () => {
+      paced = path.join(tmp, "paced");
+      await makeSampleTree(paced, { files: 70, largeFiles: 0, seed: 17 });
+      pacedEntries = (await listTree(paced)).length + 1;
+    });
+    const timeline = (r: { report: RunReport | null }) =>
+      (r.report?.fleet?.timeline ?? []).map((row) => `${row.at} ${row.action}: ${row.reason}`).join("\n");
+    /** Every entry written once: the workers' own counts add up to the run's (a batch done twice would not). */
+    const writtenOnce = (report: RunReport | null) => {
+      const perWorker = (report?.workers ?? []).reduce((n, w) => n + w.write.ok + w.write.unchanged, 0);
+      assert.equal(perWorker, (report?.write.ok ?? -1) + (report?.write.unchanged ?? -1));
+      assert.equal(report?.delivery.duplicates, 0);
+    };
+
+    it("grows from one worker to meet a deadline one worker would miss, and meets it", async (t) => {
+      // One worker at 4 entries/s writes and checks the tree's ~80 entries in ~40 s: past the 45 s deadline with
+      // its start; the forecast asks for more as soon as the first results give the rate.
+      const started = Date.now();
+      const r = await launchRun("grow", {
+        workers: 1,
+        source: paced,
+        workerEnv: { [ENV.maxEntriesPerSec]: "4" },
+        args: ["--deadline", "45s", "--max-workers", "4", "--boot-sec", "4", "--batch-entries", "4"],
+      });
+      assert.equal(r.code, 0, r.why());
+      assert.deepEqual(r.player.problems, []);
+      assert.equal(r.report?.outcome, "succeeded");
+      assert.equal(r.report?.validate.ok, pacedEntries);
+      const rows = r.report?.fleet?.timeline ?? [];
+      assert.equal(rows[0]?.action, "start 1", timeline(r));
+      const launches = rows.filter((row) => row.action.startsWith("launch"));
+      assert.ok(launches.length >= 1, timeline(r));
+      assert.match(
+        launches[0]?.reason ?? "",
+        /^1 workers end at .*, after the deadline .*; \d+ end at /,
+        timeline(r),
+      );
+      assert.ok(r.instances.length >= 2 && r.instances.length <= 4, timeline(r));
+      assert.ok(r.instances.every((i) => i.State?.Name === "terminated"));
+      assert.ok((r.report?.workers.length ?? 0) >= 2, "the launched instances' workers joined the run");
+      const deadline = rows[0]?.deadline ?? "";
+      // 45 s from the master's start, which is after the player's and the CLI's own start.
+      const fromStart = Date.parse(deadline) - started;
+      assert.ok(fromStart >= 45_000 && fromStart < 60_000, `${deadline}: ${fromStart} ms`);
+      assert.ok(
+        Date.parse(r.report?.endedAt ?? "") <= Date.parse(deadline),
+        `${r.report?.endedAt} ${timeline(r)}`,
+      );
+      assert.ok(rows.every((row) => row.spentDollars >= 0 && row.deadline === deadline));
+      writtenOnce(r.report);
+      const page = renderHtmlReport(r.report as RunReport);
+      assert.match(page, /<h2>Fleet timeline<\/h2>/);
+      assert.match(page, /<code>launch \d<\/code>/);
+      t.diagnostic(`ended ${r.report?.endedAt}, deadline ${deadline}; the fleet timeline:\n${timeline(r)}`);
+    });
+
+    it("drains the workers it does not need when far ahead of the deadline; they finish what they hold and end", async (t) => {
+      // moto starts one instance per RunInstances, in each of the two subnets: two workers, one of them too many.
+      const r = await launchRun("shrink", {
+        workers: 2,
+        source: paced,
+        workerEnv: { [ENV.maxEntriesPerSec]: "25" },
+        args: ["--deadline", "10m", "--boot-sec", "4", "--batch-entries", "4"],
+      });
+      assert.equal(r.code, 0, r.why());
+      assert.deepEqual(r.player.problems, []);
+      assert.equal(r.report?.outcome, "succeeded");
+      assert.equal(r.report?.validate.ok, pacedEntries);
+      const drains = (r.report?.fleet?.timeline ?? []).filter((row) => row.action.startsWith("drain"));
+      assert.equal(drains.length, 1, timeline(r));
+      assert.match(drains[0]?.reason ?? "", /ahead of the deadline .*: 1 workers end at .*; draining 1/);
+      const drained = r.report?.fleet?.drained ?? [];
+      assert.equal(drained.length, 1, timeline(r));
+      for (const id of drained) {
+        const w: WorkerFigures | undefined = r.report?.workers.find((x) => x.id === id);
+        assert.ok(w?.drainedAt, `worker ${id} is drained`);
+        assert.equal(w?.state, "STOPPED");
+        assert.equal(w?.lostAt, null, "drained, not lost");
+        assert.equal(
+          r.player.played.get(id)?.worker?.child.exitCode,
+          0,
+          `the worker on ${id} ended by itself`,
+        );
+      }
+      assert.equal(r.report?.fleet?.lost.length, 0);
+      assert.ok(r.instances.every((i) => i.State?.Name === "terminated"));
+      writtenOnce(r.report);
+      assert.deepEqual(await workerLeftovers(), { queues: [], subscriptions: [] });
+      t.diagnostic(`the fleet timeline:\n${timeline(r)}`);
+    });
   });
 
   it("cdk destroy removes the stack and leaves exactly the retained buckets", async () => {

@@ -1,14 +1,15 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { DEFAULT_PRICES, INSTANCE_TYPES } from "../../core/prices.ts";
 import { addItem, busiestDirs, type DirTally, emptyCensus, partsOf, tallyDir } from "../../plan/census.ts";
 import {
   type EstimateInput,
   estimate,
+  fleetForDeadline,
   hotPrefixes,
   S3_PUT_PER_SEC,
   scaleWorkload,
 } from "../../plan/estimate.ts";
-import { DEFAULT_PRICES, INSTANCE_TYPES } from "../../plan/prices.ts";
 import { storageEstimate } from "../../plan/storage-estimate.ts";
 
 const c6i = INSTANCE_TYPES["c6i.large"];
@@ -321,4 +322,23 @@ describe("the storage estimate, by class", () => {
       assert.ok(Math.abs(got.minimumCharge - (got.perMonth * got.minDays) / 30) < 1e-12);
     });
   }
+});
+
+describe("the plan's fleet for a deadline", () => {
+  it("is the fewest workers whose estimate is done in time, boot included", () => {
+    // 500 GB at 97 MB/s per worker (the network, slower than 300 files/s), then 1,000,000 checks at 600/s:
+    // n workers take 300 + 5,155/n + 1,667/n s.
+    const d = fleetForDeadline(input(), 1_000, 100);
+    assert.equal(d.met, true);
+    assert.equal(d.workers, 10); // 300 + 6,822/10 = 982 s; 9 workers take 1,058 s
+    assert.ok(d.estimate.seconds.total <= 1_000);
+    assert.ok(estimate({ ...input(), fleet: { ...input().fleet, workers: 9 } }).seconds.total > 1_000);
+  });
+
+  it("says when even the most workers miss it: S3's PUT rate or the boot time bounds the run", () => {
+    const d = fleetForDeadline(input(), 400, 50);
+    assert.equal(d.met, false);
+    assert.equal(d.workers, 50);
+    assert.ok(d.estimate.seconds.total > 400);
+  });
 });

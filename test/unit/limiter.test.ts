@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { AdaptiveLimit, AdaptiveLimiter, Limiter } from "../../core/limiter.ts";
+import { AdaptiveLimit, AdaptiveLimiter, Limiter, Pace } from "../../core/limiter.ts";
 
 describe("limits", () => {
   it("runs at most the limit at once", async () => {
@@ -81,5 +81,33 @@ describe("limits", () => {
       ),
     );
     assert.equal(peak, 4);
+  });
+});
+
+describe("the pace of --max-entries-per-sec", () => {
+  it("lets the first take through at once and holds each next one for its share of the rate", async () => {
+    const pace = new Pace(200);
+    const t0 = performance.now();
+    await pace.take(20); // at once; the next may start 100 ms later
+    const first = performance.now() - t0;
+    await pace.take(20);
+    const second = performance.now() - t0;
+    await pace.take(1);
+    const third = performance.now() - t0;
+    assert.ok(first < 50, `${first} ms`);
+    assert.ok(second >= 95 && second < 400, `${second} ms`);
+    assert.ok(third >= 195, `${third} ms`);
+  });
+
+  it("takes no time with no limit, and ends its wait when the signal aborts", async () => {
+    const none = new Pace(0);
+    await none.take(1_000_000);
+    const pace = new Pace(1);
+    await pace.take(1);
+    const ctl = new AbortController();
+    const t0 = performance.now();
+    setTimeout(() => ctl.abort(), 30);
+    await pace.take(1, ctl.signal);
+    assert.ok(performance.now() - t0 < 500);
   });
 });

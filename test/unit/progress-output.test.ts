@@ -4,7 +4,7 @@ import os from "node:os";
 import path from "node:path";
 import { describe, it } from "node:test";
 import { readStatus, renderStatus } from "../../cli/commands/status-command.ts";
-import { createRunConsole, printProgress, renderLive } from "../../master/output.ts";
+import { createRunConsole, printProgress, progressLine, renderLive } from "../../master/output.ts";
 import type { Progress } from "../../master/progress-meter.ts";
 import type { RunReport } from "../../master/report.ts";
 import { createStatusRecorder } from "../../report/status-recorder.ts";
@@ -54,6 +54,26 @@ describe("progress output", () => {
     assert.match(waiting[0] ?? "", /^INITIALIZING {2}waiting/);
     for (const l of renderLive(progress(), { elapsedSec: 1, width: 40, expectedWorkers: 4 }))
       assert.ok(l.length <= 40);
+  });
+
+  it("with a sized fleet, shows its forecast against the deadline and the money spent, in the display and the line", () => {
+    const fleet = {
+      workers: 4,
+      forecast: "2026-12-02T06:10:00Z",
+      deadline: "2026-12-02T06:00:00Z",
+      spentDollars: 1.5,
+      budgetDollars: 40,
+    };
+    const lines = renderLive(progress({ fleet }), { elapsedSec: 75, width: 160, expectedWorkers: 4 });
+    assert.equal(
+      lines[3],
+      "  fleet 4: forecast 2026-12-02T06:10:00Z (deadline 2026-12-02T06:00:00Z, late), $1.50 spent of $40",
+    );
+    assert.match(
+      progressLine(progress({ fleet: { ...fleet, forecast: null, budgetDollars: null } })),
+      /\| fleet 4: forecast not yet known \(deadline 2026-12-02T06:00:00Z\), \$1\.50 spent$/,
+    );
+    assert.equal(renderLive(progress(), { elapsedSec: 75, width: 160, expectedWorkers: 4 }).length, 3);
   });
 
   it("on a terminal, redraws the display in place and keeps log lines above it", () => {

@@ -3,7 +3,7 @@
  * the public price pages (S3, SQS, EC2, EBS, DataSync). Prices change and differ by region: every one can be
  * overridden on the command line, and the plan prints the ones it used.
  */
-import type { StorageClass } from "../core/write-options.ts";
+import type { StorageClass } from "./write-options.ts";
 
 export const PRICES_TAKEN = "2025-06-01";
 export const PRICES_REGION = "us-east-1";
