@@ -443,10 +443,12 @@ describe("a load stack deployed on moto, run with launched workers, and destroye
 
     it("drains the workers it does not need when far ahead of the deadline; they finish what they hold and end", async (t) => {
       // moto starts one instance per RunInstances, in each of the two subnets: two workers, one of them too many.
+      // At 8 entries/s each worker's WRITE lasts ~5 s: long enough for its rate to be measured (3 s of work at a
+      // 1 s poll) before the stage ends, however fast the writes themselves are.
       const r = await launchRun("shrink", {
         workers: 2,
         source: paced,
-        workerEnv: { [ENV.maxEntriesPerSec]: "25" },
+        workerEnv: { [ENV.maxEntriesPerSec]: "8" },
         args: ["--deadline", "10m", "--boot-sec", "4", "--batch-entries", "4"],
       });
       assert.equal(r.code, 0, r.why());
