@@ -140,6 +140,26 @@ describe("the fleet, observing the phase machine", () => {
     assert.deepEqual(t.emitted, [], "the run goes on with i-0");
   });
 
+  it("counts the instance of a worker that drained on a Spot interruption notice as drained, not lost, and terminates it", async () => {
+    const t = await setUp();
+    t.feed({ type: "worker-state", at: 1, message: hello("i-0") });
+    t.feed({ type: "worker-state", at: 2, message: hello("i-1") });
+    t.feed({
+      type: "worker-state",
+      at: 4,
+      message: {
+        ...hello("i-1", "STOPPED"),
+        reason: "spot interruption",
+        detail: "spot interruption: drained",
+      },
+    });
+    await t.poll(5);
+    assert.deepEqual(t.watch.endedBy("drained"), ["i-1"]);
+    assert.deepEqual(t.watch.endedBy("lost"), []);
+    assert.deepEqual(t.fleet.terminated, ["i-1"], "still up after its goodbye: terminated");
+    assert.deepEqual(t.emitted, [], "the run goes on with i-0");
+  });
+
   it("with a deadline it launches when behind, and records each decision in the timeline", async () => {
     const sizing: FleetSizing = {
       deadlineMs: 100_000,

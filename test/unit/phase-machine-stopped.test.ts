@@ -139,6 +139,7 @@ describe("phase machine: a worker drained by a Spot interruption", () => {
       ev(11, state("w2", "STOPPED", { reason: "signal", detail: "stopped by signal" })),
     ]);
     assert.equal(r.state.workers.w2?.stopped?.reason, "signal");
+    assert.equal(r.state.workers.w2?.drain, undefined, "a signal's goodbye is no drain");
     assert.deepEqual(r.state.notes, []);
   });
 
@@ -153,6 +154,7 @@ describe("phase machine: a worker drained by a Spot interruption", () => {
     });
     const byId = Object.fromEntries(report.workers.map((w) => [w.id, w]));
     assert.equal(byId.w2?.stopped?.reason, "spot interruption");
+    assert.equal(byId.w2?.drainedAt, byId.w2?.stopped?.at, "drained when it said goodbye");
     assert.equal(byId.w2?.lostAt, null);
     assert.equal(byId.w1?.state, "LOST", "w1 fell silent past the worker timeout");
     assert.equal(byId.w1?.stopped, null);
