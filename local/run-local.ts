@@ -4,10 +4,11 @@
  * same as on AWS; only the endpoint differs.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { createWriteStream } from "node:fs";
+import { createWriteStream, existsSync } from "node:fs";
 import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
+import { fileURLToPath } from "node:url";
 import { type AwsClients, makeClients } from "../core/aws/clients.ts";
 import { ensureRunResources, type RunResources } from "../core/aws/resources.ts";
 import { S3ObjectStore } from "../core/aws/s3-object-store.ts";
@@ -28,6 +29,7 @@ import { workerSettings } from "../worker/settings.ts";
 import { EMULATOR_CREDENTIALS, type Emulator, startEmulator } from "./emulator.ts";
 import { makeSampleTree } from "./sample-tree.ts";
 import type { LocalConfig } from "./settings.ts";
+import { LAUNCH_FLAG, sendLaunch, type WorkerLaunch } from "./worker-launch.ts";
 
 export interface LocalRun {
   readonly report: RunReport;
@@ -61,7 +63,28 @@ export async function runLocal(
     if (!st.isDirectory())
       throw new ConfigError(`--source ${config.source} is not a directory: give a directory`);
   }
+  const fatal = new AbortController();
+  let running = config.workers;
   try {
+    // The worker programs load while the emulator starts and the queues are made (loading them is most of a
+    // small load's fixed cost); each is handed its settings once they exist.
+    for (let i = 1; i <= config.workers; i++) {
+      const w = spawnWorker(dir, i, workerThreadPool);
+      const logFile = workerLog(dir, i);
+      w.once("exit", async (code, signal) => {
+        running--;
+        if (code !== 0 && !shutdown.stop.aborted && !masterDone) {
+          const tail = (await fs.readFile(logFile, "utf8").catch(() => ""))
+            .trim()
+            .split("\n")
+            .slice(-3)
+            .join("\n  ");
+          log.warn(`worker ${i} exited with ${code ?? signal}:\n  ${tail}`);
+        }
+        if (running === 0) fatal.abort(new Error("every worker process exited"));
+      });
+      workers.push(w);
+    }
     let endpoint = config.endpointUrl;
     if (!endpoint) {
       emulator = await startEmulator();
@@ -84,35 +107,12 @@ export async function runLocal(
     const source = config.source ?? (await sampleSource(config.sampleFiles, cleanups, log));
     const target = await prepareTarget(config.target, clients, cleanups);
     log.info(`copying ${source} → ${target} with ${config.workers} worker(s) × ${config.concurrency}`);
-
-    const fatal = new AbortController();
-    let running = config.workers;
-    for (let i = 1; i <= config.workers; i++) {
-      const w = startWorker(
-        i,
-        config,
-        { endpoint, credentials },
-        resources,
-        source,
-        target,
-        dir,
-        workerThreadPool,
-      );
-      const logFile = workerLog(dir, i);
-      w.once("exit", async (code, signal) => {
-        running--;
-        if (code !== 0 && !shutdown.stop.aborted && !masterDone) {
-          const tail = (await fs.readFile(logFile, "utf8").catch(() => ""))
-            .trim()
-            .split("\n")
-            .slice(-3)
-            .join("\n  ");
-          log.warn(`worker ${i} exited with ${code ?? signal}:\n  ${tail}`);
-        }
-        if (running === 0) fatal.abort(new Error("every worker process exited"));
-      });
-      workers.push(w);
-    }
+    for (const [i, w] of workers.entries())
+      if (w.stdin)
+        sendLaunch(
+          w.stdin,
+          workerLaunch(i + 1, config, { endpoint, credentials }, resources, source, target),
+        );
     log.info(`worker logs: ${workerLog(dir, "N")}`);
     shutdown.abort.addEventListener("abort", () => {
       for (const w of workers) w.kill("SIGKILL");
@@ -206,61 +206,68 @@ async function prepareTarget(
   return dir;
 }
 
-function startWorker(
-  workerNumber: number,
-  config: LocalConfig,
-  conn: { readonly endpoint: string; readonly credentials: typeof EMULATOR_CREDENTIALS | undefined },
-  resources: RunResources,
-  source: string,
-  target: string,
-  runDir: string,
-  threadPool: string | undefined,
-): ChildProcess {
-  const script = process.argv[1] ?? "";
-  // The worker's own settings, from its table: what the local run chose for it.
-  const args = [
-    ...process.execArgv,
-    script,
-    "worker",
-    ...settingArgs(workerSettings, {
-      source,
-      target,
-      runId: config.runId,
-      workerId: `local-${workerNumber}-${process.pid}`,
-      concurrency: config.concurrency,
-      copier: config.copier,
-      fsCalls: config.fsCalls,
-      s3Requests: config.s3Requests,
-      validate: config.validate,
-      logFormat: config.logFormat,
-      exitWithParent: true,
-      multipartThresholdMb: config.multipartThresholdMb,
-      partSizeMb: config.partSizeMb,
-      targetEmpty: config.targetEmpty,
-      yas3fsTopicArn: config.yas3fsTopicArn,
-    }),
-  ];
-  const child = spawn(process.execPath, args, {
+/**
+ * A worker process, started before its settings exist: the worker bundle beside this one (or, from the sources,
+ * its entry), waiting for `workerLaunch` on its standard input, which stays open while this process lives.
+ */
+function spawnWorker(runDir: string, workerNumber: number, threadPool: string | undefined): ChildProcess {
+  const child = spawn(process.execPath, [...process.execArgv, workerEntry(), LAUNCH_FLAG], {
     stdio: ["pipe", "ignore", "pipe"],
     env: {
       ...process.env,
-      [ENV.endpointUrl]: conn.endpoint,
-      ...(conn.credentials
-        ? {
-            [ENV.accessKeyId]: conn.credentials.accessKeyId,
-            [ENV.secretAccessKey]: conn.credentials.secretAccessKey,
-          }
-        : {}),
-      [ENV.region]: config.region,
-      [ENV.topicArn]: resources.topicArn,
-      [ENV.tocQueueUrl]: resources.tocQueueUrl,
-      [ENV.reportQueueUrl]: resources.reportQueueUrl,
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
       UV_THREADPOOL_SIZE: threadPool,
     },
   });
   child.stderr?.pipe(createWriteStream(workerLog(runDir, workerNumber)));
   return child;
+}
+
+/** The worker program: `worker.mjs` beside the CLI bundle, or its entry in the sources. */
+function workerEntry(): string {
+  const bundled = fileURLToPath(new URL("./worker.mjs", import.meta.url));
+  if (existsSync(bundled)) return bundled;
+  return fileURLToPath(new URL("../cli/worker-main.ts", import.meta.url));
+}
+
+/** A worker's arguments (from the worker's own table: what the local run chose for it) and connection. */
+function workerLaunch(
+  workerNumber: number,
+  config: LocalConfig,
+  conn: { readonly endpoint: string; readonly credentials: typeof EMULATOR_CREDENTIALS | undefined },
+  resources: RunResources,
+  source: string,
+  target: string,
+): WorkerLaunch {
+  const args = settingArgs(workerSettings, {
+    source,
+    target,
+    runId: config.runId,
+    workerId: `local-${workerNumber}-${process.pid}`,
+    concurrency: config.concurrency,
+    copier: config.copier,
+    fsCalls: config.fsCalls,
+    s3Requests: config.s3Requests,
+    validate: config.validate,
+    logFormat: config.logFormat,
+    exitWithParent: true,
+    multipartThresholdMb: config.multipartThresholdMb,
+    partSizeMb: config.partSizeMb,
+    targetEmpty: config.targetEmpty,
+    yas3fsTopicArn: config.yas3fsTopicArn,
+  });
+  const env: Record<string, string> = {
+    [ENV.endpointUrl]: conn.endpoint,
+    [ENV.region]: config.region,
+    [ENV.topicArn]: resources.topicArn,
+    [ENV.tocQueueUrl]: resources.tocQueueUrl,
+    [ENV.reportQueueUrl]: resources.reportQueueUrl,
+  };
+  if (conn.credentials) {
+    env[ENV.accessKeyId] = conn.credentials.accessKeyId;
+    env[ENV.secretAccessKey] = conn.credentials.secretAccessKey;
+  }
+  return { args, env };
 }
 
 /** After the master finished, its workers get this long to exit before SIGTERM, and then this long before SIGKILL. */
