@@ -5,7 +5,6 @@ import type { CommandModule } from "yargs";
 import { makeClients } from "../../core/aws/clients.ts";
 import { parseConfig } from "../../core/config.ts";
 import { createShutdown } from "../../core/shutdown.ts";
-import { withDeployment } from "../../master/fleet-deployment.ts";
 import { masterCliSettings } from "../../master/fleet-settings.ts";
 import { boundHeapGrowth } from "../../master/heap-growth.ts";
 import { createRunConsole, printSummary, writeReport } from "../../master/output.ts";
@@ -16,7 +15,6 @@ import { dryRun } from "../../plan/dry-run.ts";
 import { writeHtmlReport } from "../../report/html-report.ts";
 import { yargsOptions } from "../cli-options.ts";
 import { runExtraOptions, runExtraSettings, splitSettings, tocOptions } from "../run-extras.ts";
-import { runMasterOnFleet } from "./run-master-on-fleet.ts";
 
 export const masterCommand: CommandModule = {
   command: "master",
@@ -27,6 +25,14 @@ export const masterCommand: CommandModule = {
     process.exitCode = await masterMain(argv, process.env);
   },
 };
+
+/**
+ * The CloudFormation and EC2 clients load only when the master command runs: evaluating them took a tenth of
+ * every command's start, `local` and `worker` included.
+ */
+async function withDeployment(flags: Record<string, unknown>, env: NodeJS.ProcessEnv) {
+  return (await import("../../master/fleet-deployment.ts")).withDeployment(flags, env);
+}
 
 async function masterMain(flags: Record<string, unknown>, env: NodeJS.ProcessEnv): Promise<number> {
   // The crawl stats many files at once (a round trip each on a network filer): more threads than libuv's 4,
@@ -63,7 +69,7 @@ async function masterMain(flags: Record<string, unknown>, env: NodeJS.ProcessEnv
       toc: tocOptions(extras),
     };
     const report = config.launch
-      ? await runMasterOnFleet(config, ports, options)
+      ? await (await import("./run-master-on-fleet.ts")).runMasterOnFleet(config, ports, options)
       : await runMaster(ports, options);
     if (!report) return shutdown.stop.aborted ? 130 : 1;
     const full = log.finish(report);
