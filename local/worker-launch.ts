@@ -58,13 +58,17 @@ export function readLaunch(input: NodeJS.ReadableStream, timeoutMs: number): Pro
       text += chunk.toString();
       const nl = text.indexOf("\n");
       if (nl < 0) return;
-      const rest = text.slice(nl + 1);
-      if (rest) input.unshift(Buffer.from(rest));
+      let launch: WorkerLaunch;
       try {
-        done(null, decodeLaunch(text.slice(0, nl)));
+        launch = decodeLaunch(text.slice(0, nl));
       } catch (err) {
         done(err instanceof Error ? err : new Error(String(err)));
+        return;
       }
+      done(null, launch);
+      // Put back what followed the line, once this listener is off and the stream paused.
+      const rest = text.slice(nl + 1);
+      if (rest) input.unshift(Buffer.from(rest));
     };
     const onEnd = () =>
       done(new Error("standard input closed before the worker's settings came (the parent process is gone)"));
