@@ -45,7 +45,7 @@ export async function runLocal(
   shutdown: Shutdown,
   toc?: TocSourceOptions,
   /** UV_THREADPOOL_SIZE as the user gave it, for the workers; unset, each worker sizes its own. */
-  workerThreadPool?: string,
+  threadPool?: string,
 ): Promise<LocalRun> {
   const dir = runDir(config.stateDir, config.runId);
   await fs.mkdir(dir, { recursive: true });
@@ -54,37 +54,15 @@ export async function runLocal(
   let clients: AwsClients | null = null;
   const workers: ChildProcess[] = [];
   let masterDone = false;
-  if (config.source && !isS3Url(config.source)) {
-    const st = await fs.stat(config.source).catch((err: NodeJS.ErrnoException) => {
-      throw new ConfigError(
-        `--source ${config.source} cannot be read (${err.code}): give an existing directory`,
-      );
-    });
-    if (!st.isDirectory())
-      throw new ConfigError(`--source ${config.source} is not a directory: give a directory`);
-  }
-  const fatal = new AbortController();
-  let running = config.workers;
+  await checkLocalSource(config.source);
   try {
     // The worker programs load while the emulator starts and the queues are made (loading them is most of a
     // small load's fixed cost); each is handed its settings once they exist.
-    for (let i = 1; i <= config.workers; i++) {
-      const w = spawnWorker(dir, i, workerThreadPool);
-      const logFile = workerLog(dir, i);
-      w.once("exit", async (code, signal) => {
-        running--;
-        if (code !== 0 && !shutdown.stop.aborted && !masterDone) {
-          const tail = (await fs.readFile(logFile, "utf8").catch(() => ""))
-            .trim()
-            .split("\n")
-            .slice(-3)
-            .join("\n  ");
-          log.warn(`worker ${i} exited with ${code ?? signal}:\n  ${tail}`);
-        }
-        if (running === 0) fatal.abort(new Error("every worker process exited"));
-      });
-      workers.push(w);
-    }
+    const fatal = startWorkers({ config, runDir: dir, threadPool }, workers, {
+      shutdown,
+      log,
+      masterDone: () => masterDone,
+    });
     let endpoint = config.endpointUrl;
     if (!endpoint) {
       emulator = await startEmulator();
@@ -94,35 +72,19 @@ export async function runLocal(
     // Our own emulator takes our own keys; any other endpoint gets the SDK's default chain (it may check them).
     const credentials = emulator ? EMULATOR_CREDENTIALS : undefined;
     clients = makeClients({ region: config.region, endpoint, maxSockets: 32, credentials });
-    const resources = await ensureRunResources(clients, config.namePrefix, {
-      tocVisibilityTimeoutSec: config.visibilityTimeoutSec,
-      maxReceiveCount: 5,
-    });
-    // Leftovers of an earlier run on the same queues would only be dropped as foreign: clear them first.
-    await Promise.all([
-      new SqsQueue(clients.sqs, resources.tocQueueUrl).purge(),
-      new SqsQueue(clients.sqs, resources.reportQueueUrl).purge(),
-    ]);
+    const resources = await prepareQueues(clients, config);
 
     const source = config.source ?? (await sampleSource(config.sampleFiles, cleanups, log));
     const target = await prepareTarget(config.target, clients, cleanups);
     log.info(`copying ${source} → ${target} with ${config.workers} worker(s) × ${config.concurrency}`);
-    for (const [i, w] of workers.entries())
-      if (w.stdin)
-        sendLaunch(
-          w.stdin,
-          workerLaunch(i + 1, config, { endpoint, credentials }, resources, source, target),
-        );
-    log.info(`worker logs: ${workerLog(dir, "N")}`);
-    shutdown.abort.addEventListener("abort", () => {
-      for (const w of workers) w.kill("SIGKILL");
-    });
+
+    handOver(workers, { config, conn: { endpoint, credentials }, resources, source, target });
 
     const masterConfig = localMasterConfig(config, endpoint, resources, source);
     const report = await runMaster(masterPorts(clients, masterConfig), {
       ...masterOptions(masterConfig, target, log, shutdown),
       toc,
-      fatal: fatal.signal,
+      fatal,
     });
     masterDone = true;
     await Promise.all(workers.map((w) => waitExit(w, WORKER_EXIT_TIMEOUT_MS)));
@@ -135,6 +97,84 @@ export async function runLocal(
     for (const c of cleanups)
       await c().catch((err) => log.warn(`could not remove a generated folder: ${describe(err)}`));
   }
+}
+
+/** The run's topic and queues, made when missing, and emptied of an earlier run's messages. */
+async function prepareQueues(clients: AwsClients, config: LocalConfig): Promise<RunResources> {
+  const resources = await ensureRunResources(clients, config.namePrefix, {
+    tocVisibilityTimeoutSec: config.visibilityTimeoutSec,
+    maxReceiveCount: 5,
+  });
+  // Leftovers of an earlier run on the same queues would only be dropped as foreign: clear them first.
+  await Promise.all([
+    new SqsQueue(clients.sqs, resources.tocQueueUrl).purge(),
+    new SqsQueue(clients.sqs, resources.reportQueueUrl).purge(),
+  ]);
+  return resources;
+}
+
+/** A directory source must be one before anything starts (a bucket source is checked by the master). */
+async function checkLocalSource(source: string | undefined): Promise<void> {
+  if (!source || isS3Url(source)) return;
+  const st = await fs.stat(source).catch((err: NodeJS.ErrnoException) => {
+    throw new ConfigError(`--source ${source} cannot be read (${err.code}): give an existing directory`);
+  });
+  if (!st.isDirectory()) throw new ConfigError(`--source ${source} is not a directory: give a directory`);
+}
+
+/** What every worker process of a local run is started with, before the endpoint and queues exist. */
+interface WorkerStart {
+  readonly config: LocalConfig;
+  readonly runDir: string;
+  /** UV_THREADPOOL_SIZE as the user gave it; unset, each worker sizes its own. */
+  readonly threadPool: string | undefined;
+}
+
+/** What every worker is handed once they exist. */
+interface WorkerRun {
+  readonly config: LocalConfig;
+  readonly conn: { readonly endpoint: string; readonly credentials: typeof EMULATOR_CREDENTIALS | undefined };
+  readonly resources: RunResources;
+  readonly source: string;
+  readonly target: string;
+}
+
+/**
+ * Starts the run's worker processes into `workers`. One that exits with a failure while the master still runs is
+ * logged with the last lines of its log; the signal returned is aborted once every one has exited.
+ */
+function startWorkers(
+  launch: WorkerStart,
+  workers: ChildProcess[],
+  o: { readonly shutdown: Shutdown; readonly log: Logger; readonly masterDone: () => boolean },
+): AbortSignal {
+  const { config, runDir: dir } = launch;
+  const fatal = new AbortController();
+  let running = config.workers;
+  for (let i = 1; i <= config.workers; i++) {
+    const w = startWorker(i, launch);
+    const logFile = workerLog(dir, i);
+    w.once("exit", async (code, signal) => {
+      running--;
+      if (code !== 0 && !o.shutdown.stop.aborted && !o.masterDone()) {
+        const tail = (
+          await fs.readFile(logFile, "utf8").catch((err) => `(its log cannot be read: ${describe(err)})`)
+        )
+          .trim()
+          .split("\n")
+          .slice(-3)
+          .join("\n  ");
+        o.log.warn(`worker ${i} exited with ${code ?? signal}:\n  ${tail}`);
+      }
+      if (running === 0) fatal.abort(new Error("every worker process exited"));
+    });
+    workers.push(w);
+  }
+  o.log.info(`worker logs: ${workerLog(dir, "N")}`);
+  o.shutdown.abort.addEventListener("abort", () => {
+    for (const w of workers) w.kill("SIGKILL");
+  });
+  return fatal.signal;
 }
 
 /** The local master's own limits: its workers start at once, on this machine, against a local endpoint. */
@@ -210,16 +250,16 @@ async function prepareTarget(
  * A worker process, started before its settings exist: the worker bundle beside this one (or, from the sources,
  * its entry), waiting for `workerLaunch` on its standard input, which stays open while this process lives.
  */
-function spawnWorker(runDir: string, workerNumber: number, threadPool: string | undefined): ChildProcess {
+function startWorker(workerNumber: number, launch: WorkerStart): ChildProcess {
   const child = spawn(process.execPath, [...process.execArgv, workerEntry(), LAUNCH_FLAG], {
     stdio: ["pipe", "ignore", "pipe"],
     env: {
       ...process.env,
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
-      UV_THREADPOOL_SIZE: threadPool,
+      UV_THREADPOOL_SIZE: launch.threadPool,
     },
   });
-  child.stderr?.pipe(createWriteStream(workerLog(runDir, workerNumber)));
+  child.stderr?.pipe(createWriteStream(workerLog(launch.runDir, workerNumber)));
   return child;
 }
 
@@ -230,15 +270,14 @@ function workerEntry(): string {
   return fileURLToPath(new URL("../cli/worker-main.ts", import.meta.url));
 }
 
+/** Hands each started worker its settings, now that the endpoint, queues, source and target exist. */
+function handOver(workers: readonly ChildProcess[], run: WorkerRun): void {
+  for (const [i, w] of workers.entries()) if (w.stdin) sendLaunch(w.stdin, workerLaunch(i + 1, run));
+}
+
 /** A worker's arguments (from the worker's own table: what the local run chose for it) and connection. */
-function workerLaunch(
-  workerNumber: number,
-  config: LocalConfig,
-  conn: { readonly endpoint: string; readonly credentials: typeof EMULATOR_CREDENTIALS | undefined },
-  resources: RunResources,
-  source: string,
-  target: string,
-): WorkerLaunch {
+function workerLaunch(workerNumber: number, run: WorkerRun): WorkerLaunch {
+  const { config, conn, resources, source, target } = run;
   const args = settingArgs(workerSettings, {
     source,
     target,

@@ -37,57 +37,7 @@ const TIMEOUT = Symbol("timeout");
 
 export async function dispatchStage(options: DispatchOptions): Promise<void> {
   const batcher = new TocBatcher(options.limits);
-  let nextBatch = options.firstBatch;
-  let sentEntries = 0;
-  // Full batches wait here as message bodies, not entries: an entry lives no longer than its own batch, so
-  // the crawl's objects die young instead of filling the old generation on a big TOC.
-  let outbox: string[] = [];
-  let outboxEntries = 0;
-  let outboxFirst = nextBatch;
-  const inFlight = new Set<Promise<void>>();
-  let sendError: unknown = null;
-
-  const enqueue = (entries: readonly TocEntry[]) => {
-    outbox.push(
-      encodeMessage(options.runId, {
-        type: "TOC_BATCH",
-        phase: options.phase,
-        stage: options.stage,
-        batch: nextBatch++,
-        entries: entries.map(entryToWire),
-      }),
-    );
-    outboxEntries += entries.length;
-  };
-  const sendOutbox = async () => {
-    if (outbox.length === 0) return;
-    const bodies = outbox;
-    const entryCount = outboxEntries;
-    const first = outboxFirst;
-    outbox = [];
-    outboxEntries = 0;
-    outboxFirst = nextBatch;
-    await options.reserve?.(first + bodies.length);
-    // Issued before the send: a worker may finish a batch of this send before SQS acknowledges all of it.
-    options.emit({
-      type: "batches-issued",
-      at: options.now(),
-      first,
-      batches: bodies.length,
-      entries: entryCount,
-    });
-    const p = sendOutlasting(options, bodies).then(() => {
-      sentEntries += entryCount;
-      options.emit({ type: "batches-sent", at: options.now(), batches: bodies.length, entries: entryCount });
-    });
-    inFlight.add(p);
-    p.catch((err) => {
-      sendError ??= err;
-    }).finally(() => inFlight.delete(p));
-    // Back-pressure: at most 4 SendMessageBatch calls at once.
-    if (inFlight.size >= 4) await Promise.race(inFlight);
-  };
-
+  const sender = batchSender(options);
   const linger = lingerTimer(options.lingerMs);
   const it = options.entries[Symbol.asyncIterator]();
   // A pull may still be pending when we stop (abort): its rejection must not go unhandled. Every pull is
@@ -101,34 +51,111 @@ export async function dispatchStage(options: DispatchOptions): Promise<void> {
   try {
     for (;;) {
       options.signal.throwIfAborted();
-      if (sendError) throw sendError;
-      const r = batcher.pending > 0 || outbox.length > 0 ? await linger.race(next) : await next;
+      sender.throwIfFailed();
+      const r = batcher.pending > 0 || sender.waiting > 0 ? await linger.race(next) : await next;
       if (r === TIMEOUT) {
         const b = batcher.flush();
-        if (b) enqueue(b);
-        await sendOutbox();
+        if (b) sender.enqueue(b);
+        await sender.send();
         continue;
       }
       if (r.done) break;
       next = pull();
-      for (const b of batcher.add(r.value)) enqueue(b);
-      if (outbox.length >= 10) await sendOutbox();
+      for (const b of batcher.add(r.value)) sender.enqueue(b);
+      if (sender.waiting >= 10) await sender.send();
     }
   } finally {
     linger.stop();
   }
   const last = batcher.flush();
-  if (last) enqueue(last);
-  await sendOutbox();
-  await Promise.allSettled(inFlight);
-  if (sendError) throw sendError;
+  if (last) sender.enqueue(last);
+  await sender.send();
+  await sender.settled();
   options.emit({
     type: "dispatch-complete",
     at: options.now(),
-    batches: nextBatch - options.firstBatch,
-    entries: sentEntries,
+    batches: sender.batches(),
+    entries: sender.sentEntries(),
     dirs: options.dirs?.() ?? 0,
   });
+}
+
+/** The stage's batches on their way to the TOC queue: encoded, numbered, reserved, announced, then sent. */
+interface BatchSender {
+  /** Batches encoded and waiting for the next send. */
+  readonly waiting: number;
+  enqueue(entries: readonly TocEntry[]): void;
+  /** Sends what waits, with back-pressure: returns once fewer than 4 sends are in flight. */
+  send(): Promise<void>;
+  /** Throws the first send's failure, if one failed. */
+  throwIfFailed(): void;
+  /** Waits for every send, then throws the first failure, if one failed. */
+  settled(): Promise<void>;
+  /** Batches numbered so far. */
+  batches(): number;
+  /** Entries whose send SQS acknowledged. */
+  sentEntries(): number;
+}
+
+function batchSender(options: DispatchOptions): BatchSender {
+  let nextBatch = options.firstBatch;
+  let sentEntries = 0;
+  // Full batches wait here as message bodies, not entries: an entry lives no longer than its own batch, so
+  // the crawl's objects die young instead of filling the old generation on a big TOC.
+  let outbox: string[] = [];
+  let outboxEntries = 0;
+  let outboxFirst = nextBatch;
+  const inFlight = new Set<Promise<void>>();
+  let sendError: unknown = null;
+  const throwIfFailed = () => {
+    if (sendError) throw sendError;
+  };
+  return {
+    get waiting() {
+      return outbox.length;
+    },
+    enqueue(entries) {
+      outbox.push(
+        encodeMessage(options.runId, {
+          type: "TOC_BATCH",
+          phase: options.phase,
+          stage: options.stage,
+          batch: nextBatch++,
+          entries: entries.map(entryToWire),
+        }),
+      );
+      outboxEntries += entries.length;
+    },
+    async send() {
+      if (outbox.length === 0) return;
+      const bodies = outbox;
+      const entries = outboxEntries;
+      const first = outboxFirst;
+      outbox = [];
+      outboxEntries = 0;
+      outboxFirst = nextBatch;
+      await options.reserve?.(first + bodies.length);
+      // Issued before the send: a worker may finish a batch of this send before SQS acknowledges all of it.
+      options.emit({ type: "batches-issued", at: options.now(), first, batches: bodies.length, entries });
+      const p = sendOutlasting(options, bodies).then(() => {
+        sentEntries += entries;
+        options.emit({ type: "batches-sent", at: options.now(), batches: bodies.length, entries });
+      });
+      inFlight.add(p);
+      p.catch((err) => {
+        sendError ??= err;
+      }).finally(() => inFlight.delete(p));
+      // Back-pressure: at most 4 SendMessageBatch calls at once.
+      if (inFlight.size >= 4) await Promise.race(inFlight);
+    },
+    throwIfFailed,
+    async settled() {
+      await Promise.allSettled(inFlight);
+      throwIfFailed();
+    },
+    batches: () => nextBatch - options.firstBatch,
+    sentEntries: () => sentEntries,
+  };
 }
 
 /**

@@ -74,10 +74,41 @@ export function createRunConsole(o: RunConsoleOptions): RunConsole {
   });
   const log = o.quiet ? quietLogger(base, o.format) : base;
 
+  const status = statusWriter(o, startedMs, now, log);
+  const timeline = timelineRecorder(startedMs, now);
+
+  return {
+    ...log,
+    progress(p) {
+      last = p;
+      timeline.add(p);
+      status(p, null);
+      if (o.quiet) return;
+      if (o.format === "json") base.info("progress", { event: "progress", ...p });
+      else if (tty) {
+        clear();
+        draw();
+      } else base.info(progressLine(p));
+    },
+    finish(report) {
+      if (tty) clear();
+      last = null;
+      status(null, report);
+      return { ...report, timeline: timeline.samples() };
+    },
+  };
+}
+
+/** Writes the run's status file, atomically: the latest figures while it runs, then how it ended. */
+function statusWriter(
+  o: RunConsoleOptions,
+  startedMs: number,
+  now: () => number,
+  log: Logger,
+): (p: Progress | null, ended: RunReport | null) => void {
   const dir = runDir(o.stateDir, o.runId);
-  let statusFailed = false;
-  const timeline: TimelineSample[] = [];
-  const status = (p: Progress | null, ended: RunReport | null) => {
+  let failed = false;
+  return (p, ended) => {
     const doc: RunStatus = {
       runId: o.runId,
       pid: process.pid,
@@ -98,15 +129,20 @@ export function createRunConsole(o: RunConsoleOptions): RunConsole {
       renameSync(`${file}.tmp-${process.pid}`, file);
     } catch (err) {
       // The status file is for people watching; a run never fails over it, and says so once.
-      if (!statusFailed) log.warn(`the status file in ${dir} cannot be written: ${describe(err)}`);
-      statusFailed = true;
+      if (!failed) log.warn(`the status file in ${dir} cannot be written: ${describe(err)}`);
+      failed = true;
     }
   };
+}
 
+/** The run's throughput over time, one sample per progress tick, kept to at most MAX_TIMELINE samples. */
+function timelineRecorder(
+  startedMs: number,
+  now: () => number,
+): { add(p: Progress): void; samples(): TimelineSample[] } {
+  const timeline: TimelineSample[] = [];
   return {
-    ...log,
-    progress(p) {
-      last = p;
+    add(p) {
       timeline.push({
         t: Math.round((now() - startedMs) / 100) / 10,
         phase: p.phase,
@@ -120,20 +156,8 @@ export function createRunConsole(o: RunConsoleOptions): RunConsole {
       // Keep the timeline bounded on long runs: drop every other sample.
       if (timeline.length > MAX_TIMELINE)
         for (let i = timeline.length - 2; i > 0; i -= 2) timeline.splice(i, 1);
-      status(p, null);
-      if (o.quiet) return;
-      if (o.format === "json") base.info("progress", { event: "progress", ...p });
-      else if (tty) {
-        clear();
-        draw();
-      } else base.info(progressLine(p));
     },
-    finish(report) {
-      if (tty) clear();
-      last = null;
-      status(null, report);
-      return { ...report, timeline: [...timeline] };
-    },
+    samples: () => [...timeline],
   };
 }
 

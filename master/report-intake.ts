@@ -164,6 +164,12 @@ export function drainDeadLetters(queue: MessageQueue, o: IntakeOptions): Promise
   });
 }
 
+/** The dead-letter queue the master reads (null without one), and what to tell the user of how it was found. */
+export interface FoundDeadLetterQueue {
+  readonly queue: MessageQueue | null;
+  readonly note: { level: "info" | "warn"; message: string } | null;
+}
+
 /**
  * The dead-letter queue named by the settings, or else the one the TOC queue's RedrivePolicy names. Without
  * either, a batch that never gets a result ends the run only at the stall limit: the report says so.
@@ -171,10 +177,7 @@ export function drainDeadLetters(queue: MessageQueue, o: IntakeOptions): Promise
 export async function findDeadLetterQueue(ports: {
   readonly deadLetterQueue?: MessageQueue | undefined;
   readonly findDeadLetterQueue?: ((signal?: AbortSignal) => Promise<MessageQueue | null>) | undefined;
-}): Promise<{
-  queue: MessageQueue | null;
-  note: { level: "info" | "warn"; message: string } | null;
-}> {
+}): Promise<FoundDeadLetterQueue> {
   if (ports.deadLetterQueue) return { queue: ports.deadLetterQueue, note: null };
   if (!ports.findDeadLetterQueue) return { queue: null, note: null };
   let found: MessageQueue | null;

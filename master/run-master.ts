@@ -27,7 +27,12 @@ import {
 } from "./phase-machine.ts";
 import { type Progress, progressMeter } from "./progress-meter.ts";
 import { buildReport, type RunReport } from "./report.ts";
-import { drainDeadLetters, findDeadLetterQueue, receiveReports } from "./report-intake.ts";
+import {
+  drainDeadLetters,
+  type FoundDeadLetterQueue,
+  findDeadLetterQueue,
+  receiveReports,
+} from "./report-intake.ts";
 import { type RunRecord, readRunRecord, reservationFor, writeRunRecord } from "./run-record.ts";
 
 export interface MasterPorts {
@@ -81,7 +86,7 @@ const DEFAULT_AWS_DOWN_MS = 300_000;
 
 export async function runMaster(ports: MasterPorts, options: MasterOptions): Promise<RunReport> {
   const now = options.now ?? Date.now;
-  const { log, shutdown } = options;
+  const { log } = options;
   await checkRunSource(options.source, ports.sourceStore);
   const dir = runDir(options.stateDir, options.runId);
   await fs.mkdir(dir, { recursive: true });
@@ -90,37 +95,11 @@ export async function runMaster(ports: MasterPorts, options: MasterOptions): Pro
 
   const events = eventQueue();
   const emit = events.emit;
-  shutdown.stop.addEventListener("abort", () => emit({ type: "interrupt", at: now() }), { once: true });
-  shutdown.abort.addEventListener("abort", () => emit({ type: "interrupt", at: now() }), { once: true });
-  options.fatal?.addEventListener(
-    "abort",
-    () => emit({ type: "fatal", at: now(), reason: describe(options.fatal?.reason) }),
-    { once: true },
-  );
-
-  const done = new AbortController();
-  const background: Promise<unknown>[] = [];
+  listenForInterrupts(options, emit, now);
   const awsDownMs = options.awsDownTimeoutMs ?? DEFAULT_AWS_DOWN_MS;
-  const intake = { runId: options.runId, emit, now, log, signal: done.signal };
-  if (dlq.note) emit({ type: "note", at: now(), ...dlq.note });
-  background.push(receiveReports(ports.reportQueue, awsDownMs, intake));
-  const deadLetterQueue = dlq.queue;
-  if (deadLetterQueue) background.push(drainDeadLetters(deadLetterQueue, intake));
-  let peakRss = process.memoryUsage.rss();
-  const ticker = setInterval(() => {
-    peakRss = Math.max(peakRss, process.memoryUsage.rss());
-    emit({ type: "tick", at: now() });
-  }, options.tickMs ?? DEFAULT_TICK_MS);
-
+  const sources = startSources(ports, options, dlq, { emit, now, awsDownMs });
   let state: MachineState = initialState(options.runId, options.settings, now(), resumed);
-  let runRecord = record;
-  // Called by the dispatcher (one stage at a time, one send at a time) before it uses numbers below `end`.
-  const reserve = async (end: number) => {
-    const highWater = reservationFor(runRecord.batchHighWater, end);
-    if (highWater === null) return;
-    runRecord = { ...runRecord, batchHighWater: highWater };
-    await writeRunRecord(dir, runRecord);
-  };
+  const batches = batchReserver(dir, record);
   const progress = progressMeter(options.progressMs, now, (p) => options.onProgress?.(p));
   // Not tied to the abort signal: after a second Ctrl-C the queues must still be removed.
   const bounded = () => AbortSignal.timeout(COMMAND_TIMEOUT_MS);
@@ -134,21 +113,12 @@ export async function runMaster(ports: MasterPorts, options: MasterOptions): Pro
     emit,
     now,
     retryForMs: awsDownMs,
-    reserve,
+    reserve: batches.reserve,
     files: tocFiles(dir),
     source: (signal) => runToc(options.source, ports.sourceStore, options.toc, signal),
   };
-  const { perform, stopDispatch } = performer({
-    ports,
-    broadcaster,
-    dispatch,
-    state: () => state,
-    emit,
-    now,
-    log,
-    bounded,
-    background,
-  });
+  const fx = { ports, broadcaster, dispatch, state: () => state, emit, now, log, bounded };
+  const { perform, stopDispatch } = performer({ ...fx, background: sources.background });
 
   // ---- the loop: one event at a time through the phase machine, its commands performed in order ----
   const first = start(state);
@@ -164,13 +134,12 @@ export async function runMaster(ports: MasterPorts, options: MasterOptions): Pro
     progress.update(state);
   }
 
-  clearInterval(ticker);
+  const peakRss = sources.stopTicks();
   stopDispatch();
   await broadcaster.settled(); // the last SHUTDOWN goes out before we stop
-  done.abort();
-  await Promise.allSettled(background);
-  await endAttempt(dir, runRecord, state.outcome ?? "failed", now(), log);
-  const sqsRequests = ports.tocQueue.requests + ports.reportQueue.requests + (deadLetterQueue?.requests ?? 0);
+  await sources.stop();
+  await endAttempt(dir, batches.record(), state.outcome ?? "failed", now(), log);
+  const sqsRequests = ports.tocQueue.requests + ports.reportQueue.requests + (dlq.queue?.requests ?? 0);
   return buildReport(state, {
     source: options.source,
     target: options.target,
@@ -178,6 +147,78 @@ export async function runMaster(ports: MasterPorts, options: MasterOptions): Pro
     sqsRequests,
     masterPeakRssBytes: Math.max(peakRss, process.memoryUsage.rss()),
   });
+}
+
+/** A signal (first or second) and the caller's fatal signal become events of the machine. */
+function listenForInterrupts(
+  options: MasterOptions,
+  emit: (e: MachineEvent) => void,
+  now: () => number,
+): void {
+  const { shutdown, fatal } = options;
+  shutdown.stop.addEventListener("abort", () => emit({ type: "interrupt", at: now() }), { once: true });
+  shutdown.abort.addEventListener("abort", () => emit({ type: "interrupt", at: now() }), { once: true });
+  fatal?.addEventListener("abort", () => emit({ type: "fatal", at: now(), reason: describe(fatal.reason) }), {
+    once: true,
+  });
+}
+
+/** The sources of events beside the loop: the report queue, the dead-letter queue and the clock. */
+interface EventSources {
+  /** Work that runs beside the loop, awaited when the run ends. */
+  readonly background: Promise<unknown>[];
+  /** Stops the clock; returns the peak RSS it sampled. */
+  readonly stopTicks: () => number;
+  /** Stops the pollers and waits for everything beside the loop. */
+  readonly stop: () => Promise<void>;
+}
+
+function startSources(
+  ports: MasterPorts,
+  options: MasterOptions,
+  dlq: FoundDeadLetterQueue,
+  o: { readonly emit: (e: MachineEvent) => void; readonly now: () => number; readonly awsDownMs: number },
+): EventSources {
+  const { emit, now } = o;
+  const done = new AbortController();
+  const background: Promise<unknown>[] = [];
+  const intake = { runId: options.runId, emit, now, log: options.log, signal: done.signal };
+  if (dlq.note) emit({ type: "note", at: now(), ...dlq.note });
+  background.push(receiveReports(ports.reportQueue, o.awsDownMs, intake));
+  if (dlq.queue) background.push(drainDeadLetters(dlq.queue, intake));
+  let peakRss = process.memoryUsage.rss();
+  const ticker = setInterval(() => {
+    peakRss = Math.max(peakRss, process.memoryUsage.rss());
+    emit({ type: "tick", at: now() });
+  }, options.tickMs ?? DEFAULT_TICK_MS);
+  return {
+    background,
+    stopTicks: () => {
+      clearInterval(ticker);
+      return peakRss;
+    },
+    stop: async () => {
+      done.abort();
+      await Promise.allSettled(background);
+    },
+  };
+}
+
+/** The run record as batch numbers are reserved in it (by the dispatcher, one send at a time, before use). */
+function batchReserver(
+  dir: string,
+  first: RunRecord,
+): { readonly reserve: (end: number) => Promise<void>; readonly record: () => RunRecord } {
+  let record = first;
+  return {
+    reserve: async (end) => {
+      const highWater = reservationFor(record.batchHighWater, end);
+      if (highWater === null) return;
+      record = { ...record, batchHighWater: highWater };
+      await writeRunRecord(dir, record);
+    },
+    record: () => record,
+  };
 }
 
 interface Effects {

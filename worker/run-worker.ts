@@ -27,6 +27,7 @@ import {
   running,
   type SessionEnd,
   type SessionEvent,
+  type SessionSettings,
   type SessionState,
   step,
 } from "./session.ts";
@@ -72,7 +73,80 @@ export interface WorkerOutcome {
 /** How long the goodbye (last reports, STOPPED, removing the queue) may take in all. */
 const GOODBYE_MS = 5_000;
 
+/** A release the session asked for. */
+type Release = Extract<Command, { type: "release" }>;
+
+/**
+ * What one worker's run holds: its ports and settings, the session's state, the effect modules that read it, and
+ * the controllers that end its work and its loops. Built once by `openWorker`; the loop's steps read and change it.
+ */
+interface WorkerRun {
+  readonly ports: WorkerPorts;
+  readonly options: WorkerOptions;
+  /** The session's state, replaced by every event. */
+  state: SessionState;
+  /** Ends every loop; aborted once the goodbye is over. */
+  readonly loops: AbortController;
+  /** Cancels the work in hand (the run is over, or the worker leaves). */
+  readonly work: AbortController;
+  /** Cuts off the TOC reader's receive in flight once the master has ended the run: nothing on the queue counts. */
+  readonly runOver: AbortController;
+  readonly limiter: Limiter;
+  /** Work beside the loop, awaited in the wind-down. */
+  readonly tasks: Set<Promise<void>>;
+  /** Put back once the TOC reader has stopped (a release while a receive is in flight could be taken again). */
+  readonly finalReleases: Release[];
+  /** Settles with the session's end, given by its `end` command. */
+  readonly end: Promise<SessionEnd>;
+  readonly ended: (end: SessionEnd) => void;
+  /** Control queues opened anew so far (each new one is named after the count). */
+  rejoins: number;
+  readonly keeper: VisibilityKeeper;
+  readonly outbox: Outbox;
+  readonly listener: ControlListener;
+  readonly reader: TocReader;
+}
+
 export async function runWorker(ports: WorkerPorts, options: WorkerOptions): Promise<WorkerOutcome> {
+  const { shutdown } = options;
+  const { run, startCommands } = await openWorker(ports, options);
+
+  const onStop = () => dispatch(run, { type: "stop", at: Date.now(), reason: "stopped by signal" });
+  const onAbort = () =>
+    dispatch(run, { type: "abort", at: Date.now(), reason: "aborted: in-flight work given up" });
+  shutdown.stop.addEventListener("abort", onStop, { once: true });
+  shutdown.abort.addEventListener("abort", onAbort, { once: true });
+
+  const readerDone = run.reader.run(AbortSignal.any([run.loops.signal, run.runOver.signal]));
+  const loops = [
+    readerDone,
+    run.listener.run(run.loops.signal),
+    run.keeper.run(run.loops.signal),
+    run.outbox.runResults(),
+    run.outbox.runHeartbeats(),
+    tick(run),
+  ];
+  for (const c of startCommands) perform(run, c);
+  if (shutdown.stop.aborted) onStop();
+  if (shutdown.abort.aborted) onAbort();
+
+  const end = await run.end;
+  shutdown.stop.removeEventListener("abort", onStop);
+  shutdown.abort.removeEventListener("abort", onAbort);
+  await windDown(run, end, readerDone);
+  await leave(run);
+  run.loops.abort(new Error("worker finished"));
+  if (!run.work.signal.aborted) run.work.abort(new Error("worker finished"));
+  await Promise.all(loops);
+  if (end.why === "master-silent") options.log.error(end.reason);
+  return { runId: run.state.runId, totals: run.state.totals, reason: end.reason, exitCode: end.exitCode };
+}
+
+/** Opens the worker's control queue and builds its run: the first session and the effect modules over it. */
+async function openWorker(
+  ports: WorkerPorts,
+  options: WorkerOptions,
+): Promise<{ run: WorkerRun; startCommands: readonly Command[] }> {
   const { log, shutdown } = options;
   const firstSub = await withRetry(() => ports.subscriptions.open(options.controlQueueName, shutdown.abort), {
     signal: shutdown.abort,
@@ -80,177 +154,140 @@ export async function runWorker(ports: WorkerPorts, options: WorkerOptions): Pro
   log.info(`worker ${options.workerId} listening on its control queue`, {
     controlQueueUrl: firstSub.queue.url,
   });
-
-  /** Ends every loop; aborted once the goodbye is over. */
-  const loops = new AbortController();
-  /** Cancels the work in hand (the run is over, or the worker leaves). */
-  const work = new AbortController();
-  /** Put back once the TOC reader has stopped (a release while a receive is in flight could be taken again). */
-  const finalReleases: Extract<Command, { type: "release" }>[] = [];
-  const tasks = new Set<Promise<void>>();
-  const track = (p: Promise<void>) => {
-    tasks.add(p);
-    void p.finally(() => tasks.delete(p));
-  };
-  let ended: (end: SessionEnd) => void = () => {};
-  const endPromise = new Promise<SessionEnd>((resolve) => {
-    ended = resolve;
-  });
   const limiter = new Limiter(options.concurrency);
   const visibilitySec = await readVisibilitySec(ports.tocQueue, shutdown.abort, log);
+  const start = initialSession(sessionConfig(options), Date.now(), options.runId);
+  let ended: (end: SessionEnd) => void = () => {};
+  const end = new Promise<SessionEnd>((resolve) => {
+    ended = resolve;
+  });
+  const loops = new AbortController();
+  const run: WorkerRun = {
+    ports,
+    options,
+    state: start.state,
+    loops,
+    work: new AbortController(),
+    runOver: new AbortController(),
+    limiter,
+    tasks: new Set(),
+    finalReleases: [],
+    end,
+    ended,
+    rejoins: 0,
+    keeper: new VisibilityKeeper(ports.tocQueue, visibilitySec, () => heldReceipts(run.state), log),
+    outbox: new Outbox({
+      queue: ports.reportQueue,
+      runId: () => (run.state.seen ? run.state.runId : null),
+      head: (kind, phase) => summaryHead(run, kind, phase),
+      reportMs: options.reportMs,
+      heartbeatMs: options.heartbeatMs,
+      onSent: (receipts) => dispatch(run, { type: "results-sent", at: Date.now(), receipts }),
+      log,
+      signal: loops.signal,
+    }),
+    listener: new ControlListener(firstSub, {
+      log,
+      emit: (e) => dispatch(run, e),
+      listening: () => run.state.control === "listening",
+      runId: () => run.state.runId,
+    }),
+    reader: new TocReader({
+      queue: ports.tocQueue,
+      limiter,
+      concurrency: options.concurrency,
+      mayTake: () => mayTake(run.state, Date.now()),
+      runId: () => run.state.runId,
+      running: () => running(run.state),
+      emit: (e) => dispatch(run, e),
+      ended: () => run.state.end !== null,
+      log,
+    }),
+  };
+  return { run, startCommands: start.commands };
+}
 
-  const start = initialSession(
-    {
-      workerId: options.workerId,
-      hasHook: options.beforeValidateCmd !== undefined,
-      masterTimeoutMs: options.masterTimeoutMs,
-      rejoinGraceMs: Math.max(10_000, 3 * options.heartbeatMs),
-      foreignPauseMs: 2_000,
-    },
-    Date.now(),
-    options.runId,
-  );
-  let state: SessionState = start.state;
-  const sqsRequests = () =>
-    ports.tocQueue.requests + ports.reportQueue.requests + listener.subscription.queue.requests;
+/** What the session is told of this worker's settings. */
+function sessionConfig(options: WorkerOptions): SessionSettings {
+  return {
+    workerId: options.workerId,
+    hasHook: options.beforeValidateCmd !== undefined,
+    masterTimeoutMs: options.masterTimeoutMs,
+    rejoinGraceMs: Math.max(10_000, 3 * options.heartbeatMs),
+    foreignPauseMs: 2_000,
+  };
+}
 
-  const head = (kind: "CURRENT" | "FINAL", phase?: Phase): SummaryHead => ({
+/** One event into the session: its commands are performed, and the reader and listener look again. */
+function dispatch(run: WorkerRun, event: SessionEvent): void {
+  const next = step(run.state, event);
+  run.state = next.state;
+  for (const c of next.commands) perform(run, c);
+  run.reader.wake();
+  run.listener.wake();
+}
+
+/** The clock of the session: a tick every half second until the loops end. */
+async function tick(run: WorkerRun): Promise<void> {
+  const { signal } = run.loops;
+  while (!signal.aborted) {
+    await pause(500, signal);
+    if (!signal.aborted) dispatch(run, { type: "tick", at: Date.now() });
+  }
+}
+
+/** Work beside the loop, awaited in the wind-down. */
+function track(run: WorkerRun, task: Promise<void>): void {
+  run.tasks.add(task);
+  void task.finally(() => run.tasks.delete(task));
+}
+
+/**
+ * Wind down: runners (aborted ones return at once), puts-back and deletes, all within GOODBYE_MS. After a
+ * SHUTDOWN the TOC holds nothing of this run any more, so the reader's long poll is not waited out (it was the
+ * whole of a small load's SHUTDOWN phase); after a signal or a silent master it is, so that nothing it takes on
+ * the queue's side stays hidden until its visibility timeout.
+ */
+async function windDown(run: WorkerRun, end: SessionEnd, readerDone: Promise<void>): Promise<void> {
+  if (end.why === "shutdown") run.runOver.abort(new Error("the run is over"));
+  // The bound's own timers are cleared once the wind-down is over (a pending one would hold the process).
+  const woundDown = new AbortController();
+  const goodbye = AbortSignal.any([AbortSignal.timeout(GOODBYE_MS), woundDown.signal]);
+  await Promise.race([readerDone, pause(GOODBYE_MS, goodbye)]);
+  for (const c of run.finalReleases.splice(0)) track(run, run.keeper.release(c.receipts, c.why, goodbye));
+  while (run.tasks.size > 0 && !goodbye.aborted)
+    await Promise.race([Promise.all([...run.tasks]), pause(GOODBYE_MS, goodbye)]);
+  if (end.why === "stopped") await run.outbox.idle(goodbye);
+  woundDown.abort(new Error("wound down"));
+}
+
+/** The goodbye: the notifier closed, STOPPED to the master, and the control queue removed. */
+async function leave(run: WorkerRun): Promise<void> {
+  await run.options.notifier?.close();
+  await announceState(run, "STOPPED", AbortSignal.timeout(GOODBYE_MS));
+  const sub = run.listener.subscription;
+  try {
+    await run.ports.subscriptions.close(sub.queue.url, sub.subscriptionArn, AbortSignal.timeout(GOODBYE_MS));
+  } catch (err) {
+    run.options.log.warn(`could not remove the control queue: ${describe(err)}`);
+  }
+}
+
+/** The head of every SUMMARY this worker sends: who it is, the session's totals and what it holds now. */
+function summaryHead(run: WorkerRun, kind: "CURRENT" | "FINAL", phase?: Phase): SummaryHead {
+  const { ports, state } = run;
+  return {
     type: "SUMMARY",
-    worker: options.workerId,
+    worker: run.options.workerId,
     kind,
     phase: phase ?? state.mode,
     totals: state.totals,
     inFlight: heldReceipts(state).length,
     rssBytes: process.memoryUsage.rss(),
-    sqsRequests: sqsRequests(),
+    sqsRequests:
+      ports.tocQueue.requests + ports.reportQueue.requests + run.listener.subscription.queue.requests,
     protocolErrors: state.protocolErrors,
-  });
-
-  const keeper = new VisibilityKeeper(ports.tocQueue, visibilitySec, () => heldReceipts(state), log);
-  const outbox = new Outbox({
-    queue: ports.reportQueue,
-    runId: () => (state.seen ? state.runId : null),
-    head,
-    reportMs: options.reportMs,
-    heartbeatMs: options.heartbeatMs,
-    onSent: (receipts) => dispatch({ type: "results-sent", at: Date.now(), receipts }),
-    log,
-    signal: loops.signal,
-  });
-  const listener = new ControlListener(firstSub, {
-    log,
-    emit: (e) => dispatch(e),
-    listening: () => state.control === "listening",
-    runId: () => state.runId,
-  });
-  const reader = new TocReader({
-    queue: ports.tocQueue,
-    limiter,
-    concurrency: options.concurrency,
-    mayTake: () => mayTake(state, Date.now()),
-    runId: () => state.runId,
-    running: () => running(state),
-    emit: (e) => dispatch(e),
-    ended: () => state.end !== null,
-    log,
-  });
-
-  const announce = (kind: "INITIALIZED" | "STOPPED", signal: AbortSignal) =>
-    announceState(ports.reportQueue, options, state.runId, listener.subscription, kind, signal);
-
-  let rejoinCount = 0;
-  const rejoin = () =>
-    rejoinControl(ports.subscriptions, listener, options.controlQueueName, ++rejoinCount, {
-      signal: loops.signal,
-      dispatch,
-      log,
-    });
-
-  const perform = workerPerformer({
-    ports,
-    options,
-    limiter,
-    work,
-    loops,
-    keeper,
-    outbox,
-    reader,
-    state: () => state,
-    finalReleases,
-    track,
-    dispatch: (e) => dispatch(e),
-    announce,
-    rejoin,
-    head,
-    ended: (end) => ended(end),
-    log,
-  });
-
-  function dispatch(e: SessionEvent) {
-    const r = step(state, e);
-    state = r.state;
-    for (const c of r.commands) perform(c);
-    reader.wake();
-    listener.wake();
-  }
-
-  const onStop = () => dispatch({ type: "stop", at: Date.now(), reason: "stopped by signal" });
-  const onAbort = () =>
-    dispatch({ type: "abort", at: Date.now(), reason: "aborted: in-flight work given up" });
-  shutdown.stop.addEventListener("abort", onStop, { once: true });
-  shutdown.abort.addEventListener("abort", onAbort, { once: true });
-
-  const ticker = async () => {
-    while (!loops.signal.aborted) {
-      await pause(500, loops.signal);
-      if (!loops.signal.aborted) dispatch({ type: "tick", at: Date.now() });
-    }
   };
-  /** Cut off the TOC reader's receive in flight once the master has ended the run: nothing on the queue counts. */
-  const runOver = new AbortController();
-  const readerDone = reader.run(AbortSignal.any([loops.signal, runOver.signal]));
-  const running$ = [
-    readerDone,
-    listener.run(loops.signal),
-    keeper.run(loops.signal),
-    outbox.runResults(),
-    outbox.runHeartbeats(),
-    ticker(),
-  ];
-  for (const c of start.commands) perform(c);
-  if (shutdown.stop.aborted) onStop();
-  if (shutdown.abort.aborted) onAbort();
-
-  const end = await endPromise;
-  shutdown.stop.removeEventListener("abort", onStop);
-  shutdown.abort.removeEventListener("abort", onAbort);
-  // Wind down: runners (aborted ones return at once), puts-back and deletes, then the goodbye. After a SHUTDOWN
-  // the TOC holds nothing of this run any more, so the reader's long poll is not waited out (it was the whole
-  // of a small load's SHUTDOWN phase); after a signal or a silent master it is, so that nothing it takes on the
-  // queue's side stays hidden until its visibility timeout.
-  if (end.why === "shutdown") runOver.abort(new Error("the run is over"));
-  // The bound's own timers are cleared once the wind-down is over (a pending one would hold the process).
-  const woundDown = new AbortController();
-  const goodbye = AbortSignal.any([AbortSignal.timeout(GOODBYE_MS), woundDown.signal]);
-  await Promise.race([readerDone, pause(GOODBYE_MS, goodbye)]);
-  for (const c of finalReleases.splice(0)) track(keeper.release(c.receipts, c.why, goodbye));
-  while (tasks.size > 0 && !goodbye.aborted)
-    await Promise.race([Promise.all([...tasks]), pause(GOODBYE_MS, goodbye)]);
-  if (end.why === "stopped") await outbox.idle(goodbye);
-  woundDown.abort(new Error("wound down"));
-  await options.notifier?.close();
-  await announce("STOPPED", AbortSignal.timeout(GOODBYE_MS));
-  const sub = listener.subscription;
-  try {
-    await ports.subscriptions.close(sub.queue.url, sub.subscriptionArn, AbortSignal.timeout(GOODBYE_MS));
-  } catch (err) {
-    log.warn(`could not remove the control queue: ${describe(err)}`);
-  }
-  loops.abort(new Error("worker finished"));
-  if (!work.signal.aborted) work.abort(new Error("worker finished"));
-  await Promise.all(running$);
-  if (end.why === "master-silent") log.error(end.reason);
-  return { runId: state.runId, totals: state.totals, reason: end.reason, exitCode: end.exitCode };
 }
 
 /** The TOC queue's visibility timeout, which the keeper extends by; 30 s when it cannot be read. */
@@ -266,14 +303,14 @@ async function readVisibilitySec(queue: MessageQueue, signal: AbortSignal, log: 
 
 /** WORKER_STATE to the master: INITIALIZED (with the control queue to reach it by) or STOPPED. */
 async function announceState(
-  reportQueue: MessageQueue,
-  options: WorkerOptions,
-  runId: string | null,
-  sub: ControlSubscription,
+  run: WorkerRun,
   kind: "INITIALIZED" | "STOPPED",
   signal: AbortSignal,
 ): Promise<void> {
+  const { options } = run;
+  const runId = run.state.runId;
   if (!runId) return;
+  const sub = run.listener.subscription;
   const body: MessageBody = {
     type: "WORKER_STATE",
     worker: options.workerId,
@@ -285,7 +322,7 @@ async function announceState(
     subscriptionArn: sub.subscriptionArn,
   };
   try {
-    await reportQueue.send([encodeMessage(runId, body)], signal);
+    await run.ports.reportQueue.send([encodeMessage(runId, body)], signal);
   } catch (err) {
     // INITIALIZED is repeated on the master's next MODE while it does not list this worker.
     if (!signal.aborted) options.log.warn(`could not announce ${kind}: ${describe(err)}`);
@@ -293,134 +330,102 @@ async function announceState(
 }
 
 /** Leaves the control queue the master removed and listens on a new one (named anew: SQS refuses a deleted name for 60 s). */
-async function rejoinControl(
-  subscriptions: Subscriptions,
-  listener: ControlListener,
-  baseName: string,
-  rejoins: number,
-  o: { readonly signal: AbortSignal; readonly dispatch: (e: SessionEvent) => void; readonly log: Logger },
-): Promise<void> {
+async function rejoinControl(run: WorkerRun): Promise<void> {
+  const { ports, listener, loops, options } = run;
+  const { signal } = loops;
   const old: ControlSubscription = listener.subscription;
   try {
-    await subscriptions.close(old.queue.url, old.subscriptionArn, o.signal);
+    await ports.subscriptions.close(old.queue.url, old.subscriptionArn, signal);
   } catch (err) {
-    o.log.warn(`could not remove the old control queue ${old.queue.url}: ${describe(err)}`);
+    options.log.warn(`could not remove the old control queue ${old.queue.url}: ${describe(err)}`);
   }
-  const suffix = `-r${rejoins}`;
-  const name = `${baseName.slice(0, 80 - suffix.length)}${suffix}`;
+  const suffix = `-r${++run.rejoins}`;
+  const name = `${options.controlQueueName.slice(0, 80 - suffix.length)}${suffix}`;
   try {
-    const sub = await withRetry(() => subscriptions.open(name, o.signal), { signal: o.signal });
+    const sub = await withRetry(() => ports.subscriptions.open(name, signal), { signal });
     listener.replace(sub);
-    o.dispatch({ type: "rejoined", at: Date.now(), queueUrl: sub.queue.url });
+    dispatch(run, { type: "rejoined", at: Date.now(), queueUrl: sub.queue.url });
   } catch (err) {
-    if (!o.signal.aborted) o.dispatch({ type: "rejoin-failed", at: Date.now(), error: describe(err) });
+    if (!signal.aborted) dispatch(run, { type: "rejoin-failed", at: Date.now(), error: describe(err) });
   }
 }
 
-/** What the worker's commands are performed with: the ports, its effect modules and the session's state. */
-interface WorkerEffects {
-  readonly ports: WorkerPorts;
-  readonly options: WorkerOptions;
-  readonly limiter: Limiter;
-  /** Cancels the work in hand. */
-  readonly work: AbortController;
-  /** Ends every loop. */
-  readonly loops: AbortController;
-  readonly keeper: VisibilityKeeper;
-  readonly outbox: Outbox;
-  readonly reader: TocReader;
-  readonly state: () => SessionState;
-  /** Put back once the TOC reader has stopped. */
-  readonly finalReleases: Extract<Command, { type: "release" }>[];
-  /** Work beside the loop, awaited in the wind-down. */
-  readonly track: (p: Promise<void>) => void;
-  readonly dispatch: (e: SessionEvent) => void;
-  readonly announce: (kind: "INITIALIZED" | "STOPPED", signal: AbortSignal) => Promise<void>;
-  readonly rejoin: () => Promise<void>;
-  readonly head: (kind: "CURRENT" | "FINAL", phase?: Phase) => SummaryHead;
-  readonly ended: (end: SessionEnd) => void;
-  readonly log: Logger;
+/** Performs one of the session's commands; what takes time runs beside the loop, its outcome dispatched as an event. */
+function perform(run: WorkerRun, c: Command): void {
+  switch (c.type) {
+    case "announce":
+      track(run, announceState(run, "INITIALIZED", run.loops.signal));
+      break;
+    case "run-batch":
+      track(run, runBatchCommand(run, c));
+      break;
+    case "release":
+      if (run.state.end) run.finalReleases.push(c);
+      else track(run, run.keeper.release(c.receipts, c.why, run.loops.signal));
+      break;
+    case "report":
+      run.outbox.result(c.receipt, c.result);
+      // The last batch in hand: report at once (at a stage's end the master waits for exactly this).
+      if (running(run.state) === 0 && run.limiter.queued === 0) run.outbox.flushNow();
+      break;
+    case "delete":
+      track(run, deleteBatches(run, c.receipts));
+      break;
+    case "send":
+      run.outbox.message(() => c.body);
+      break;
+    case "final-summary":
+      run.outbox.message(() => ({ ...summaryHead(run, "FINAL", c.phase), batches: [] }));
+      break;
+    case "run-hook":
+      track(run, runHookCommand(run));
+      break;
+    case "rejoin":
+      track(run, rejoinControl(run));
+      break;
+    case "abort-work":
+      if (!run.work.signal.aborted) run.work.abort(new Error(c.reason));
+      break;
+    case "log":
+      run.options.log.log(c.level, c.message);
+      break;
+    case "end":
+      run.ended(c.end);
+      run.reader.wake();
+      break;
+    default: {
+      const never: never = c;
+      throw new Error(`unknown command ${JSON.stringify(never)}`);
+    }
+  }
 }
 
-/** Performs the session's commands; what takes time runs beside the loop, its outcome dispatched as an event. */
-function workerPerformer(fx: WorkerEffects): (c: Command) => void {
-  return (c) => {
-    switch (c.type) {
-      case "announce":
-        fx.track(fx.announce("INITIALIZED", fx.loops.signal));
-        break;
-      case "run-batch":
-        fx.track(
-          (async () => {
-            const result = await runBatch(
-              c.message,
-              c.receiveCount,
-              { ...fx.options, limiter: fx.limiter },
-              fx.work.signal,
-            );
-            const at = Date.now();
-            fx.dispatch(
-              result
-                ? { type: "batch-done", at, receipt: c.receipt, result }
-                : { type: "batch-abandoned", at, receipt: c.receipt },
-            );
-          })(),
-        );
-        break;
-      case "release":
-        if (fx.state().end) fx.finalReleases.push(c);
-        else fx.track(fx.keeper.release(c.receipts, c.why, fx.loops.signal));
-        break;
-      case "report":
-        fx.outbox.result(c.receipt, c.result);
-        // The last batch in hand: report at once (at a stage's end the master waits for exactly this).
-        if (running(fx.state()) === 0 && fx.limiter.queued === 0) fx.outbox.flushNow();
-        break;
-      case "delete":
-        fx.track(
-          (async () => {
-            try {
-              await fx.ports.tocQueue.delete(c.receipts, fx.loops.signal);
-            } catch (err) {
-              // Reported but not deleted: the batch comes back and the master counts it once.
-              if (!fx.loops.signal.aborted)
-                fx.log.warn(`could not delete ${c.receipts.length} finished batch(es): ${describe(err)}`);
-            }
-          })(),
-        );
-        break;
-      case "send":
-        fx.outbox.message(() => c.body);
-        break;
-      case "final-summary":
-        fx.outbox.message(() => ({ ...fx.head("FINAL", c.phase), batches: [] }));
-        break;
-      case "run-hook":
-        fx.track(
-          (async () => {
-            fx.log.info(`running the before-VALIDATE hook: ${fx.options.beforeValidateCmd}`);
-            const outcome = await runHook(fx.options.beforeValidateCmd ?? "false", fx.work.signal);
-            fx.dispatch({ type: "hook-done", at: Date.now(), outcome });
-          })(),
-        );
-        break;
-      case "rejoin":
-        fx.track(fx.rejoin());
-        break;
-      case "abort-work":
-        if (!fx.work.signal.aborted) fx.work.abort(new Error(c.reason));
-        break;
-      case "log":
-        fx.log.log(c.level, c.message);
-        break;
-      case "end":
-        fx.ended(c.end);
-        fx.reader.wake();
-        break;
-      default: {
-        const never: never = c;
-        throw new Error(`unknown command ${JSON.stringify(never)}`);
-      }
-    }
-  };
+async function runBatchCommand(run: WorkerRun, c: Extract<Command, { type: "run-batch" }>): Promise<void> {
+  const batchOptions = { ...run.options, limiter: run.limiter };
+  const result = await runBatch(c.message, c.receiveCount, batchOptions, run.work.signal);
+  const at = Date.now();
+  dispatch(
+    run,
+    result
+      ? { type: "batch-done", at, receipt: c.receipt, result }
+      : { type: "batch-abandoned", at, receipt: c.receipt },
+  );
+}
+
+async function deleteBatches(run: WorkerRun, receipts: readonly string[]): Promise<void> {
+  const { signal } = run.loops;
+  try {
+    await run.ports.tocQueue.delete(receipts, signal);
+  } catch (err) {
+    // Reported but not deleted: the batch comes back and the master counts it once.
+    if (!signal.aborted)
+      run.options.log.warn(`could not delete ${receipts.length} finished batch(es): ${describe(err)}`);
+  }
+}
+
+async function runHookCommand(run: WorkerRun): Promise<void> {
+  const cmd = run.options.beforeValidateCmd;
+  run.options.log.info(`running the before-VALIDATE hook: ${cmd}`);
+  const outcome = await runHook(cmd ?? "false", run.work.signal);
+  dispatch(run, { type: "hook-done", at: Date.now(), outcome });
 }

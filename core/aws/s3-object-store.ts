@@ -235,7 +235,18 @@ export class S3ObjectStore implements ObjectStore {
         throw new AwsCallError("CopyObject", where, { cause: err });
       }
     }
-    // In parts: the metadata does not travel by itself here, so it is set on the new upload.
+    await this.copyInParts(copySource, where, targetKey, o, signal);
+  }
+
+  /** A copy in parts (UploadPartCopy): the metadata does not travel by itself here, so it is set on the new upload. */
+  private async copyInParts(
+    copySource: string,
+    where: string,
+    targetKey: string,
+    o: CopyOptions,
+    signal?: AbortSignal,
+  ): Promise<void> {
+    const opts = { abortSignal: signal };
     let uploadId: string | undefined;
     try {
       uploadId = await this.startUpload(
@@ -246,10 +257,7 @@ export class S3ObjectStore implements ObjectStore {
         signal,
       );
       const parts: { PartNumber: number; ETag: string; ChecksumCRC32?: string }[] = [];
-      const ranges: [number, number][] = [];
-      for (let start = 0; start < o.source.size; start += o.partSize) {
-        ranges.push([start, Math.min(o.source.size, start + o.partSize) - 1]);
-      }
+      const ranges = byteRanges(o.source.size, o.partSize);
       let next = 0;
       const lane = async () => {
         while (next < ranges.length) {
@@ -383,3 +391,11 @@ export class S3ObjectStore implements ObjectStore {
 
 /** Requests to S3 in flight per process: up to 512, starting at 128. */
 const sharedLimiter = new AdaptiveLimiter(new AdaptiveLimit(4, 512, 128), isThrottle);
+
+/** The inclusive byte ranges of the parts of an object of `size` bytes, `partSize` bytes each (the last shorter). */
+function byteRanges(size: number, partSize: number): [number, number][] {
+  const ranges: [number, number][] = [];
+  for (let start = 0; start < size; start += partSize)
+    ranges.push([start, Math.min(size, start + partSize) - 1]);
+  return ranges;
+}

@@ -208,13 +208,16 @@ describe("before and after a run: plan, dry run, config import, the HTML report"
       const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
       await page.goto(`file://${html}`);
       assert.match(await page.title(), /run .*: failed/);
+      // biome-ignore lint/performance/useDomNodeTextContent: a Playwright locator, not a DOM node: the rendered text is what a reader sees
       assert.match(await page.locator("#outcome h1").innerText(), /^FAILED/);
       assert.equal(await page.locator("#throughput-chart path").count(), 2);
       assert.equal(await page.locator("#workers tbody tr").count(), 2);
       assert.ok((await page.locator("#phases tbody tr").count()) >= 3);
+      // biome-ignore lint/performance/useDomNodeTextContent: a Playwright locator, not a DOM node: the rendered text is what a reader sees
       const errors = await page.locator("#errors").innerText();
       assert.match(errors, /not valid UTF-8/);
       assert.match(errors, /bad-\\xff-name/);
+      // biome-ignore lint/performance/useDomNodeTextContent: a Playwright locator, not a DOM node: the rendered text is what a reader sees
       assert.match(await page.locator("#skipped").innerText(), /special file \(fifo\)[\s\S]*a-fifo/);
       const file = path.join(shots, "report.png");
       await page.screenshot({ path: file, fullPage: true });
