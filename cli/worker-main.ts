@@ -9,16 +9,16 @@ import { runCli } from "./run-cli.ts";
 const LAUNCH_TIMEOUT_MS = 120_000;
 
 const args = process.argv.slice(2);
-const launched = args.length === 1 && args[0] === LAUNCH_FLAG ? await launchArgs() : args;
+const launched = args[0] === LAUNCH_FLAG ? await launchArgs(args.slice(1)) : args;
 if (launched) await runCli([{ ...workerCommand, command: "$0" }], launched);
 
-/** The settings a local run hands over on standard input; null (exit code 2) when none came. */
-async function launchArgs(): Promise<string[] | null> {
+/** The arguments given, then those a local run hands over on standard input; null (exit 2) when none came. */
+async function launchArgs(given: string[]): Promise<string[] | null> {
   try {
     const launch = await readLaunch(process.stdin, LAUNCH_TIMEOUT_MS);
     // The program's edge: the environment it would have been started with, set before anything reads it.
     Object.assign(process.env, launch.env);
-    return [...launch.args];
+    return [...given, ...launch.args];
   } catch (err) {
     process.stderr.write(`error: ${describe(err)}\n`);
     process.exitCode = 2;

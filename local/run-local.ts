@@ -247,11 +247,30 @@ async function prepareTarget(
 }
 
 /**
- * A worker process, started before its settings exist: the worker bundle beside this one (or, from the sources,
- * its entry), waiting for `workerLaunch` on its standard input, which stays open while this process lives.
+ * A worker process, started before its endpoint, queues, source and target exist: the worker bundle beside this
+ * one (or, from the sources, its entry) with the settings known already (its run and id among them, so that its
+ * command line names them), waiting for the rest (`workerLaunch`) on its standard input, which stays open while
+ * this process lives.
  */
 function startWorker(workerNumber: number, launch: WorkerStart): ChildProcess {
-  const child = spawn(process.execPath, [...process.execArgv, workerEntry(), LAUNCH_FLAG], {
+  const { config } = launch;
+  // The worker's own settings, from its table: what the local run chose for it.
+  const known = settingArgs(workerSettings, {
+    runId: config.runId,
+    workerId: workerId(workerNumber),
+    concurrency: config.concurrency,
+    copier: config.copier,
+    fsCalls: config.fsCalls,
+    s3Requests: config.s3Requests,
+    validate: config.validate,
+    logFormat: config.logFormat,
+    exitWithParent: true,
+    multipartThresholdMb: config.multipartThresholdMb,
+    partSizeMb: config.partSizeMb,
+    targetEmpty: config.targetEmpty,
+    yas3fsTopicArn: config.yas3fsTopicArn,
+  });
+  const child = spawn(process.execPath, [...process.execArgv, workerEntry(), LAUNCH_FLAG, ...known], {
     stdio: ["pipe", "ignore", "pipe"],
     env: {
       ...process.env,
@@ -272,29 +291,16 @@ function workerEntry(): string {
 
 /** Hands each started worker its settings, now that the endpoint, queues, source and target exist. */
 function handOver(workers: readonly ChildProcess[], run: WorkerRun): void {
-  for (const [i, w] of workers.entries()) if (w.stdin) sendLaunch(w.stdin, workerLaunch(i + 1, run));
+  const launch = workerLaunch(run);
+  for (const w of workers) if (w.stdin) sendLaunch(w.stdin, launch);
 }
 
-/** A worker's arguments (from the worker's own table: what the local run chose for it) and connection. */
-function workerLaunch(workerNumber: number, run: WorkerRun): WorkerLaunch {
+const workerId = (workerNumber: number) => `local-${workerNumber}-${process.pid}`;
+
+/** The rest of a worker's settings: its source and target, and its connection to the endpoint and queues. */
+function workerLaunch(run: WorkerRun): WorkerLaunch {
   const { config, conn, resources, source, target } = run;
-  const args = settingArgs(workerSettings, {
-    source,
-    target,
-    runId: config.runId,
-    workerId: `local-${workerNumber}-${process.pid}`,
-    concurrency: config.concurrency,
-    copier: config.copier,
-    fsCalls: config.fsCalls,
-    s3Requests: config.s3Requests,
-    validate: config.validate,
-    logFormat: config.logFormat,
-    exitWithParent: true,
-    multipartThresholdMb: config.multipartThresholdMb,
-    partSizeMb: config.partSizeMb,
-    targetEmpty: config.targetEmpty,
-    yas3fsTopicArn: config.yas3fsTopicArn,
-  });
+  const args = settingArgs(workerSettings, { source, target });
   const env: Record<string, string> = {
     [ENV.endpointUrl]: conn.endpoint,
     [ENV.region]: config.region,

@@ -1,9 +1,9 @@
 /**
  * A local run starts its worker processes before its endpoint and queues exist, so that loading the worker
  * program (the largest part of a small load's fixed cost) overlaps the emulator's start. A worker started with
- * `LAUNCH_FLAG` as its only argument waits for one line on its standard input: the arguments and environment
- * variables it would otherwise have been started with. The rest of its standard input is what it was before:
- * open while the parent lives.
+ * `LAUNCH_FLAG` as its first argument waits for one line on its standard input: the rest of the arguments,
+ * and the environment variables, it would otherwise have been started with. The rest of its standard input is
+ * what it was before: open while the parent lives.
  */
 import type { Writable } from "node:stream";
 
