@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 /** `s3-bucket-loader`: the one command line: `local`, `master`, `worker`, and `plan`, `status`, `config`. */
 import { localSettings } from "../local/settings.ts";
-import { masterCliSettings } from "../master/fleet-settings.ts";
-import { planSettings } from "../plan/plan-settings.ts";
+import { masterCliSettings } from "../master/settings.ts";
+import { planSettings } from "../plan/settings.ts";
 import { workerSettings } from "../worker/settings.ts";
 import { configCommand } from "./commands/config-command.ts";
 import { localCommand } from "./commands/local-command.ts";

@@ -24,6 +24,10 @@ export const ENV = {
   masterTimeoutSec: "S3BL_MASTER_TIMEOUT_SEC",
   /** yas3fs's own SNS topic: workers of an S3 target tell live mounts about new objects through it. */
   yas3fsTopicArn: "S3BL_YAS3FS_TOPIC_ARN",
+  /** The worker watches the instance metadata service for a Spot interruption notice (the stack's workers do). */
+  spotNotice: "S3BL_SPOT_NOTICE",
+  /** Where that notice is asked for (EC2's own address unless a test points it at a stand-in). */
+  imdsEndpoint: "S3BL_IMDS_ENDPOINT",
   stack: "S3BL_STACK",
   /** The SDK's own per-service endpoint variables, for a stand-in of one service (tests). */
   ec2EndpointUrl: "AWS_ENDPOINT_URL_EC2",

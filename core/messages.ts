@@ -106,6 +106,19 @@ const BatchResult = z.object({
   errors: z.array(PathIssue),
   skips: z.array(PathIssue),
   /**
+   * WRITE: what became of each entry, in the batch's order, one letter each (`ENTRY_MARKS`): the manifest tells
+   * a written entry from one found unchanged by it. Absent from VALIDATE results (and from older workers).
+   */
+  marks: z
+    .string()
+    .regex(/^[wufs]*$/)
+    .optional(),
+  /**
+   * The checksum the worker knows for each entry, in the batch's order (`crc32:BASE64`; "" when none), for the
+   * manifest. Absent when no entry has one.
+   */
+  checksums: z.array(z.string().max(64)).optional(),
+  /**
    * A result too big for one message travels in parts: every part carries the batch's full counts and a share
    * of its `errors` and `skips`. The master counts the batch once it holds every part from the same worker
    * and delivery (`receiveCount`). Absent: the whole result in one message.
@@ -114,7 +127,15 @@ const BatchResult = z.object({
 });
 export type BatchResult = z.infer<typeof BatchResult>;
 
+/** The letters of `BatchResult.marks`: written, unchanged (already there), failed, skipped. */
+export const ENTRY_MARKS = { ok: "w", unchanged: "u", failed: "f", skipped: "s" } as const;
+export type EntryMark = (typeof ENTRY_MARKS)[keyof typeof ENTRY_MARKS];
+
 const base = { v: z.literal(PROTOCOL_VERSION), run: runId };
+
+/** Why a worker said STOPPED: the run was over, a signal stopped it, its master fell silent, or Spot took its instance. */
+export const STOP_REASONS = ["run over", "signal", "master silent", "spot interruption"] as const;
+export type StopReason = (typeof STOP_REASONS)[number];
 
 const ModeMessage = z.object({
   ...base,
@@ -144,6 +165,13 @@ const WorkerStateMessage = z.object({
   /** The worker's own control queue and subscription, so the master can remove them if the worker dies. */
   controlQueueUrl: z.string(),
   subscriptionArn: z.string(),
+  /**
+   * With STOPPED: why the worker leaves. `spot interruption`: its instance got EC2's interruption notice, and
+   * it drained (finished or put back what it held, reported, said goodbye); the master counts it drained.
+   */
+  reason: z.enum(STOP_REASONS).optional(),
+  /** With STOPPED: a line for the report (what was finished, what was put back). */
+  detail: z.string().max(1000).optional(),
 });
 
 const SummaryMessage = z.object({

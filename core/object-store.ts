@@ -71,4 +71,6 @@ export interface ObjectStore {
   /** Every object under a key prefix, page by page (ListObjectsV2). */
   list(prefix: string, signal?: AbortSignal): AsyncIterable<ListedObject>;
   ensureBucket(signal?: AbortSignal): Promise<void>;
+  /** Deletes these keys (a key already gone counts as deleted); returns the keys S3 refused, with why. */
+  deleteMany(keys: readonly string[], signal?: AbortSignal): Promise<{ key: string; reason: string }[]>;
 }

@@ -2,6 +2,7 @@
  * The small interfaces through which the programs reach AWS. Only `core/aws/` implements them with the SDK;
  * the master, the workers and their tests see nothing else.
  */
+import type { Market } from "./launch-attempts.ts";
 
 export interface ReceivedMessage {
   readonly id: string;
@@ -54,6 +55,8 @@ export interface FleetInstance {
   readonly state: "pending" | "running" | "shutting-down" | "terminated" | "stopping" | "stopped";
   /** The instance's private DNS name, which is also its host name on Amazon Linux in most VPCs. */
   readonly privateDnsName?: string | undefined;
+  /** How it was bought: Spot or On-Demand (unknown to a fleet that cannot tell). */
+  readonly market?: Market | undefined;
 }
 
 /** The workers' machines: launched from the stack's launch template, found by tag, terminated. */
@@ -68,4 +71,31 @@ export interface Fleet {
   describe(tags: Readonly<Record<string, string>>, signal?: AbortSignal): Promise<FleetInstance[]>;
   /** Terminates these instances; one already gone is not an error. */
   terminate(ids: readonly string[], signal?: AbortSignal): Promise<void>;
+}
+
+/** EC2's Spot interruption notice: the instance is taken about two minutes after it is given. */
+export interface SpotNotice {
+  /** terminate, stop or hibernate. */
+  readonly action: string;
+  /** When EC2 takes the instance; null when the notice gave no time. */
+  readonly takenAtMs: number | null;
+}
+
+/** Where a worker on a Spot instance hears of its interruption: the instance metadata service. */
+export interface SpotNotices {
+  /** The notice, or null while there is none; throws when the service cannot be asked. */
+  check(signal: AbortSignal): Promise<SpotNotice | null>;
+}
+
+/**
+ * Removes entries from a run's target (`--delete`): the objects of an S3 target (directory markers included),
+ * the files and directories of a directory target. An entry already gone counts as removed.
+ */
+export interface TargetDeleter {
+  readonly description: string;
+  /** Removes these entries; returns those that could not be removed, with why. */
+  remove(
+    entries: readonly { readonly path: string; readonly kind: "file" | "dir" | "symlink" }[],
+    signal?: AbortSignal,
+  ): Promise<{ path: string; reason: string }[]>;
 }

@@ -22,6 +22,8 @@ export const CONTEXT_KEYS = {
   copier: "fs or rsync (the worker's --copier)",
   controlQueuePrefix: "name prefix of the workers' own control queues",
   vpcId: "run the workers in this existing VPC (looked up at synth; needs credentials); unset: a new VPC",
+  allowDelete:
+    "true: the master's policy may delete objects under targetPrefix (what `master --delete` removes); false: no delete",
 } as const;
 
 export type ContextKey = keyof typeof CONTEXT_KEYS;
@@ -42,6 +44,7 @@ export interface LoaderContext {
   readonly copier: "fs" | "rsync";
   readonly controlQueuePrefix: string;
   readonly vpcId: string | undefined;
+  readonly allowDelete: boolean;
 }
 
 /** Used when a key is not given. `sourceNfs` has a placeholder so that `cdk synth` works with no context. */
@@ -61,6 +64,7 @@ export const CONTEXT_DEFAULTS: LoaderContext = {
   copier: "fs",
   controlQueuePrefix: "s3bl",
   vpcId: undefined,
+  allowDelete: false,
 };
 
 /** Thrown for a context value the stack cannot use. */
@@ -132,6 +136,7 @@ export function parseLoaderContext(get: (key: string) => unknown): LoaderContext
       pattern(/^vpc-[0-9a-f]{8,17}$/, "a VPC id such as vpc-0123456789abcdef0"),
       d.vpcId,
     ),
+    allowDelete: read("allowDelete", bool, d.allowDelete),
   };
   if (ctx.sourceMount === ctx.targetMount) {
     problems.push(

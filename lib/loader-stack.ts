@@ -73,6 +73,9 @@ export class LoaderStack extends Stack {
       securityGroup: this.network.securityGroup,
       logsBucket: this.logs.bucket,
       controlQueuePrefix: s.controlQueuePrefix,
+      deletes: s.allowDelete
+        ? { bucket: this.target.bucket, keyPattern: s.targetPrefix ? `${s.targetPrefix}/*` : "*" }
+        : undefined,
     });
 
     this.masterHost = new MasterHost(this, "MasterHost", {

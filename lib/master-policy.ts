@@ -14,6 +14,8 @@ export interface MasterPolicyProps {
   readonly securityGroup: ec2.ISecurityGroup;
   readonly logsBucket: s3.IBucket;
   readonly controlQueuePrefix: string;
+  /** `master --delete`: the objects it may delete (the target bucket, under its prefix). Default: none. */
+  readonly deletes?: { readonly bucket: s3.IBucket; readonly keyPattern: string } | undefined;
 }
 
 /**
@@ -44,6 +46,20 @@ export class MasterPolicy extends Construct {
       actions: ["s3:GetObject"],
       resourceArns: [props.logsBucket.arnForObjects("*")],
     });
+    if (props.deletes) {
+      const objects = props.deletes.bucket.arnForObjects(props.deletes.keyPattern);
+      iam.Grant.addToPrincipal({
+        grantee: this.policy,
+        actions: ["s3:DeleteObject"],
+        resourceArns: [objects],
+      });
+      acknowledge(
+        this.policy,
+        "IAM5",
+        "`master --delete` removes what the source lost, anywhere under the target prefix; nothing outside it",
+        [nagResource(this, objects)],
+      );
+    }
     const stackArn = stack.formatArn({
       service: "cloudformation",
       resource: "stack",

@@ -130,6 +130,8 @@ export class WorkerFleet extends Construct {
           [ENV.controlQueuePrefix]: props.controlQueuePrefix,
           [ENV.logFormat]: "json",
           [ENV.beforeValidateCmd]: `${WORKER_PATHS.hooks}/before-validate.sh`,
+          // On an On-Demand instance the notice never comes (404 every 5 s); on a Spot one it drains the worker.
+          [ENV.spotNotice]: "true",
         },
       }),
     );

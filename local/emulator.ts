@@ -19,6 +19,9 @@ export function needsSqliteStub(version = process.versions.node): boolean {
   return major < 22 || (major === 22 && minor < 5);
 }
 
+/** The embedded emulator must print its address within this long unless told otherwise. */
+const START_TIMEOUT_MS = 15_000;
+
 export async function startEmulator(opts: { port?: number; timeoutMs?: number } = {}): Promise<Emulator> {
   const child = spawn(process.execPath, [...serverArgs(), String(opts.port ?? 0)], {
     stdio: ["pipe", "pipe", "pipe"],
@@ -29,8 +32,12 @@ export async function startEmulator(opts: { port?: number; timeoutMs?: number } 
     let err = "";
     const timer = setTimeout(() => {
       child.kill("SIGKILL");
-      reject(new Error(`the emulator did not start within ${opts.timeoutMs ?? 15_000} ms: ${err.trim()}`));
-    }, opts.timeoutMs ?? 15_000);
+      reject(
+        new Error(
+          `the emulator did not start within ${opts.timeoutMs ?? START_TIMEOUT_MS} ms: ${err.trim()}`,
+        ),
+      );
+    }, opts.timeoutMs ?? START_TIMEOUT_MS);
     child.stdout?.setEncoding("utf8").on("data", (d: string) => {
       out += d;
       const m = /EMULATOR_URL=(\S+)/.exec(out);

@@ -21,11 +21,13 @@ import { isS3Url, parseS3Url } from "../core/s3-url.ts";
 import { settingArgs } from "../core/setting.ts";
 import type { Shutdown } from "../core/shutdown.ts";
 import type { RunReport } from "../master/report.ts";
+import type { SyncOptions } from "../master/run-finish.ts";
 import { runMaster } from "../master/run-master.ts";
 import type { MasterConfig } from "../master/settings.ts";
 import { masterOptions, masterPorts } from "../master/wiring.ts";
 import type { TocSourceOptions } from "../toc/toc-source.ts";
 import { workerSettings } from "../worker/settings.ts";
+import { makeTargetDeleter } from "../worker/targets/target-deleter.ts";
 import { EMULATOR_CREDENTIALS, type Emulator, startEmulator } from "./emulator.ts";
 import { makeSampleTree } from "./sample-tree.ts";
 import type { LocalConfig } from "./settings.ts";
@@ -43,7 +45,8 @@ export async function runLocal(
   config: LocalConfig,
   log: Logger,
   shutdown: Shutdown,
-  toc?: TocSourceOptions,
+  /** The TOC source and filters; the manifest and the deletions. */
+  run: { readonly toc?: TocSourceOptions; readonly sync?: SyncOptions } = {},
   /** UV_THREADPOOL_SIZE as the user gave it, for the workers; unset, each worker sizes its own. */
   threadPool?: string,
 ): Promise<LocalRun> {
@@ -81,11 +84,18 @@ export async function runLocal(
     handOver(workers, { config, conn: { endpoint, credentials }, resources, source, target });
 
     const masterConfig = localMasterConfig(config, endpoint, resources, source);
-    const report = await runMaster(masterPorts(clients, masterConfig), {
-      ...masterOptions(masterConfig, target, log, shutdown),
-      toc,
-      fatal,
-    });
+    const ports = masterPorts(clients, masterConfig);
+    const s3 = clients.s3;
+    const deleter = makeTargetDeleter(target, (bucket) => new S3ObjectStore(s3, bucket));
+    const report = await runMaster(
+      { ...ports, deleter },
+      {
+        ...masterOptions(masterConfig, target, log, shutdown),
+        toc: run.toc,
+        sync: { ...run.sync, target },
+        fatal,
+      },
+    );
     masterDone = true;
     await Promise.all(workers.map((w) => waitExit(w, WORKER_EXIT_TIMEOUT_MS)));
     return { report, source, target, endpoint, resources };
@@ -198,6 +208,7 @@ function localMasterConfig(
     reportQueueUrl: resources.reportQueueUrl,
     deadLetterQueueUrl: resources.deadLetterQueueUrl,
     source,
+    target: config.target,
     workers: config.workers,
     runId: config.runId,
     resume: config.resume,
@@ -262,6 +273,8 @@ function startWorker(workerNumber: number, launch: WorkerStart): ChildProcess {
     copier: config.copier,
     fsCalls: config.fsCalls,
     s3Requests: config.s3Requests,
+    prefixPacing: config.prefixPacing,
+    prefixRateStep: config.prefixRateStep,
     validate: config.validate,
     logFormat: config.logFormat,
     exitWithParent: true,

@@ -34,6 +34,8 @@ export const localSettings = {
   copier: workerSettings.copier,
   fsCalls: workerSettings.fsCalls,
   s3Requests: workerSettings.s3Requests,
+  prefixPacing: workerSettings.prefixPacing,
+  prefixRateStep: workerSettings.prefixRateStep,
   targetEmpty: workerSettings.targetEmpty,
   yas3fsTopicArn: workerSettings.yas3fsTopicArn,
   multipartThresholdMb: workerSettings.multipartThresholdMb,

@@ -1,6 +1,6 @@
 /**
  * Sends one stage of the TOC: entries from the crawl (WRITE, files and symlinks) or from the run's TOC files
- * (WRITE directories, VALIDATE), packed into batches, numbered from `firstBatch`, sent in groups with
+ * (WRITE directories, VALIDATE), mixed across directories and packed into batches, numbered from `firstBatch`, sent in groups with
  * SendMessageBatch. A partial batch leaves after `lingerMs`, so workers start while the crawl still runs.
  *
  * Batch numbers are one space for the whole run: every stage starts where the previous one ended, and no number
@@ -10,7 +10,7 @@ import { clearTimeout, setTimeout } from "node:timers";
 import { encodeMessage, entryToWire, type Stage, type TocEntry, type WorkPhase } from "../core/messages.ts";
 import type { MessageQueue } from "../core/ports.ts";
 import { isRetryable, type RetryPolicy, withRetry } from "../core/retry.ts";
-import { type BatchLimits, TocBatcher } from "../toc/toc-batcher.ts";
+import { type BatchLimits, InterleavingBatcher } from "../toc/toc-batcher.ts";
 import type { MachineEvent } from "./phase-machine.ts";
 
 export interface DispatchOptions {
@@ -36,8 +36,21 @@ export interface DispatchOptions {
 const TIMEOUT = Symbol("timeout");
 
 export async function dispatchStage(options: DispatchOptions): Promise<void> {
-  const batcher = new TocBatcher(options.limits);
+  const batcher = new InterleavingBatcher(options.limits);
   const sender = batchSender(options);
+  // Each entry's place in the stage's stream, while the batcher holds it (a bounded window): the batches mix
+  // directories, and the manifest maps each batch's entries back to their TOC lines by these.
+  const places = new Map<TocEntry, number>();
+  let pulled = 0;
+  const enqueue = (batch: readonly TocEntry[]) =>
+    sender.enqueue(
+      batch,
+      batch.map((e) => {
+        const at = places.get(e) ?? -1;
+        places.delete(e);
+        return at;
+      }),
+    );
   const linger = lingerTimer(options.lingerMs);
   const it = options.entries[Symbol.asyncIterator]();
   // A pull may still be pending when we stop (abort): its rejection must not go unhandled. Every pull is
@@ -54,21 +67,20 @@ export async function dispatchStage(options: DispatchOptions): Promise<void> {
       sender.throwIfFailed();
       const r = batcher.pending > 0 || sender.waiting > 0 ? await linger.race(next) : await next;
       if (r === TIMEOUT) {
-        const b = batcher.flush();
-        if (b) sender.enqueue(b);
+        for (const b of batcher.flush()) enqueue(b);
         await sender.send();
         continue;
       }
       if (r.done) break;
       next = pull();
-      for (const b of batcher.add(r.value)) sender.enqueue(b);
+      places.set(r.value, pulled++);
+      for (const b of batcher.add(r.value)) enqueue(b);
       if (sender.waiting >= 10) await sender.send();
     }
   } finally {
     linger.stop();
   }
-  const last = batcher.flush();
-  if (last) sender.enqueue(last);
+  for (const b of batcher.flush()) enqueue(b);
   await sender.send();
   await sender.settled();
   options.emit({
@@ -84,7 +96,8 @@ export async function dispatchStage(options: DispatchOptions): Promise<void> {
 interface BatchSender {
   /** Batches encoded and waiting for the next send. */
   readonly waiting: number;
-  enqueue(entries: readonly TocEntry[]): void;
+  /** `places`: each entry's place in the stage's stream of entries. */
+  enqueue(entries: readonly TocEntry[], places: readonly number[]): void;
   /** Sends what waits, with back-pressure: returns once fewer than 4 sends are in flight. */
   send(): Promise<void>;
   /** Throws the first send's failure, if one failed. */
@@ -103,6 +116,7 @@ function batchSender(options: DispatchOptions): BatchSender {
   // Full batches wait here as message bodies, not entries: an entry lives no longer than its own batch, so
   // the crawl's objects die young instead of filling the old generation on a big TOC.
   let outbox: string[] = [];
+  let outboxPlaces: (readonly number[])[] = [];
   let outboxEntries = 0;
   let outboxFirst = nextBatch;
   const inFlight = new Set<Promise<void>>();
@@ -114,7 +128,7 @@ function batchSender(options: DispatchOptions): BatchSender {
     get waiting() {
       return outbox.length;
     },
-    enqueue(entries) {
+    enqueue(entries, places) {
       outbox.push(
         encodeMessage(options.runId, {
           type: "TOC_BATCH",
@@ -124,19 +138,29 @@ function batchSender(options: DispatchOptions): BatchSender {
           entries: entries.map(entryToWire),
         }),
       );
+      outboxPlaces.push(places);
       outboxEntries += entries.length;
     },
     async send() {
       if (outbox.length === 0) return;
       const bodies = outbox;
       const entries = outboxEntries;
+      const places = outboxPlaces;
       const first = outboxFirst;
       outbox = [];
+      outboxPlaces = [];
       outboxEntries = 0;
       outboxFirst = nextBatch;
       await options.reserve?.(first + bodies.length);
       // Issued before the send: a worker may finish a batch of this send before SQS acknowledges all of it.
-      options.emit({ type: "batches-issued", at: options.now(), first, batches: bodies.length, entries });
+      options.emit({
+        type: "batches-issued",
+        at: options.now(),
+        first,
+        batches: bodies.length,
+        entries,
+        places,
+      });
       const p = sendOutlasting(options, bodies).then(() => {
         sentEntries += entries;
         options.emit({ type: "batches-sent", at: options.now(), batches: bodies.length, entries });

@@ -8,7 +8,7 @@ import { makeCloudFormationClient, readStackOutputs } from "../core/aws/cloudfor
 import { parseConfig } from "../core/config.ts";
 import { STACK_OUTPUTS } from "../core/deployment.ts";
 import { ConfigError } from "../core/errors.ts";
-import { deploymentSettings } from "./fleet-settings.ts";
+import { deploymentSettings } from "./settings.ts";
 
 /** Which output fills which flag. */
 export const OUTPUT_FLAGS: Readonly<Record<string, string>> = {

@@ -20,6 +20,8 @@ export interface FleetRunOptions {
   readonly runId: string;
   /** The stack's fleet name: the tag the master's policy lets it terminate by. */
   readonly fleetName: string;
+  /** Spot was asked for: instances EC2 started On-Demand instead (`--spot-fallback`) are noted. */
+  readonly spot?: boolean | undefined;
   /** An instance whose worker has not announced itself this long after launch is terminated. */
   readonly initTimeoutMs: number;
   /** After a run that ended by itself, how long instances get to power off on their own (logs, uploads). */
@@ -84,6 +86,13 @@ export async function runWithFleet<T extends { readonly outcome: string }>(
   options.log.info(`launched ${launched.length} instance(s): ${launched.join(", ")}`, {
     runId: options.runId,
   });
+  const onDemand = instances.filter((i) => i.market === "on-demand").length;
+  if (options.spot && onDemand > 0) {
+    notes.push(
+      `${onDemand} of ${launched.length} instances were launched On-Demand: no subnet had Spot capacity for them (--spot-fallback)`,
+    );
+    options.log.warn(notes[notes.length - 1] ?? "");
+  }
   if (launched.length < options.count) {
     notes.push(
       `EC2 started ${launched.length} of ${options.count} instances (capacity); the run goes on with them`,

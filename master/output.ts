@@ -1,19 +1,16 @@
 /**
  * What the master shows people: the live progress while it runs (a redrawn display on a terminal, a compact
- * line every few seconds otherwise, JSON lines with `--log-format json`, nothing with `--quiet`), the run's
- * status file for `status` in another terminal, a summary at the end, and the report files.
+ * line every few seconds otherwise, JSON lines with `--log-format json`, nothing with `--quiet`), a summary at
+ * the end, and the report file. The status file and the timeline are kept beside it (`report/status-recorder.ts`),
+ * fed the same progress through `onProgress`.
  */
 
-import { mkdirSync, renameSync, writeFileSync } from "node:fs";
 import fs from "node:fs/promises";
-import os from "node:os";
 import path from "node:path";
-import { describe } from "../core/errors.ts";
 import { createLogger, type Logger } from "../core/log.ts";
 import { quietLogger } from "../core/quiet-log.ts";
-import { runDir, STATUS_FILE } from "../core/run-paths.ts";
 import type { Progress } from "./progress-meter.ts";
-import type { RunReport, TimelineSample } from "./report.ts";
+import type { RunReport } from "./report.ts";
 
 /**
  * A logger that is also where the run's progress goes. The run's options are built from a logger (the local
@@ -21,19 +18,17 @@ import type { RunReport, TimelineSample } from "./report.ts";
  */
 export interface RunConsole extends Logger {
   progress(p: Progress): void;
-  /** The report with this run's timeline; the status file says the run ended. Clears the live display. */
-  finish(report: RunReport): RunReport;
+  /** Clears the live display: the run is over, its summary follows as lines. */
+  endDisplay(): void;
 }
 
 export interface RunConsoleOptions {
   readonly format: "text" | "json";
   readonly quiet: boolean;
   readonly component: string;
-  readonly runId: string;
-  /** The status file goes to `<stateDir>/runs/<runId>/status.json`. */
-  readonly stateDir: string;
-  readonly source: string;
   readonly expectedWorkers: number;
+  /** Given every progress tick first, with the console to log through (the status file and the timeline). */
+  readonly onProgress?: (p: Progress, log: Logger) => void;
   /** A terminal: redraw a live display instead of printing lines (default: whether stderr is one). */
   readonly tty?: boolean;
   readonly write?: (s: string) => void;
@@ -41,14 +36,12 @@ export interface RunConsoleOptions {
   readonly now?: () => number;
 }
 
-const MAX_TIMELINE = 2_000;
-
-export function createRunConsole(o: RunConsoleOptions): RunConsole {
-  const write = o.write ?? ((s: string) => process.stderr.write(s));
-  const now = o.now ?? Date.now;
+export function createRunConsole(options: RunConsoleOptions): RunConsole {
+  const write = options.write ?? ((s: string) => process.stderr.write(s));
+  const now = options.now ?? Date.now;
   const startedMs = now();
-  const tty = o.tty ?? (process.stderr.isTTY === true && o.format === "text");
-  const columns = o.columns ?? (() => process.stderr.columns || 100);
+  const tty = options.tty ?? (process.stderr.isTTY === true && options.format === "text");
+  const columns = options.columns ?? (() => process.stderr.columns || 100);
   let shown = 0; // lines of the live display on screen
   let last: Progress | null = null;
   const clear = () => {
@@ -60,122 +53,37 @@ export function createRunConsole(o: RunConsoleOptions): RunConsole {
     const lines = renderLive(last, {
       elapsedSec: (now() - startedMs) / 1000,
       width: columns(),
-      expectedWorkers: o.expectedWorkers,
+      expectedWorkers: options.expectedWorkers,
     });
     write(`${lines.join("\n")}\n`);
     shown = lines.length;
   };
-  const base = createLogger(o.format, { component: o.component }, (line) => {
+  const base = createLogger(options.format, { component: options.component }, (line) => {
     if (tty && shown > 0) {
       clear();
       write(`${line}\n`);
       draw();
     } else write(`${line}\n`);
   });
-  const log = o.quiet ? quietLogger(base, o.format) : base;
-
-  const status = statusWriter(o, startedMs, now, log);
-  const timeline = timelineRecorder(startedMs, now);
+  const log = options.quiet ? quietLogger(base, options.format) : base;
 
   return {
     ...log,
     progress(p) {
       last = p;
-      timeline.add(p);
-      status(p, null);
-      if (o.quiet) return;
-      if (o.format === "json") base.info("progress", { event: "progress", ...p });
+      options.onProgress?.(p, log);
+      if (options.quiet) return;
+      if (options.format === "json") base.info("progress", { event: "progress", ...p });
       else if (tty) {
         clear();
         draw();
       } else base.info(progressLine(p));
     },
-    finish(report) {
+    endDisplay() {
       if (tty) clear();
       last = null;
-      status(null, report);
-      return { ...report, timeline: timeline.samples() };
     },
   };
-}
-
-/** Writes the run's status file, atomically: the latest figures while it runs, then how it ended. */
-function statusWriter(
-  o: RunConsoleOptions,
-  startedMs: number,
-  now: () => number,
-  log: Logger,
-): (p: Progress | null, ended: RunReport | null) => void {
-  const dir = runDir(o.stateDir, o.runId);
-  let failed = false;
-  return (p, ended) => {
-    const doc: RunStatus = {
-      runId: o.runId,
-      pid: process.pid,
-      host: os.hostname(),
-      source: o.source,
-      startedAt: new Date(startedMs).toISOString(),
-      updatedAt: new Date(now()).toISOString(),
-      expectedWorkers: o.expectedWorkers,
-      progress: p,
-      ended: ended
-        ? { outcome: ended.outcome, failureReason: ended.failureReason, endedAt: ended.endedAt }
-        : null,
-    };
-    try {
-      mkdirSync(dir, { recursive: true });
-      const file = path.join(dir, STATUS_FILE);
-      writeFileSync(`${file}.tmp-${process.pid}`, `${JSON.stringify(doc)}\n`);
-      renameSync(`${file}.tmp-${process.pid}`, file);
-    } catch (err) {
-      // The status file is for people watching; a run never fails over it, and says so once.
-      if (!failed) log.warn(`the status file in ${dir} cannot be written: ${describe(err)}`);
-      failed = true;
-    }
-  };
-}
-
-/** The run's throughput over time, one sample per progress tick, kept to at most MAX_TIMELINE samples. */
-function timelineRecorder(
-  startedMs: number,
-  now: () => number,
-): { add(p: Progress): void; samples(): TimelineSample[] } {
-  const timeline: TimelineSample[] = [];
-  return {
-    add(p) {
-      timeline.push({
-        t: Math.round((now() - startedMs) / 100) / 10,
-        phase: p.phase,
-        filesPerSec: p.filesPerSec,
-        mbPerSec: p.mbPerSec,
-        written: p.written,
-        validated: p.validated,
-        failed: p.failed,
-        workersAlive: p.workersAlive,
-      });
-      // Keep the timeline bounded on long runs: drop every other sample.
-      if (timeline.length > MAX_TIMELINE)
-        for (let i = timeline.length - 2; i > 0; i -= 2) timeline.splice(i, 1);
-    },
-    samples: () => [...timeline],
-  };
-}
-
-/** What `status` reads: the run's latest figures, rewritten at every progress tick. */
-export interface RunStatus {
-  readonly runId: string;
-  readonly pid: number;
-  readonly host: string;
-  readonly source: string;
-  readonly startedAt: string;
-  readonly updatedAt: string;
-  readonly expectedWorkers: number;
-  readonly progress: Progress | null;
-  readonly ended: {
-    readonly outcome: string;
-    readonly failureReason: string | null;
-    readonly endedAt: string;
-  } | null;
 }
 
 function isRunConsole(log: Logger): log is RunConsole {
@@ -272,7 +180,7 @@ export function printSummary(r: RunReport, log: Logger, reportFile?: string): vo
   ];
   if (r.notAttempted > 0) lines.push(`  not attempted: ${r.notAttempted}`);
   lines.push(
-    `  workers: ${r.workers.length} (${r.workers.filter((w) => w.state === "LOST").length} lost); ` +
+    `  workers: ${r.workers.length} (${r.workers.filter((w) => w.state === "LOST").length} lost${spotDrained(r)}); ` +
       `redelivered batches ${r.delivery.redelivered}, duplicates ${r.delivery.duplicates}, ` +
       `SQS requests per entry ${r.delivery.sqsRequestsPerEntry}`,
   );
@@ -283,6 +191,12 @@ export function printSummary(r: RunReport, log: Logger, reportFile?: string): vo
   for (const n of r.notes) lines.push(`  note: ${n}`);
   if (reportFile) lines.push(`  report: ${reportFile}`);
   log.info(lines.join("\n"), { event: "summary", outcome: r.outcome });
+}
+
+/** `, 1 drained after a Spot interruption (w2)`, or nothing. */
+function spotDrained(r: RunReport): string {
+  const ids = r.workers.filter((w) => w.stopped?.reason === "spot interruption").map((w) => w.id);
+  return ids.length === 0 ? "" : `, ${ids.length} drained after a Spot interruption (${ids.join(", ")})`;
 }
 
 export async function writeReport(file: string, report: RunReport): Promise<void> {

@@ -383,7 +383,21 @@ function onWorkerState(s: MachineState, m: WorkerStateMessage, at: number, out: 
     out.push(modeBroadcast(next));
     next = { ...next, lastBeaconMs: at };
   }
-  if (m.state === "STOPPED") next = markRemoved(next, m.worker);
+  if (m.state === "STOPPED") next = onStopped(markRemoved(next, m.worker), m, at, out);
+  return next;
+}
+
+/** A worker's goodbye: why it left is kept; one drained by a Spot interruption is a note of the report. */
+function onStopped(s: MachineState, m: WorkerStateMessage, at: number, out: Command[]): MachineState {
+  const w = s.workers[m.worker];
+  if (!w || !m.reason || w.stopped?.reason === m.reason) return s;
+  const stopped = { reason: m.reason, detail: m.detail ?? "", atMs: at };
+  let next: MachineState = { ...s, workers: { ...s.workers, [w.id]: { ...w, stopped } } };
+  if (m.reason === "spot interruption") {
+    const note = `worker ${w.id} on ${w.host} drained at ${iso(at)} in ${s.phase} after a Spot interruption notice${m.detail ? `: ${m.detail}` : ""}`;
+    next = { ...next, notes: [...next.notes, note] };
+    out.push({ type: "log", level: "warn", message: note });
+  }
   return next;
 }
 

@@ -259,3 +259,8 @@ export function onDeadLettered(
   if (next.settings.failfast) next = enterErrorReport(next, e.at, out, "failfast");
   return next;
 }
+
+/** The paths that failed or were skipped in WRITE: VALIDATE does not check them. */
+export function writeFailures(state: MachineState): ReadonlySet<string> {
+  return new Set([...state.errors, ...state.skipped].filter((e) => e.phase === "WRITE").map((e) => e.path));
+}

@@ -7,6 +7,7 @@ import type {
   Phase,
   ShutdownMessage,
   Stage,
+  StopReason,
   SummaryMessage,
   Tally,
   WorkerStateMessage,
@@ -59,6 +60,11 @@ export interface WorkerView {
   readonly hook?: HookView;
   /** How often the worker came back after being declared lost (a new control queue each time). */
   readonly rejoins: number;
+  /**
+   * Why it said STOPPED, when it said. `spot interruption`: it drained on EC2's notice (finished or put back
+   * what it held, reported): counted drained, not lost.
+   */
+  readonly stopped?: { readonly reason: StopReason; readonly detail: string; readonly atMs: number };
   readonly removed: boolean;
 }
 
@@ -175,6 +181,11 @@ export type MachineEvent =
       readonly first: number;
       readonly batches: number;
       readonly entries: number;
+      /**
+       * For each batch, each entry's place in the stage's stream of entries (the batches mix directories): the
+       * manifest maps batches back to TOC lines with them.
+       */
+      readonly places?: readonly (readonly number[])[];
     }
   /** SQS acknowledged the send of batches issued before. */
   | { readonly type: "batches-sent"; readonly at: number; readonly batches: number; readonly entries: number }

@@ -26,6 +26,8 @@ export interface WorkerFigures {
   } | null;
   /** How often it came back after being declared lost. */
   readonly rejoins: number;
+  /** Why it said goodbye (`spot interruption`: drained on EC2's notice); null when it did not. */
+  readonly stopped: { readonly reason: string; readonly detail: string; readonly at: string } | null;
 }
 
 export interface RunReport {
@@ -72,6 +74,21 @@ export interface RunReport {
   };
   readonly master: { readonly peakRssBytes: number };
   readonly notes: readonly string[];
+  /**
+   * `--delete`: the previous successful run compared with, the paths it held that this run's TOC has not, how
+   * many of them were deleted, those that could not be, and why nothing was deleted when so.
+   */
+  readonly deletions?:
+    | {
+        readonly previousRun: string | null;
+        readonly paths: readonly string[];
+        readonly deleted: number;
+        readonly failed: readonly { readonly path: string; readonly reason: string }[];
+        readonly note: string | null;
+      }
+    | undefined;
+  /** The verification manifest (`--manifest-out`): where it went and its lines, one per entry. */
+  readonly manifest?: { readonly destination: string; readonly lines: number } | undefined;
   /** The live figures as the run went, one sample per progress line (for the HTML report's chart). */
   readonly timeline?: readonly TimelineSample[];
 }
@@ -138,6 +155,9 @@ export function buildReport(
         ? { ok: w.hook.ok, exitCode: w.hook.exitCode, signal: w.hook.signal, durationMs: w.hook.durationMs }
         : null,
       rejoins: w.rejoins,
+      stopped: w.stopped
+        ? { reason: w.stopped.reason, detail: w.stopped.detail, at: iso(w.stopped.atMs) }
+        : null,
     })),
     phases,
     rates: {

@@ -9,11 +9,13 @@ import fs from "node:fs/promises";
 import { describe, isAbort } from "../core/errors.ts";
 import type { Logger } from "../core/log.ts";
 import type { ObjectStore } from "../core/object-store.ts";
-import type { MessageQueue, Subscriptions, Topic } from "../core/ports.ts";
+import type { MessageQueue, Subscriptions, TargetDeleter, Topic } from "../core/ports.ts";
 import { runDir, tocFiles } from "../core/run-paths.ts";
 import type { Shutdown } from "../core/shutdown.ts";
 import { checkRunSource, runToc, type TocSourceOptions } from "../toc/toc-source.ts";
 import { type Broadcaster, createBroadcaster } from "./broadcaster.ts";
+import { locationKey } from "./deletions.ts";
+import { ManifestRecorder } from "./manifest.ts";
 import { dispatchPhase, type PhaseDispatchOptions } from "./phase-dispatch.ts";
 import {
   type Command,
@@ -25,14 +27,16 @@ import {
   start,
   step,
 } from "./phase-machine.ts";
+import { writeFailures } from "./phase-results.ts";
 import { type Progress, progressMeter } from "./progress-meter.ts";
-import { buildReport, type RunReport } from "./report.ts";
+import type { RunReport } from "./report.ts";
 import {
   drainDeadLetters,
   type FoundDeadLetterQueue,
   findDeadLetterQueue,
   receiveReports,
 } from "./report-intake.ts";
+import { finishRun, type SyncOptions } from "./run-finish.ts";
 import { type RunRecord, readRunRecord, reservationFor, writeRunRecord } from "./run-record.ts";
 
 export interface MasterPorts {
@@ -48,6 +52,10 @@ export interface MasterPorts {
    */
   readonly findDeadLetterQueue?: ((signal?: AbortSignal) => Promise<MessageQueue | null>) | undefined;
   readonly subscriptions: Subscriptions;
+  /** The object store of a bucket: for a manifest written to s3:// (`sync.manifestOut`). */
+  readonly storeFor?: ((bucket: string) => ObjectStore) | undefined;
+  /** Removes what the source lost from the target (`sync.delete`). */
+  readonly deleter?: TargetDeleter | undefined;
 }
 
 export interface MasterOptions {
@@ -74,6 +82,8 @@ export interface MasterOptions {
   readonly onProgress?: (p: Progress) => void;
   /** A manifest instead of the crawl, and the TOC filters (a directory source only). */
   readonly toc?: TocSourceOptions | undefined;
+  /** The verification manifest and the deletions (see run-finish.ts). */
+  readonly sync?: SyncOptions | undefined;
   readonly now?: () => number;
 }
 
@@ -100,6 +110,7 @@ export async function runMaster(ports: MasterPorts, options: MasterOptions): Pro
   const sources = startSources(ports, options, dlq, { emit, now, awsDownMs });
   let state: MachineState = initialState(options.runId, options.settings, now(), resumed);
   const batches = batchReserver(dir, record);
+  const manifest = options.sync?.manifestOut ? new ManifestRecorder(dir, tocFiles(dir)) : null;
   const progress = progressMeter(options.progressMs, now, (p) => options.onProgress?.(p));
   // Not tied to the abort signal: after a second Ctrl-C the queues must still be removed.
   const bounded = () => AbortSignal.timeout(COMMAND_TIMEOUT_MS);
@@ -128,7 +139,9 @@ export async function runMaster(ports: MasterPorts, options: MasterOptions): Pro
     runId: options.runId,
   });
   while (!state.finished) {
-    const r = step(state, await events.next());
+    const event = await events.next();
+    const r = step(state, event);
+    manifest?.observe(state, event, r.state);
     state = r.state;
     for (const c of r.commands) await perform(c);
     progress.update(state);
@@ -138,15 +151,11 @@ export async function runMaster(ports: MasterPorts, options: MasterOptions): Pro
   stopDispatch();
   await broadcaster.settled(); // the last SHUTDOWN goes out before we stop
   await sources.stop();
-  await endAttempt(dir, batches.record(), state.outcome ?? "failed", now(), log);
   const sqsRequests = ports.tocQueue.requests + ports.reportQueue.requests + (dlq.queue?.requests ?? 0);
-  return buildReport(state, {
-    source: options.source,
-    target: options.target,
-    endedAtMs: now(),
-    sqsRequests,
-    masterPeakRssBytes: Math.max(peakRss, process.memoryUsage.rss()),
-  });
+  const peakRssBytes = Math.max(peakRss, process.memoryUsage.rss());
+  const report = await finishRun(state, { ports, options, manifest, sqsRequests, peakRssBytes, now });
+  await endAttempt(dir, batches.record(), report.outcome, now(), log);
+  return report;
 }
 
 /** A signal (first or second) and the caller's fatal signal become events of the machine. */
@@ -239,16 +248,16 @@ interface Effects {
 function performer(fx: Effects): { perform: (c: Command) => Promise<void>; stopDispatch: () => void } {
   const { ports, emit, now, log, bounded } = fx;
   const current: { dispatch: AbortController | null } = { dispatch: null };
-  const perform = async (c: Command): Promise<void> => {
-    switch (c.type) {
+  const perform = async (command: Command): Promise<void> => {
+    switch (command.type) {
       case "broadcast":
-        fx.broadcaster.send(c.message);
+        fx.broadcaster.send(command.message);
         return;
       case "dispatch": {
         current.dispatch?.abort();
         const ctl = new AbortController();
         current.dispatch = ctl;
-        const stage = { ...c, excluded: writeFailures(fx.state()) };
+        const stage = { ...command, excluded: writeFailures(fx.state()) };
         const task = dispatchPhase(fx.dispatch, stage, ctl.signal).catch((err) => {
           if (ctl.signal.aborted || isAbort(err)) return;
           emit({ type: "dispatch-failed", at: now(), reason: describe(err) });
@@ -268,18 +277,18 @@ function performer(fx: Effects): { perform: (c: Command) => Promise<void>; stopD
         return;
       case "remove-worker-queue":
         try {
-          await ports.subscriptions.close(c.queueUrl, c.subscriptionArn, bounded());
+          await ports.subscriptions.close(command.queueUrl, command.subscriptionArn, bounded());
         } catch (err) {
-          log.warn(`could not remove the control queue of ${c.worker}: ${describe(err)}`);
+          log.warn(`could not remove the control queue of ${command.worker}: ${describe(err)}`);
         }
         return;
       case "log":
-        log.log(c.level, c.message);
+        log.log(command.level, command.message);
         return;
       case "finish":
         return;
       default: {
-        const never: never = c;
+        const never: never = command;
         throw new Error(`unhandled command ${JSON.stringify(never)}`);
       }
     }
@@ -302,11 +311,6 @@ function eventQueue(): { emit: (e: MachineEvent) => void; next: () => Promise<Ma
       return events.shift() as MachineEvent;
     },
   };
-}
-
-/** The paths that failed or were skipped in WRITE: VALIDATE does not check them. */
-function writeFailures(state: MachineState): ReadonlySet<string> {
-  return new Set([...state.errors, ...state.skipped].filter((e) => e.phase === "WRITE").map((e) => e.path));
 }
 
 /** Closes this master's attempt in the run record, with its outcome. */
@@ -332,20 +336,21 @@ async function endAttempt(
  */
 async function beginAttempt(
   runDir: string,
-  o: MasterOptions,
+  options: MasterOptions,
   ports: MasterPorts,
   at: number,
 ): Promise<{ record: RunRecord; resumed: Resumption | undefined }> {
   const existing = await readRunRecord(runDir);
-  if (!o.resume) {
+  if (!options.resume) {
     if (existing) {
       throw new Error(
-        `run ${o.runId} was started before (record in ${runDir}): add --resume to resume it, or use a new --run-id`,
+        `run ${options.runId} was started before (record in ${runDir}): add --resume to resume it, or use a new --run-id`,
       );
     }
     const record: RunRecord = {
-      runId: o.runId,
-      source: o.source,
+      runId: options.runId,
+      source: options.source,
+      ...(options.sync?.target ? { target: locationKey(options.sync.target) } : {}),
       startedAtMs: at,
       batchHighWater: 0,
       attempts: [{ startedAtMs: at }],
@@ -354,17 +359,23 @@ async function beginAttempt(
     return { record, resumed: undefined };
   }
   if (!existing)
-    throw new Error(`there is no run ${o.runId} to resume in ${runDir}: check --run-id and --state-dir`);
-  if (existing.source !== o.source) {
     throw new Error(
-      `run ${o.runId} loaded ${existing.source}, not ${o.source}: resume it with the same --source`,
+      `there is no run ${options.runId} to resume in ${runDir}: check --run-id and --state-dir`,
+    );
+  if (existing.source !== options.source) {
+    throw new Error(
+      `run ${options.runId} loaded ${existing.source}, not ${options.source}: resume it with the same --source`,
     );
   }
-  await ports.tocQueue.purge().catch((err) => o.log.warn(`could not clear the TOC queue: ${describe(err)}`));
+  await ports.tocQueue
+    .purge()
+    .catch((err) => options.log.warn(`could not clear the TOC queue: ${describe(err)}`));
   const n = existing.attempts.length + 1;
   const record: RunRecord = { ...existing, attempts: [...existing.attempts, { startedAtMs: at }] };
   await writeRunRecord(runDir, record);
-  o.log.info(`resuming run ${o.runId} (attempt ${n}); entries already written will be found unchanged`);
+  options.log.info(
+    `resuming run ${options.runId} (attempt ${n}); entries already written will be found unchanged`,
+  );
   return {
     record,
     resumed: {

@@ -10,6 +10,8 @@ import { RUN_RECORD_FILE as FILE } from "../core/run-paths.ts";
 export interface RunRecord {
   readonly runId: string;
   readonly source: string;
+  /** The workers' target, when the master knows it (`--delete` compares runs of the same source and target). */
+  readonly target?: string | undefined;
   readonly startedAtMs: number;
   /** One past the highest batch number any master of this run may have used. */
   readonly batchHighWater: number;

@@ -1,9 +1,15 @@
-/** The master's settings table (the fleet's, for `--launch`, are in fleet-settings.ts). */
+/**
+ * The master's settings table: what every master run takes (`masterSettings`, which the local run shares), and
+ * for the `master` command also a deployed stack's outputs and the fleet it launches (`masterCliSettings`).
+ */
+
+import { z } from "zod";
 import {
   type ConfigOf,
   channels,
   connection,
   defaultStateDir,
+  location,
   logFormat,
   newRunId,
   queueUrl,
@@ -12,7 +18,7 @@ import {
   source,
 } from "../core/config.ts";
 import { ENV } from "../core/env-names.ts";
-import { bool, int, nonEmpty } from "../core/setting-schemas.ts";
+import { bool, int, nonEmpty, url } from "../core/setting-schemas.ts";
 
 export const masterSettings = {
   ...connection,
@@ -25,6 +31,14 @@ export const masterSettings = {
     schema: queueUrl.optional(),
   }),
   source,
+  target: setting<string | undefined>({
+    flag: "target",
+    env: ENV.target,
+    type: "string",
+    describe:
+      "the workers' target (s3://BUCKET[/PREFIX] or a directory the master sees too): kept in the run record, and where --delete removes",
+    schema: location.optional(),
+  }),
   workers: setting({
     flag: "workers",
     type: "number",
@@ -139,3 +153,115 @@ export const masterSettings = {
 };
 
 export type MasterConfig = ConfigOf<typeof masterSettings>;
+
+/** Where a deployed stack's outputs come from (`--stack`, `--outputs-file`): they give the queues, topic and fleet. */
+export const deploymentSettings = {
+  region: masterSettings.region,
+  endpointUrl: masterSettings.endpointUrl,
+  stack: setting<string | undefined>({
+    flag: "stack",
+    env: ENV.stack,
+    type: "string",
+    describe:
+      "take the topic, queues, region, launch template and subnets from this deployed stack's outputs",
+    schema: z
+      .string()
+      .regex(/^[A-Za-z][A-Za-z0-9-]{0,127}$/, "expected a CloudFormation stack name such as S3BucketLoader")
+      .optional(),
+  }),
+  outputsFile: setting<string | undefined>({
+    flag: "outputs-file",
+    type: "string",
+    describe: "take them from the file `cdk deploy --outputs-file FILE` wrote instead",
+    schema: z.string().min(1, "expected a file path").optional(),
+  }),
+  cloudformationEndpointUrl: setting<string | undefined>({
+    flag: "cloudformation-endpoint-url",
+    env: ENV.cloudformationEndpointUrl,
+    type: "string",
+    describe: "a CloudFormation-compatible endpoint; unset for AWS",
+    schema: url.optional(),
+  }),
+};
+
+/** The worker fleet the master launches with `--launch` (the launch template and subnets the outputs name). */
+export const fleetSettings = {
+  launch: setting<boolean>({
+    flag: "launch",
+    type: "boolean",
+    describe:
+      "launch --workers instances from the stack's launch template, and terminate them when the run ends",
+    schema: bool,
+    default: false,
+  }),
+  spot: setting<boolean>({
+    flag: "spot",
+    type: "boolean",
+    describe:
+      "launch Spot instances instead of On-Demand (a subnet without Spot capacity: the next one is tried)",
+    schema: bool,
+    default: false,
+  }),
+  spotFallback: setting<boolean>({
+    flag: "spot-fallback",
+    type: "boolean",
+    describe: "with --spot: when no subnet has Spot capacity, launch the rest On-Demand",
+    schema: bool,
+    default: false,
+  }),
+  launchTemplateId: setting<string | undefined>({
+    flag: "launch-template-id",
+    type: "string",
+    describe: "the workers' launch template (from the stack's outputs)",
+    schema: z
+      .string()
+      .regex(/^lt-[0-9a-f]{8,17}$/, "expected a launch template id such as lt-0123456789abcdef0")
+      .optional(),
+  }),
+  subnetIds: setting<string | undefined>({
+    flag: "subnet-ids",
+    type: "string",
+    describe: "comma-separated subnets to launch into, tried in order (from the stack's outputs)",
+    schema: z
+      .string()
+      .regex(
+        /^subnet-[0-9a-f]{8,17}(,subnet-[0-9a-f]{8,17})*$/,
+        "expected subnet ids such as subnet-0a1b2c3d,subnet-4e5f6a7b",
+      )
+      .optional(),
+  }),
+  fleetName: setting<string | undefined>({
+    flag: "fleet-name",
+    type: "string",
+    describe: "the fleet tag the instances carry (from the stack's outputs: the stack name)",
+    schema: z
+      .string()
+      .regex(/^[\w.:/=+@-]{1,128}$/, "expected a tag value")
+      .optional(),
+  }),
+  fleetDrainSec: setting<number>({
+    flag: "fleet-drain-sec",
+    type: "number",
+    describe:
+      "after a run that ended by itself, how long workers get to upload logs and power off before termination",
+    schema: int(0, 3_600),
+    default: 300,
+  }),
+  fleetPollSec: setting<number>({
+    flag: "fleet-poll-sec",
+    type: "number",
+    describe: "how often the fleet's instances are described",
+    schema: int(1, 600),
+    default: 15,
+  }),
+  ec2EndpointUrl: setting<string | undefined>({
+    flag: "ec2-endpoint-url",
+    env: ENV.ec2EndpointUrl,
+    type: "string",
+    describe: "an EC2-compatible endpoint; unset for AWS",
+    schema: url.optional(),
+  }),
+};
+
+/** Every setting of `s3-bucket-loader master`: the master's own, where a deployed stack's outputs come from, and the fleet it launches. */
+export const masterCliSettings = { ...masterSettings, ...deploymentSettings, ...fleetSettings };

@@ -30,6 +30,7 @@ export function masterPorts(
       return url ? new SqsQueue(clients.sqs, url) : null;
     },
     subscriptions: new SqsTopicSubscriptions(clients.sqs, clients.sns, c.topicArn),
+    storeFor: (bucket) => new S3ObjectStore(clients.s3, bucket),
   };
 }
 

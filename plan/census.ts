@@ -1,7 +1,8 @@
 /**
  * What a TOC source holds, counted as it streams by: entries by kind, bytes, a size histogram, the entries
- * multipart uploads will take, and the census of what the run will report (special files, names that are not
- * UTF-8, keys over S3's 1,024 bytes, what cannot be read). `addItem` is pure over the census.
+ * multipart uploads will take, the directories with the most entries (each one S3 prefix), and the census of
+ * what the run will report (special files, names that are not UTF-8, keys over S3's 1,024 bytes, what cannot
+ * be read). `addItem` is pure over the census.
  */
 import type { CrawlItem } from "../toc/crawl.ts";
 
@@ -36,7 +37,23 @@ export interface Census {
   unreadable: string[];
   /** How many of each list there are (the lists keep the first few paths only). */
   counts: { specialFiles: number; nonUtf8Names: number; keysTooLong: number; unreadable: number };
+  /** Candidates for the directories with the most entries of their own (see `busiestDirs`). */
+  dirTally: DirTally[];
 }
+
+/**
+ * A directory's entries of its own (files, symlinks, subdirectories; not theirs), as counted by the
+ * Space-Saving algorithm: `entries` may overcount by at most `error`, so the directory has at least
+ * `entries - error` of them. A bounded tally whatever the number of directories.
+ */
+export interface DirTally {
+  readonly dir: string;
+  entries: number;
+  error: number;
+}
+
+/** Directories tallied: any directory with more than 1/32 of the entries is among them. */
+export const TALLIED_DIRS = 32;
 
 export interface CensusOptions {
   /** The S3 key prefix the entries go under (for the 1,024-byte key limit), "" for none. */
@@ -63,7 +80,33 @@ export function emptyCensus(): Census {
     keysTooLong: [],
     unreadable: [],
     counts: { specialFiles: 0, nonUtf8Names: 0, keysTooLong: 0, unreadable: 0 },
+    dirTally: [],
   };
+}
+
+/** Counts one entry of `dir` (Space-Saving: an untallied directory takes the place of the smallest count). */
+export function tallyDir(tally: DirTally[], dir: string, keep: number = TALLIED_DIRS): void {
+  const hit = tally.find((t) => t.dir === dir);
+  if (hit) {
+    hit.entries++;
+    return;
+  }
+  if (tally.length < keep) {
+    tally.push({ dir, entries: 1, error: 0 });
+    return;
+  }
+  let min = 0;
+  for (let i = 1; i < tally.length; i++) if ((tally[i]?.entries ?? 0) < (tally[min]?.entries ?? 0)) min = i;
+  const floor = tally[min]?.entries ?? 0;
+  tally[min] = { dir, entries: floor + 1, error: floor };
+}
+
+/** The directories with at least `atLeast` entries for sure, the most first (`entries` a lower bound). */
+export function busiestDirs(c: Census, atLeast = 1): { dir: string; entries: number }[] {
+  return c.dirTally
+    .map((t) => ({ dir: t.dir, entries: t.entries - t.error }))
+    .filter((t) => t.entries >= atLeast)
+    .sort((a, b) => b.entries - a.entries || (a.dir < b.dir ? -1 : 1));
 }
 
 /** The parts of a multipart upload: at least `minPartBytes` each, never more than 10,000. */
@@ -89,6 +132,8 @@ export function addItem(c: Census, item: CrawlItem, o: CensusOptions): void {
   const e = item.entry;
   c.entries++;
   if (e.path !== ".") {
+    const slash = e.path.lastIndexOf("/");
+    tallyDir(c.dirTally, slash < 0 ? "." : e.path.slice(0, slash));
     const key = o.keyPrefix ? `${o.keyPrefix}/${e.path}${e.kind === "dir" ? "/" : ""}` : e.path;
     if (Buffer.byteLength(key, "utf8") > 1024) note("keysTooLong", e.path);
   }

@@ -49,6 +49,19 @@ export interface EstimateInput {
   readonly prices: Prices;
   /** SQS requests per entry (send, receive, extend, delete, report; the report's `sqsRequestsPerEntry`). */
   readonly sqsRequestsPerEntry: number;
+  /** The tree's directories with the most entries of their own (census.ts `busiestDirs`), for `hotPrefixes`. */
+  readonly busiestDirs?: readonly { readonly dir: string; readonly entries: number }[] | undefined;
+}
+
+/** A directory (one S3 prefix) that the planned fleet would write faster than S3 takes on one prefix. */
+export interface HotPrefix {
+  readonly dir: string;
+  readonly entries: number;
+  /** PUT/s the fleet would send to it. */
+  readonly putPerSec: number;
+  /** Its WRITE time at one prefix's rate, and at the fleet's. */
+  readonly secondsAtPrefixRate: number;
+  readonly secondsAtFleetRate: number;
 }
 
 /** S3's request rates per partitioned prefix before it scales out. */
@@ -77,6 +90,31 @@ export interface Estimate {
     readonly total: number;
   };
   readonly dataSync: { readonly basic: number; readonly enhanced: number };
+  /** Directories that need more than one prefix's PUT rate at this fleet size (see `hotPrefixes`). */
+  readonly hotPrefixes: readonly HotPrefix[];
+}
+
+/**
+ * The directories the fleet would write faster than one S3 prefix takes (3,500 PUT/s). The TOC lists a
+ * directory's entries together and the master mixes directories only a few thousand entries at a time, so a
+ * directory of many entries is, for a while, all that the whole fleet writes: it gets the fleet's PUT rate.
+ * S3 answers SlowDown past its prefix's rate (until it splits the prefix, which takes minutes) and the workers
+ * slow down to it. Directories of fewer entries than one second of a prefix's rate are over before that matters.
+ */
+export function hotPrefixes(i: EstimateInput): HotPrefix[] {
+  // Through a yas3fs mount each file is two PUT-priced requests: the upload, and the copy for its metadata.
+  const putsPerEntry = i.target.kind === "s3" ? 1 : 2;
+  const fleetPuts = i.fleet.workers * i.fleet.filesPerSecPerWorker * putsPerEntry;
+  if (fleetPuts <= S3_PUT_PER_SEC) return [];
+  return (i.busiestDirs ?? [])
+    .filter((d) => d.entries >= S3_PUT_PER_SEC)
+    .map((d) => ({
+      dir: d.dir,
+      entries: d.entries,
+      putPerSec: fleetPuts,
+      secondsAtPrefixRate: (d.entries * putsPerEntry) / S3_PUT_PER_SEC,
+      secondsAtFleetRate: (d.entries * putsPerEntry) / fleetPuts,
+    }));
 }
 
 export function estimate(i: EstimateInput): Estimate {
@@ -123,6 +161,7 @@ export function estimate(i: EstimateInput): Estimate {
       basic: gb * p.dataSyncBasicPerGb + s3Put + s3Head,
       enhanced: gb * p.dataSyncEnhancedPerGb + p.dataSyncEnhancedPerTask + s3Put + s3Head,
     },
+    hotPrefixes: hotPrefixes(i),
   };
 }
 

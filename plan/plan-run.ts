@@ -8,15 +8,15 @@ import { ConfigError } from "../core/errors.ts";
 import { tocFiles } from "../core/run-paths.ts";
 import { isS3Url, parseS3Url } from "../core/s3-url.ts";
 import type { CrawlItem } from "../toc/crawl.ts";
-import { defaultLimits, TocBatcher } from "../toc/toc-batcher.ts";
+import { defaultLimits, InterleavingBatcher } from "../toc/toc-batcher.ts";
 import { TocFileWriter } from "../toc/toc-file.ts";
 import type { FilterCounts } from "../toc/toc-filter.ts";
 import { type TocSourceOptions, tocSource } from "../toc/toc-source.ts";
-import { takeCensus } from "./census.ts";
+import { busiestDirs, takeCensus } from "./census.ts";
 import { estimate, scaleWorkload, type Workload } from "./estimate.ts";
-import type { estimateSettings } from "./plan-settings.ts";
 import { DEFAULT_PRICES, INSTANCE_TYPES } from "./prices.ts";
 import type { PlanView } from "./render.ts";
+import type { estimateSettings } from "./settings.ts";
 
 export interface PlanRunOptions {
   readonly source: string;
@@ -108,6 +108,7 @@ export async function makePlan(o: PlanRunOptions): Promise<PlanView> {
       dataSyncBasicPerGb: o.estimate.priceDatasyncPerGb,
     },
     sqsRequestsPerEntry: o.estimate.sqsRequestsPerEntry,
+    busiestDirs: busiestDirs(census, 1),
   } as const;
   return {
     source: o.source,
@@ -137,8 +138,8 @@ function dispatchTap(
   const files = tocFiles(runDir);
   const toc = new TocFileWriter(files.toc);
   const dirs = new TocFileWriter(files.dirs);
-  const content = new TocBatcher(defaultLimits(batchEntries, batchBytes));
-  const dirBatcher = new TocBatcher(defaultLimits(batchEntries, batchBytes));
+  const content = new InterleavingBatcher(defaultLimits(batchEntries, batchBytes));
+  const dirBatcher = new InterleavingBatcher(defaultLimits(batchEntries, batchBytes));
   let messages = 0;
   async function* tapped(): AsyncGenerator<CrawlItem> {
     for await (const item of items) {
@@ -157,8 +158,7 @@ function dispatchTap(
   return {
     items: tapped(),
     finish: async () => {
-      if (content.flush()) messages++;
-      if (dirBatcher.flush()) messages++;
+      messages += content.flush().length + dirBatcher.flush().length;
       await Promise.all([toc.close(), dirs.close()]);
       return { messages, entries: toc.count + dirs.count, tocFile: toc.file };
     },

@@ -1,6 +1,6 @@
 /** The plan as text for people (pure). */
 import { type Census, SIZE_BUCKETS } from "./census.ts";
-import type { Estimate, EstimateInput } from "./estimate.ts";
+import { type Estimate, type EstimateInput, S3_PUT_PER_SEC } from "./estimate.ts";
 import { PRICES_REGION, PRICES_TAKEN } from "./prices.ts";
 
 export interface PlanView {
@@ -136,5 +136,30 @@ export function renderPlan(v: PlanView): string {
   out.push(
     `  prices: ${PRICES_REGION} list prices taken ${PRICES_TAKEN}; override with --price-* flags; check them against the live pages`,
   );
+  out.push(...renderHotPrefixes(e.hotPrefixes, v.complete));
   return `${out.join("\n")}\n`;
+}
+
+/** A duration, to the tenth of a second under a minute. */
+const short = (sec: number) => (sec < 60 ? `${sec.toFixed(1)} s` : duration(sec));
+
+/** The warning about directories that need more than one S3 prefix's PUT rate at the planned fleet size. */
+function renderHotPrefixes(hot: Estimate["hotPrefixes"], complete: boolean): string[] {
+  const first = hot[0];
+  if (!first) return [];
+  const out = [
+    "",
+    `WARNING: ${hot.length === 1 ? "1 directory needs" : `${hot.length} directories need`} more than one S3 prefix's ${n(S3_PUT_PER_SEC)} PUT/s at this fleet size (${n(first.putPerSec)} PUT/s)${complete ? "" : " (entries counted in the sample)"}:`,
+  ];
+  for (const h of hot.slice(0, 5)) {
+    out.push(
+      `  ${JSON.stringify(h.dir)}: ${n(h.entries)} entries of its own; at one prefix's rate ${short(h.secondsAtPrefixRate)} instead of ${short(h.secondsAtFleetRate)}`,
+    );
+  }
+  if (hot.length > 5) out.push(`  … and ${n(hot.length - 5)} more`);
+  out.push(
+    "  S3 answers 503 SlowDown past that rate until it splits the prefix; the workers then pace it (--prefix-pacing)",
+    "  and WRITE takes longer: split such directories, or ask AWS to pre-partition the bucket for them.",
+  );
+  return out;
 }

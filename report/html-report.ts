@@ -19,7 +19,21 @@ const mb = (b: number) => (b >= 1e9 ? `${(b / 1e9).toFixed(2)} GB` : `${(b / 1e6
 /** Paths shown per reason; the rest are counted. */
 const PATHS_PER_REASON = 200;
 
-export function renderHtmlReport(r: RunReport): string {
+/**
+ * Where the page links the verification manifest: an s3:// object's console page, a file relative to the page's
+ * own folder (`pageDir`) so that the two can be moved together.
+ */
+export function manifestHref(destination: string, pageDir?: string): string {
+  const s3 = /^s3:\/\/([^/]+)\/(.+)$/.exec(destination);
+  if (s3) {
+    const [, bucket, key] = s3;
+    return `https://s3.console.aws.amazon.com/s3/object/${encodeURIComponent(bucket ?? "")}?prefix=${encodeURIComponent(key ?? "")}`;
+  }
+  const target = pageDir ? path.relative(pageDir, path.resolve(destination)) : destination;
+  return target.split(path.sep).map(encodeURIComponent).join("/");
+}
+
+export function renderHtmlReport(r: RunReport, pageDir?: string): string {
   const color = r.outcome === "succeeded" ? "#1a7f37" : r.outcome === "interrupted" ? "#9a6700" : "#cf222e";
   const title = `s3-bucket-loader run ${r.runId}: ${r.outcome}`;
   return `<!doctype html>
@@ -58,6 +72,7 @@ export function renderHtmlReport(r: RunReport): string {
 <header class="outcome" id="outcome">
   <h1>${esc(r.outcome.toUpperCase())}${r.failureReason ? `: ${esc(r.failureReason)}` : ""}</h1>
   <p>run <code>${esc(r.runId)}</code> · ${esc(r.source)} → ${esc(r.target)} · ${esc(r.startedAt)} to ${esc(r.endedAt)} (${num(r.durationSec)} s)</p>
+  ${r.manifest ? `<p id="manifest">verification manifest: <a href="${esc(manifestHref(r.manifest.destination, pageDir))}">${esc(r.manifest.destination)}</a> (${num(r.manifest.lines)} lines, one per entry)</p>` : ""}
 </header>
 <section id="figures">
   <h2>Entries</h2>
@@ -131,7 +146,7 @@ function workerTable(r: RunReport): string {
   return `<table><thead><tr><th>worker</th><th>host</th><th>state</th><th class="n">written</th><th class="n">write failed</th><th class="n">unchanged</th><th class="n">validated</th><th class="n">validate failed</th><th class="n">peak memory</th><th>last seen</th></tr></thead><tbody>${r.workers
     .map(
       (w) =>
-        `<tr><td><code>${esc(w.id)}</code></td><td>${esc(w.host)}</td><td>${esc(w.state)}${w.lostAt ? ` (lost ${esc(w.lostAt.slice(11, 19))})` : ""}</td><td class="n">${num(w.write.ok)}</td><td class="n">${num(w.write.failed)}</td><td class="n">${num(w.write.unchanged ?? 0)}</td><td class="n">${num(w.validate.ok)}</td><td class="n">${num(w.validate.failed)}</td><td class="n">${mb(w.peakRssBytes)}</td><td>${esc(w.lastSeen.slice(11, 19))}</td></tr>`,
+        `<tr><td><code>${esc(w.id)}</code></td><td>${esc(w.host)}</td><td>${esc(w.state)}${w.lostAt ? ` (lost ${esc(w.lostAt.slice(11, 19))})` : ""}${w.stopped?.reason === "spot interruption" ? ` (drained: Spot interruption ${esc(w.stopped.at.slice(11, 19))})` : ""}</td><td class="n">${num(w.write.ok)}</td><td class="n">${num(w.write.failed)}</td><td class="n">${num(w.write.unchanged ?? 0)}</td><td class="n">${num(w.validate.ok)}</td><td class="n">${num(w.validate.failed)}</td><td class="n">${mb(w.peakRssBytes)}</td><td>${esc(w.lastSeen.slice(11, 19))}</td></tr>`,
     )
     .join("")}</tbody></table>`;
 }
@@ -229,6 +244,6 @@ function niceMax(v: number): number {
 export async function writeHtmlReport(file: string, report: RunReport): Promise<void> {
   await fs.mkdir(path.dirname(path.resolve(file)), { recursive: true });
   const tmp = `${file}.tmp-${process.pid}`;
-  await fs.writeFile(tmp, renderHtmlReport(report));
+  await fs.writeFile(tmp, renderHtmlReport(report, path.dirname(path.resolve(file))));
   await fs.rename(tmp, file);
 }

@@ -4,7 +4,7 @@
  * the configuration file and help agree.
  */
 import { z } from "zod";
-import type { Setting } from "../core/config.ts";
+import { setting } from "../core/config.ts";
 
 /** One glob or several (a repeated flag, or a list in the configuration file). */
 const globs = z.preprocess(
@@ -34,42 +34,42 @@ const instant = z
   });
 
 export const tocSourceSettings = {
-  crawler: {
+  crawler: setting<"auto" | "find" | "walk">({
     flag: "crawler",
     type: "string",
     describe:
       "how the source is walked: find (GNU find, fastest on a local disk), walk (many calls in flight, fastest on NFS/EFS/FUSE), or auto (walk on network and FUSE filesystems, find elsewhere)",
     schema: z.enum(["auto", "find", "walk"], { error: "expected auto, find or walk" }),
     default: "auto",
-  } satisfies Setting<"auto" | "find" | "walk">,
-  manifest: {
+  }),
+  manifest: setting<string | undefined>({
     flag: "manifest",
     type: "string",
     describe: "take the TOC from this file, one path per line (relative to --source; a leading / is allowed)",
     schema: z.string().min(1, "expected a file path").optional(),
-  } satisfies Setting<string | undefined>,
-  modifiedAfter: {
+  }),
+  modifiedAfter: setting<number | undefined>({
     flag: "modified-after",
     type: "string",
     describe:
       "only files and symlinks modified at or after this time (YYYY-MM-DD is midnight UTC); directories always go",
     schema: instant.optional(),
-  } satisfies Setting<number | undefined>,
-  include: {
+  }),
+  include: setting<string[]>({
     flag: "include",
     type: "string",
     describe:
       "only paths matching this glob (repeat for several; * within a name, ** across directories); directories always go",
     schema: globs,
     defaultText: "everything",
-  } satisfies Setting<string[]>,
-  exclude: {
+  }),
+  exclude: setting<string[]>({
     flag: "exclude",
     type: "string",
     describe: "leave out paths matching this glob (repeat for several); an excluded directory's contents too",
     schema: globs,
     defaultText: "nothing (hidden files are copied)",
-  } satisfies Setting<string[]>,
+  }),
 };
 
 export type TocSourceConfig = {

@@ -7,6 +7,7 @@ import { describe } from "../core/errors.ts";
 import type { Limiter } from "../core/limiter.ts";
 import {
   type BatchResult,
+  ENTRY_MARKS,
   entryFromWire,
   type PathIssue,
   type TocBatchMessage,
@@ -82,12 +83,20 @@ export function toResult(
   const r = { batch, phase, ok: 0, failed: 0, skipped: 0, unchanged: 0, bytes: 0, receiveCount };
   const errors: PathIssue[] = [];
   const skips: PathIssue[] = [];
+  let marks = "";
   outcomes.forEach((o, i) => {
     r[o.status]++;
     r.bytes += o.status === "ok" ? o.bytes : 0;
+    marks += ENTRY_MARKS[o.status];
     const issue = { path: paths[i] ?? "", reason: (o.reason ?? "").slice(0, MAX_REASON) };
     if (o.status === "failed") errors.push(issue);
     if (o.status === "skipped") skips.push(issue);
   });
-  return { ...r, errors, skips };
+  // What the manifest needs per entry beyond the counts: which were written and which found unchanged (WRITE),
+  // and the checksums the target knows.
+  const perEntry: Pick<BatchResult, "marks" | "checksums"> = phase === "WRITE" ? { marks } : {};
+  if (phase === "WRITE" && outcomes.some((o) => o.checksum !== undefined)) {
+    return { ...r, errors, skips, ...perEntry, checksums: outcomes.map((o) => o.checksum ?? "") };
+  }
+  return { ...r, errors, skips, ...perEntry };
 }

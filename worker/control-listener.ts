@@ -21,6 +21,13 @@ export interface ControlListenerOptions {
   readonly now?: () => number;
 }
 
+/** A receive's long poll: short, so that a MODE is answered within it. */
+const LONG_POLL_SEC = 2;
+/** While the session is not listening, it looks again at least this often. */
+const IDLE_LOOK_MS = 1_000;
+/** The least pause after a failed receive, added to the one retry policy's backoff. */
+const OUTAGE_FLOOR_MS = 200;
+
 export class ControlListener {
   private readonly nudge = new Nudge();
   private readonly now: () => number;
@@ -49,20 +56,20 @@ export class ControlListener {
     let failures = 0;
     while (!signal.aborted) {
       if (!this.o.listening()) {
-        await this.nudge.wait(1_000, signal);
+        await this.nudge.wait(IDLE_LOOK_MS, signal);
         continue;
       }
       const queue = this.sub.queue;
       const startedAt = this.now();
       let messages: Awaited<ReturnType<typeof queue.receive>>;
       try {
-        messages = await queue.receive({ max: 10, waitSec: 2 }, signal);
+        messages = await queue.receive({ max: 10, waitSec: LONG_POLL_SEC }, signal);
         failures = 0;
       } catch (err) {
         if (signal.aborted) break;
         const gone = isQueueGone(err);
         this.o.emit({ type: "control-failed", at: this.now(), startedAt, gone, error: describe(err) });
-        if (!gone) await pause(outagePauseMs(failures++, 200), signal);
+        if (!gone) await pause(outagePauseMs(failures++, OUTAGE_FLOOR_MS), signal);
         continue;
       }
       const runId = this.o.runId() ?? undefined;

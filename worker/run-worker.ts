@@ -11,8 +11,20 @@
 import { describe } from "../core/errors.ts";
 import { Limiter } from "../core/limiter.ts";
 import type { Logger } from "../core/log.ts";
-import { encodeMessage, type MessageBody, type Phase, type Tally } from "../core/messages.ts";
-import type { ControlSubscription, MessageQueue, Subscriptions } from "../core/ports.ts";
+import {
+  encodeMessage,
+  type MessageBody,
+  type Phase,
+  type StopReason,
+  type Tally,
+} from "../core/messages.ts";
+import type {
+  ControlSubscription,
+  MessageQueue,
+  SpotNotice,
+  SpotNotices,
+  Subscriptions,
+} from "../core/ports.ts";
 import { pause, withRetry } from "../core/retry.ts";
 import type { Shutdown } from "../core/shutdown.ts";
 import { runBatch } from "./batch-runner.ts";
@@ -31,6 +43,7 @@ import {
   type SessionState,
   step,
 } from "./session.ts";
+import { watchSpotNotice } from "./spot-watcher.ts";
 import type { SummaryHead } from "./summary-pack.ts";
 import type { Target } from "./targets/target.ts";
 import { TocReader } from "./toc-reader.ts";
@@ -53,6 +66,11 @@ export interface WorkerOptions {
   readonly heartbeatMs: number;
   /** No MODE from the master for this long: release what is held, remove the queue, exit non-zero. */
   readonly masterTimeoutMs: number;
+  /** Where a Spot interruption notice is heard (the instance metadata service); none: not watched. */
+  readonly spotNotices?: SpotNotices | undefined;
+  readonly spotNoticePollMs?: number | undefined;
+  /** After a Spot interruption notice: how long the batches in hand may take (default 90 s). */
+  readonly interruptionDrainMs?: number | undefined;
   readonly target: Target;
   /** The before-VALIDATE hook's shell command: run before any check; a failure keeps this worker out of VALIDATE. */
   readonly beforeValidateCmd?: string | undefined;
@@ -66,12 +84,23 @@ export interface WorkerOutcome {
   readonly runId: string | null;
   readonly totals: { WRITE: Tally; VALIDATE: Tally };
   readonly reason: string;
-  /** 0 when the master ended the run, 130 when stopped by a signal, 1 when the master fell silent. */
+  /**
+   * 0 when the master ended the run or a Spot interruption drained the worker, 130 when stopped by a signal,
+   * 1 when the master fell silent.
+   */
   readonly exitCode: number;
 }
 
 /** How long the goodbye (last reports, STOPPED, removing the queue) may take in all. */
 const GOODBYE_MS = 5_000;
+/** The session's clock: a tick this often (the master's silence, rejoins, pauses). */
+const TICK_MS = 500;
+/** After a rejoin, a MODE that still lists this worker lost is answered by announcing again for at least this long (or three heartbeats). */
+const MIN_REJOIN_GRACE_MS = 10_000;
+/** TOC reads pause this long after a message of another run was put back (longer each time in a row). */
+const FOREIGN_PAUSE_MS = 2_000;
+/** How long a worker told of a Spot interruption finishes what it holds before it puts the rest back. */
+const DEFAULT_INTERRUPTION_DRAIN_MS = 90_000;
 
 /** A release the session asked for. */
 type Release = Extract<Command, { type: "release" }>;
@@ -126,6 +155,7 @@ export async function runWorker(ports: WorkerPorts, options: WorkerOptions): Pro
     run.outbox.runHeartbeats(),
     tick(run),
   ];
+  if (options.spotNotices) loops.push(watchSpot(run, options.spotNotices));
   for (const c of startCommands) perform(run, c);
   if (shutdown.stop.aborted) onStop();
   if (shutdown.abort.aborted) onAbort();
@@ -134,7 +164,7 @@ export async function runWorker(ports: WorkerPorts, options: WorkerOptions): Pro
   shutdown.stop.removeEventListener("abort", onStop);
   shutdown.abort.removeEventListener("abort", onAbort);
   await windDown(run, end, readerDone);
-  await leave(run);
+  await leave(run, end);
   run.loops.abort(new Error("worker finished"));
   if (!run.work.signal.aborted) run.work.abort(new Error("worker finished"));
   await Promise.all(loops);
@@ -215,8 +245,9 @@ function sessionConfig(options: WorkerOptions): SessionSettings {
     workerId: options.workerId,
     hasHook: options.beforeValidateCmd !== undefined,
     masterTimeoutMs: options.masterTimeoutMs,
-    rejoinGraceMs: Math.max(10_000, 3 * options.heartbeatMs),
-    foreignPauseMs: 2_000,
+    rejoinGraceMs: Math.max(MIN_REJOIN_GRACE_MS, 3 * options.heartbeatMs),
+    foreignPauseMs: FOREIGN_PAUSE_MS,
+    interruptionDrainMs: options.interruptionDrainMs ?? DEFAULT_INTERRUPTION_DRAIN_MS,
   };
 }
 
@@ -229,11 +260,11 @@ function dispatch(run: WorkerRun, event: SessionEvent): void {
   run.listener.wake();
 }
 
-/** The clock of the session: a tick every half second until the loops end. */
+/** The clock of the session: a tick every TICK_MS until the loops end. */
 async function tick(run: WorkerRun): Promise<void> {
   const { signal } = run.loops;
   while (!signal.aborted) {
-    await pause(500, signal);
+    await pause(TICK_MS, signal);
     if (!signal.aborted) dispatch(run, { type: "tick", at: Date.now() });
   }
 }
@@ -259,14 +290,25 @@ async function windDown(run: WorkerRun, end: SessionEnd, readerDone: Promise<voi
   for (const c of run.finalReleases.splice(0)) track(run, run.keeper.release(c.receipts, c.why, goodbye));
   while (run.tasks.size > 0 && !goodbye.aborted)
     await Promise.race([Promise.all([...run.tasks]), pause(GOODBYE_MS, goodbye)]);
-  if (end.why === "stopped") await run.outbox.idle(goodbye);
+  if (end.why === "stopped" || end.why === "interrupted") await run.outbox.idle(goodbye);
   woundDown.abort(new Error("wound down"));
 }
 
-/** The goodbye: the notifier closed, STOPPED to the master, and the control queue removed. */
-async function leave(run: WorkerRun): Promise<void> {
+/** Hands the first Spot interruption notice the metadata service gives to the session. */
+function watchSpot(run: WorkerRun, notices: SpotNotices): Promise<void> {
+  const watch = {
+    notices,
+    pollMs: run.options.spotNoticePollMs ?? 5_000,
+    onNotice: (notice: SpotNotice) => dispatch(run, { type: "interruption", at: Date.now(), notice }),
+    log: run.options.log,
+  };
+  return watchSpotNotice(watch, run.loops.signal);
+}
+
+/** The goodbye: the notifier closed, STOPPED (and why) to the master, and the control queue removed. */
+async function leave(run: WorkerRun, end: SessionEnd): Promise<void> {
   await run.options.notifier?.close();
-  await announceState(run, "STOPPED", AbortSignal.timeout(GOODBYE_MS));
+  await announceState(run, "STOPPED", AbortSignal.timeout(GOODBYE_MS), end);
   const sub = run.listener.subscription;
   try {
     await run.ports.subscriptions.close(sub.queue.url, sub.subscriptionArn, AbortSignal.timeout(GOODBYE_MS));
@@ -303,11 +345,19 @@ async function readVisibilitySec(queue: MessageQueue, signal: AbortSignal, log: 
   }
 }
 
-/** WORKER_STATE to the master: INITIALIZED (with the control queue to reach it by) or STOPPED. */
+const STOP_REASON: Readonly<Record<SessionEnd["why"], StopReason>> = {
+  shutdown: "run over",
+  stopped: "signal",
+  "master-silent": "master silent",
+  interrupted: "spot interruption",
+};
+
+/** WORKER_STATE to the master: INITIALIZED (with the control queue to reach it by) or STOPPED (with why). */
 async function announceState(
   run: WorkerRun,
   kind: "INITIALIZED" | "STOPPED",
   signal: AbortSignal,
+  end?: SessionEnd,
 ): Promise<void> {
   const { options } = run;
   const runId = run.state.runId;
@@ -322,6 +372,7 @@ async function announceState(
     concurrency: options.concurrency,
     controlQueueUrl: sub.queue.url,
     subscriptionArn: sub.subscriptionArn,
+    ...(kind === "STOPPED" && end ? { reason: STOP_REASON[end.why], detail: end.reason.slice(0, 1000) } : {}),
   };
   try {
     await run.ports.reportQueue.send([encodeMessage(runId, body)], signal);
@@ -353,31 +404,34 @@ async function rejoinControl(run: WorkerRun): Promise<void> {
 }
 
 /** Performs one of the session's commands; what takes time runs beside the loop, its outcome dispatched as an event. */
-function perform(run: WorkerRun, c: Command): void {
-  switch (c.type) {
+function perform(run: WorkerRun, command: Command): void {
+  switch (command.type) {
     case "announce":
       track(run, announceState(run, "INITIALIZED", run.loops.signal));
       break;
     case "run-batch":
-      track(run, runBatchCommand(run, c));
+      track(run, runBatchCommand(run, command));
       break;
     case "release":
-      if (run.state.end) run.finalReleases.push(c);
-      else track(run, run.keeper.release(c.receipts, c.why, run.loops.signal));
+      run.options.log.info(`putting back ${command.receipts.length} TOC message(s): ${command.why}`, {
+        putBack: command.receipts.length,
+      });
+      if (run.state.end) run.finalReleases.push(command);
+      else track(run, run.keeper.release(command.receipts, command.why, run.loops.signal));
       break;
     case "report":
-      run.outbox.result(c.receipt, c.result);
+      run.outbox.result(command.receipt, command.result);
       // The last batch in hand: report at once (at a stage's end the master waits for exactly this).
       if (running(run.state) === 0 && run.limiter.queued === 0) run.outbox.flushNow();
       break;
     case "delete":
-      track(run, deleteBatches(run, c.receipts));
+      track(run, deleteBatches(run, command.receipts));
       break;
     case "send":
-      run.outbox.message(() => c.body);
+      run.outbox.message(() => command.body);
       break;
     case "final-summary":
-      run.outbox.message(() => ({ ...summaryHead(run, "FINAL", c.phase), batches: [] }));
+      run.outbox.message(() => ({ ...summaryHead(run, "FINAL", command.phase), batches: [] }));
       break;
     case "run-hook":
       track(run, runHookCommand(run));
@@ -386,17 +440,17 @@ function perform(run: WorkerRun, c: Command): void {
       track(run, rejoinControl(run));
       break;
     case "abort-work":
-      if (!run.work.signal.aborted) run.work.abort(new Error(c.reason));
+      if (!run.work.signal.aborted) run.work.abort(new Error(command.reason));
       break;
     case "log":
-      run.options.log.log(c.level, c.message);
+      run.options.log.log(command.level, command.message);
       break;
     case "end":
-      run.ended(c.end);
+      run.ended(command.end);
       run.reader.wake();
       break;
     default: {
-      const never: never = c;
+      const never: never = command;
       throw new Error(`unknown command ${JSON.stringify(never)}`);
     }
   }

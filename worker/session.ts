@@ -5,6 +5,7 @@
  * It keeps what a worker must never lose track of: the master's mode, every TOC batch it holds (each owned by
  * a runner while worked on, then by the outbox until reported, then deleted), the before-VALIDATE hook, whether
  * the master is still there, and whether the master still counts this worker in (rejoin after being dropped).
+ * How it ends (a signal, a silent master, a Spot interruption notice) is in `session-leaving.ts`.
  */
 import {
   type BatchResult,
@@ -16,6 +17,17 @@ import {
   type TocBatchMessage,
   type WorkPhase,
 } from "../core/messages.ts";
+import {
+  drainedEnd,
+  finish,
+  type InterruptionNotice,
+  type InterruptionState,
+  interruptionDue,
+  masterSilent,
+  onAbort,
+  onInterruption,
+  onStop,
+} from "./session-leaving.ts";
 
 export interface SessionSettings {
   readonly workerId: string;
@@ -27,6 +39,8 @@ export interface SessionSettings {
   readonly rejoinGraceMs: number;
   /** How long TOC reads pause after a message of another run was put back. */
   readonly foreignPauseMs: number;
+  /** After a Spot interruption notice: how long the batches in hand may take before the rest is put back. */
+  readonly interruptionDrainMs: number;
 }
 
 /** none: no hook configured; pending: to run before the next VALIDATE check. */
@@ -41,7 +55,7 @@ export interface HeldBatch {
 }
 
 export interface SessionEnd {
-  readonly why: "shutdown" | "stopped" | "master-silent";
+  readonly why: "shutdown" | "stopped" | "master-silent" | "interrupted";
   readonly reason: string;
   readonly exitCode: number;
 }
@@ -82,6 +96,8 @@ export interface SessionState {
   readonly errorReport: "none" | "due" | "queued";
   /** First signal: take no new work, drain, report, then end. */
   readonly stopping: string | null;
+  /** EC2's Spot interruption notice, once heard: the session drains to its bound. */
+  readonly interruption: InterruptionState | null;
   readonly end: SessionEnd | null;
 }
 
@@ -137,6 +153,8 @@ export type SessionEvent =
   | { readonly type: "results-sent"; readonly at: number; readonly receipts: readonly string[] }
   | { readonly type: "tick"; readonly at: number }
   | { readonly type: "stop"; readonly at: number; readonly reason: string }
+  /** The instance metadata service gave a Spot interruption notice. */
+  | { readonly type: "interruption"; readonly at: number; readonly notice: InterruptionNotice }
   /** Second signal, or a drain past its bound: put back what is held and end now. */
   | { readonly type: "abort"; readonly at: number; readonly reason: string };
 
@@ -197,6 +215,7 @@ export function initialSession(settings: SessionSettings, at: number, runId?: st
     notes: [],
     errorReport: "none",
     stopping: null,
+    interruption: null,
     end: null,
   };
   // With the run known (--run-id) the worker announces itself at once; otherwise on the first MODE it hears.
@@ -286,18 +305,14 @@ export function step(s: SessionState, e: SessionEvent): StepResult {
       next = onTick(next, e.at, out);
       break;
     case "stop":
-      if (!next.stopping) {
-        next = { ...next, stopping: e.reason };
-        out.push({ type: "log", level: "info", message: `${e.reason}: finishing the batches in hand` });
-      }
+      next = onStop(next, e.reason, out);
       break;
-    case "abort": {
-      const held = heldReceipts(next);
-      out.push({ type: "abort-work", reason: e.reason });
-      next = finish({ ...next, held: {} }, out, { why: "stopped", reason: e.reason, exitCode: 130 });
-      if (held.length > 0) out.push({ type: "release", receipts: held, why: e.reason });
+    case "interruption":
+      next = onInterruption(next, e, out);
       break;
-    }
+    case "abort":
+      next = onAbort(next, e.reason, out);
+      break;
     default: {
       const never: never = e;
       throw new Error(`unknown event ${JSON.stringify(never)}`);
@@ -412,10 +427,7 @@ function afterEvent(s: SessionState, out: Command[]): SessionState {
       },
     });
   }
-  if (next.stopping && Object.keys(next.held).length === 0 && next.hook !== "running") {
-    next = finish(next, out, { why: "stopped", reason: next.stopping, exitCode: 130 });
-  }
-  return next;
+  return drainedEnd(next, out);
 }
 
 function onTick(s: SessionState, at: number, out: Command[]): SessionState {
@@ -424,25 +436,8 @@ function onTick(s: SessionState, at: number, out: Command[]): SessionState {
     next = { ...next, rejoinRetryAtMs: null };
     out.push({ type: "rejoin" });
   }
-  const deadline = next.lastHeardMs + next.settings.masterTimeoutMs;
-  // A frozen process wakes with its clock far ahead: the master is silent only if a poll begun after the
-  // deadline brought nothing (or no poll can be made while the worker rejoins).
-  if (at > deadline && (next.lastPollStartMs >= deadline || next.control === "rejoining")) {
-    const sec = Math.round(next.settings.masterTimeoutMs / 1000);
-    const held = heldReceipts(next);
-    const reason = `no word from the master for ${sec} s (--master-timeout-sec): released ${held.length} batch(es) it held, leaving`;
-    out.push({ type: "log", level: "error", message: reason });
-    out.push({ type: "abort-work", reason: "the master is gone" });
-    // Ended first (no TOC read in flight may take them again), then put back.
-    next = finish({ ...next, held: {} }, out, { why: "master-silent", reason, exitCode: 1 });
-    if (held.length > 0) out.push({ type: "release", receipts: held, why: "the master is gone" });
-  }
-  return next;
-}
-
-function finish(s: SessionState, out: Command[], end: SessionEnd): SessionState {
-  out.push({ type: "end", end });
-  return { ...s, end };
+  next = interruptionDue(next, at, out);
+  return next.end ? next : masterSilent(next, at, out);
 }
 
 function startRejoin(s: SessionState, at: number, out: Command[], why: string): SessionState {

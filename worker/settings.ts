@@ -1,6 +1,7 @@
 /** The worker's settings table: each setting once, with its flag, environment variable, schema and default. */
 import os from "node:os";
 import { z } from "zod";
+import { IMDS_DEFAULT_ENDPOINT } from "../core/aws/instance-metadata.ts";
 import {
   type ConfigOf,
   channels,
@@ -13,7 +14,7 @@ import {
   topicArn,
 } from "../core/config.ts";
 import { ENV } from "../core/env-names.ts";
-import { bool, int, nonEmpty } from "../core/setting-schemas.ts";
+import { bool, int, nonEmpty, url } from "../core/setting-schemas.ts";
 
 export const workerSettings = {
   ...connection,
@@ -101,6 +102,22 @@ export const workerSettings = {
     schema: z.enum(["direct", "sdk"], { error: "expected direct or sdk" }),
     default: "direct",
   }),
+  prefixPacing: setting<"aimd" | "off">({
+    flag: "prefix-pacing",
+    type: "string",
+    describe:
+      "S3 target: when S3 answers 503 SlowDown for a prefix (a directory), pace that prefix's requests (aimd: halve the rate on each SlowDown, climb back by --prefix-rate-step per second) or only retry (off)",
+    schema: z.enum(["aimd", "off"], { error: "expected aimd or off" }),
+    default: "aimd",
+  }),
+  prefixRateStep: setting({
+    flag: "prefix-rate-step",
+    type: "number",
+    describe:
+      "requests/s a paced prefix's rate climbs by for each second without SlowDown (smaller: fewer SlowDowns, slower recovery)",
+    schema: int(1, 10_000),
+    default: 50,
+  }),
   fsCalls: setting<"auto" | "direct" | "threads">({
     flag: "fs-calls",
     type: "string",
@@ -154,6 +171,38 @@ export const workerSettings = {
       "no word (MODE) from the master this long: put the batches in hand back, remove the control queue and exit 1 (keep it above the master's --beacon-ms)",
     schema: int(5, 86_400),
     default: 300,
+  }),
+  spotNotice: setting({
+    flag: "spot-notice",
+    env: ENV.spotNotice,
+    type: "boolean",
+    describe:
+      "watch the instance metadata service (IMDSv2) for a Spot interruption notice, and drain on one: no new batch, the batches in hand finished or put back, results reported (on for the stack's workers)",
+    schema: bool,
+    default: false,
+  }),
+  imdsEndpoint: setting({
+    flag: "imds-endpoint",
+    env: ENV.imdsEndpoint,
+    type: "string",
+    describe: "the instance metadata service that --spot-notice asks",
+    schema: url,
+    default: IMDS_DEFAULT_ENDPOINT,
+  }),
+  spotNoticePollMs: setting({
+    flag: "spot-notice-poll-ms",
+    type: "number",
+    describe: "how often --spot-notice asks for the interruption notice",
+    schema: int(100, 60_000),
+    default: 5_000,
+  }),
+  spotDrainSec: setting({
+    flag: "spot-drain-sec",
+    type: "number",
+    describe:
+      "after a Spot interruption notice, how long the batches in hand may take before what still runs is put back (the drain also ends 20 s before EC2 takes the instance)",
+    schema: int(1, 115),
+    default: 90,
   }),
   heartbeatMs: setting({
     flag: "heartbeat-ms",

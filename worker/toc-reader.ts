@@ -28,6 +28,13 @@ export interface TocReaderOptions {
   readonly now?: () => number;
 }
 
+/** A receive's long poll: short, so that the end of the run is not waited out long. */
+const LONG_POLL_SEC = 2;
+/** While it may take nothing, the reader looks again at least this often. */
+const IDLE_LOOK_MS = 1_000;
+/** The least pause after a failed receive, added to the one retry policy's backoff. */
+const OUTAGE_FLOOR_MS = 200;
+
 export class TocReader {
   private readonly nudge = new Nudge();
   private avgBatchEntries: number;
@@ -49,12 +56,12 @@ export class TocReader {
     while (!signal.aborted && !this.o.ended()) {
       const runId = this.o.runId();
       if (this.o.mayTake() === null || runId === null) {
-        await this.nudge.wait(1_000, signal);
+        await this.nudge.wait(IDLE_LOOK_MS, signal);
         continue;
       }
       const enough = Math.max(concurrency, this.avgBatchEntries / 4);
       if (this.o.running() >= 100 || limiter.queued >= enough) {
-        await Promise.race([this.nudge.wait(1_000, signal), limiter.whenQueuedBelow(enough)]);
+        await Promise.race([this.nudge.wait(IDLE_LOOK_MS, signal), limiter.whenQueuedBelow(enough)]);
         continue;
       }
       // As many batches as keep about two rounds of entries waiting: one at first (batches can be large and
@@ -62,12 +69,15 @@ export class TocReader {
       const want = Math.ceil((2 * concurrency - limiter.queued) / this.avgBatchEntries);
       let messages: Awaited<ReturnType<MessageQueue["receive"]>>;
       try {
-        messages = await this.o.queue.receive({ max: Math.max(1, Math.min(10, want)), waitSec: 2 }, signal);
+        messages = await this.o.queue.receive(
+          { max: Math.max(1, Math.min(10, want)), waitSec: LONG_POLL_SEC },
+          signal,
+        );
         failures = 0;
       } catch (err) {
         if (signal.aborted) break;
         this.o.log.warn(`TOC queue (attempt ${++failures}): ${describe(err)}`);
-        await pause(outagePauseMs(failures, 200), signal);
+        await pause(outagePauseMs(failures, OUTAGE_FLOOR_MS), signal);
         continue;
       }
       if (messages.length === 0) continue;

@@ -12,8 +12,9 @@ import { createRunConsole, printSummary, writeReport } from "../../master/output
 import { exitCodeOf } from "../../master/report.ts";
 import { dryRun } from "../../plan/dry-run.ts";
 import { writeHtmlReport } from "../../report/html-report.ts";
+import { createStatusRecorder } from "../../report/status-recorder.ts";
 import { yargsOptions } from "../cli-options.ts";
-import { runExtraOptions, runExtraSettings, splitSettings, tocOptions } from "../run-extras.ts";
+import { runExtraOptions, runExtraSettings, splitSettings, syncOptions, tocOptions } from "../run-extras.ts";
 
 export const localCommand: CommandModule = {
   command: "local",
@@ -44,18 +45,23 @@ async function localMain(flags: Record<string, unknown>, env: NodeJS.ProcessEnv)
       ...config,
       source: config.source,
       toc: tocOptions(extras),
+      deletions: extras.delete,
       estimate: extras,
       json: config.logFormat === "json",
     });
   }
-  const log = createRunConsole({
-    format: config.logFormat,
-    quiet: extras.quiet,
-    component: "local",
+  const status = createStatusRecorder({
     runId: config.runId,
     stateDir: config.stateDir,
     source: config.source ?? "(a generated sample tree)",
     expectedWorkers: config.workers,
+  });
+  const log = createRunConsole({
+    format: config.logFormat,
+    quiet: extras.quiet,
+    component: "local",
+    expectedWorkers: config.workers,
+    onProgress: status.progress,
   });
   const shutdown = createShutdown({
     proc: process,
@@ -64,8 +70,15 @@ async function localMain(flags: Record<string, unknown>, env: NodeJS.ProcessEnv)
     },
   });
   try {
-    const run = await runLocal(config, log, shutdown, tocOptions(extras), userPool);
-    const report = log.finish(run.report);
+    const run = await runLocal(
+      config,
+      log,
+      shutdown,
+      { toc: tocOptions(extras), sync: syncOptions(extras) },
+      userPool,
+    );
+    log.endDisplay();
+    const report = status.finish(run.report, log);
     if (config.report) await writeReport(config.report, report);
     if (extras.reportHtml) await writeHtmlReport(extras.reportHtml, report);
     printSummary(report, log, config.report);

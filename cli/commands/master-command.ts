@@ -3,18 +3,22 @@
  */
 import type { CommandModule } from "yargs";
 import { makeClients } from "../../core/aws/clients.ts";
+import { S3ObjectStore } from "../../core/aws/s3-object-store.ts";
 import { parseConfig } from "../../core/config.ts";
+import { ConfigError } from "../../core/errors.ts";
 import { createShutdown } from "../../core/shutdown.ts";
-import { masterCliSettings } from "../../master/fleet-settings.ts";
 import { boundHeapGrowth } from "../../master/heap-growth.ts";
 import { createRunConsole, printSummary, writeReport } from "../../master/output.ts";
 import { exitCodeOf } from "../../master/report.ts";
 import { runMaster } from "../../master/run-master.ts";
+import { masterCliSettings } from "../../master/settings.ts";
 import { masterOptions, masterPorts } from "../../master/wiring.ts";
 import { dryRun } from "../../plan/dry-run.ts";
 import { writeHtmlReport } from "../../report/html-report.ts";
+import { createStatusRecorder } from "../../report/status-recorder.ts";
+import { makeTargetDeleter } from "../../worker/targets/target-deleter.ts";
 import { yargsOptions } from "../cli-options.ts";
-import { runExtraOptions, runExtraSettings, splitSettings, tocOptions } from "../run-extras.ts";
+import { runExtraOptions, runExtraSettings, splitSettings, syncOptions, tocOptions } from "../run-extras.ts";
 
 export const masterCommand: CommandModule = {
   command: "master",
@@ -45,34 +49,46 @@ async function masterMain(flags: Record<string, unknown>, env: NodeJS.ProcessEnv
     parseConfig({ ...masterCliSettings, ...runExtraSettings }, await withDeployment(flags, env), env),
     runExtraSettings,
   );
+  if (extras.delete && !config.target)
+    throw new ConfigError("--delete: the master removes from the target itself: give it with --target");
   if (extras.dryRun)
     return dryRun({
       ...config,
-      target: undefined,
+      target: config.target,
+      deletions: extras.delete,
       toc: tocOptions(extras),
       estimate: extras,
       json: config.logFormat === "json",
     });
+  const status = createStatusRecorder({ ...config, expectedWorkers: config.workers });
   const log = createRunConsole({
-    ...config,
     format: config.logFormat,
     quiet: extras.quiet,
     component: "master",
     expectedWorkers: config.workers,
+    onProgress: status.progress,
   });
   const shutdown = createShutdown({ proc: process });
   const clients = makeClients({ region: config.region, endpoint: config.endpointUrl, maxSockets: 32 });
   try {
-    const ports = masterPorts(clients, config);
+    const target = config.target;
+    const ports = {
+      ...masterPorts(clients, config),
+      deleter: target
+        ? makeTargetDeleter(target, (bucket) => new S3ObjectStore(clients.s3, bucket))
+        : undefined,
+    };
     const options = {
-      ...masterOptions(config, "(the workers' target)", log, shutdown),
+      ...masterOptions(config, target ?? "(the workers' target)", log, shutdown),
       toc: tocOptions(extras),
+      sync: { ...syncOptions(extras), target },
     };
     const report = config.launch
       ? await (await import("./run-master-on-fleet.ts")).runMasterOnFleet(config, ports, options)
       : await runMaster(ports, options);
     if (!report) return shutdown.stop.aborted ? 130 : 1;
-    const full = log.finish(report);
+    log.endDisplay();
+    const full = status.finish(report, log);
     if (config.report) await writeReport(config.report, full);
     if (extras.reportHtml) await writeHtmlReport(extras.reportHtml, full);
     printSummary(full, log, config.report);

@@ -6,8 +6,8 @@
 import type { CommandModule } from "yargs";
 import { parseConfig } from "../../core/config.ts";
 import { makePlan } from "../../plan/plan-run.ts";
-import { planSettings } from "../../plan/plan-settings.ts";
 import { renderPlan } from "../../plan/render.ts";
+import { planSettings } from "../../plan/settings.ts";
 import { tocSourceSettings } from "../../toc/settings.ts";
 import { yargsOptions } from "../cli-options.ts";
 

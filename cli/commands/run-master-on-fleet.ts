@@ -3,9 +3,9 @@ import { Ec2Fleet, makeEc2Client } from "../../core/aws/ec2-fleet.ts";
 import type { ConfigOf } from "../../core/config.ts";
 import { ConfigError } from "../../core/errors.ts";
 import { runWithFleet } from "../../master/fleet.ts";
-import type { masterCliSettings } from "../../master/fleet-settings.ts";
 import type { RunReport } from "../../master/report.ts";
 import { type MasterOptions, type MasterPorts, runMaster } from "../../master/run-master.ts";
+import type { masterCliSettings } from "../../master/settings.ts";
 
 export type MasterCliConfig = ConfigOf<typeof masterCliSettings>;
 
@@ -20,6 +20,11 @@ export async function runMasterOnFleet(
       "--launch: needs the stack's launch template and fleet name; give --stack NAME or --outputs-file FILE (or --launch-template-id and --fleet-name)",
     );
   }
+  if (config.spotFallback && !config.spot) {
+    throw new ConfigError(
+      "--spot-fallback: falls back from Spot to On-Demand, so it needs --spot (without it the launch is On-Demand already)",
+    );
+  }
   const client = makeEc2Client({
     region: config.region,
     endpoint: config.ec2EndpointUrl ?? config.endpointUrl,
@@ -29,6 +34,7 @@ export async function runMasterOnFleet(
       launchTemplateId: config.launchTemplateId,
       subnetIds: config.subnetIds ? config.subnetIds.split(",") : [],
       spot: config.spot,
+      spotFallback: config.spotFallback,
     });
     const out = await runWithFleet(
       {
@@ -36,6 +42,7 @@ export async function runMasterOnFleet(
         count: config.workers,
         runId: config.runId,
         fleetName: config.fleetName,
+        spot: config.spot,
         initTimeoutMs: config.initTimeoutSec * 1000,
         drainMs: config.fleetDrainSec * 1000,
         pollMs: config.fleetPollSec * 1000,

@@ -9,23 +9,24 @@ import path from "node:path";
 import type { CommandModule } from "yargs";
 import { makeClients } from "../../core/aws/clients.ts";
 import { S3ObjectStore } from "../../core/aws/s3-object-store.ts";
-import { parseConfig, type Setting } from "../../core/config.ts";
+import { parseConfig, setting } from "../../core/config.ts";
 import { ConfigError, errnoOf } from "../../core/errors.ts";
 import { RUNS_DIR, STATUS_FILE } from "../../core/run-paths.ts";
 import { isS3Url, parseS3Url } from "../../core/s3-url.ts";
-import { type RunStatus, renderLive } from "../../master/output.ts";
+import { renderLive } from "../../master/output.ts";
 import { masterSettings } from "../../master/settings.ts";
+import type { RunStatus } from "../../report/status-recorder.ts";
 import { yargsOptions } from "../cli-options.ts";
 
 const table = {
   stateDir: masterSettings.stateDir,
-  from: {
+  from: setting<string | undefined>({
     flag: "from",
     type: "string",
     describe:
       "read the status from S3 instead, where the stack's master host publishes it: s3://LOGS-BUCKET[/PREFIX] (needs --run-id)",
     schema: masterSettings.source.schema.optional(),
-  } as Setting<string | undefined>,
+  }),
   region: masterSettings.region,
   endpointUrl: masterSettings.endpointUrl,
   logFormat: masterSettings.logFormat,
@@ -93,7 +94,13 @@ export async function readStatus(
   runId?: string,
 ): Promise<{ status: RunStatus; file: string } | null> {
   const runs = path.join(stateDir, RUNS_DIR);
-  const ids = runId ? [runId] : await fs.readdir(runs).catch(() => [] as string[]);
+  // No runs folder yet: no run to show. Any other reason it cannot be read is an error.
+  const ids = runId
+    ? [runId]
+    : await fs.readdir(runs).catch((err: NodeJS.ErrnoException) => {
+        if (err.code === "ENOENT") return [] as string[];
+        throw err;
+      });
   let best: { status: RunStatus; file: string } | null = null;
   for (const id of ids) {
     const file = path.join(runs, id, STATUS_FILE);
@@ -123,6 +130,8 @@ export function renderStatus(s: RunStatus, nowMs: number): string {
     lines.push(
       `ended ${s.ended.endedAt}: ${s.ended.outcome.toUpperCase()}${s.ended.failureReason ? ` (${s.ended.failureReason})` : ""}`,
     );
+    if (s.ended.manifest)
+      lines.push(`manifest ${s.ended.manifest.destination} (${s.ended.manifest.lines} lines, one per entry)`);
   } else {
     lines.push(`master pid ${s.pid} on ${s.host}: ${alive}; last update ${Math.round(ageSec)} s ago`);
     if (alive === "not running") lines.push("the master stopped before the run ended");

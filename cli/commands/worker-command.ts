@@ -4,6 +4,7 @@
 import os from "node:os";
 import type { CommandModule } from "yargs";
 import { makeClients } from "../../core/aws/clients.ts";
+import { ImdsSpotNotices } from "../../core/aws/instance-metadata.ts";
 import { SnsTopic, SqsTopicSubscriptions } from "../../core/aws/sns-topic.ts";
 import { SqsQueue } from "../../core/aws/sqs-queue.ts";
 import { parseConfig } from "../../core/config.ts";
@@ -67,6 +68,9 @@ async function workerMain(flags: Record<string, unknown>, env: NodeJS.ProcessEnv
         heartbeatMs: config.heartbeatMs,
         target,
         masterTimeoutMs: config.masterTimeoutSec * 1000,
+        spotNotices: config.spotNotice ? new ImdsSpotNotices(config.imdsEndpoint) : undefined,
+        spotNoticePollMs: config.spotNoticePollMs,
+        interruptionDrainMs: config.spotDrainSec * 1000,
         beforeValidateCmd: config.beforeValidateCmd,
         notifier: config.yas3fsTopicArn
           ? new Yas3fsNotifier(new SnsTopic(clients.sns, config.yas3fsTopicArn), log, {

@@ -1,6 +1,7 @@
 /**
- * The worker fleet on EC2: RunInstances from the stack's launch template (On-Demand or Spot), with the tags
- * the stack's IAM conditions require; DescribeInstances by tag; TerminateInstances.
+ * The worker fleet on EC2: RunInstances from the stack's launch template (On-Demand or Spot, falling back
+ * across subnets and markets as `core/launch-attempts.ts` decides), with the tags the stack's IAM conditions
+ * require; DescribeInstances by tag; TerminateInstances.
  */
 import {
   DescribeInstancesCommand,
@@ -10,6 +11,13 @@ import {
   TerminateInstancesCommand,
 } from "@aws-sdk/client-ec2";
 import { AwsCallError } from "../errors.ts";
+import {
+  classifyLaunchError,
+  describeAttempts,
+  type LaunchAttempt,
+  nextLaunchAttempt,
+  type TriedAttempt,
+} from "../launch-attempts.ts";
 import type { Fleet, FleetInstance } from "../ports.ts";
 import { withRetry } from "../retry.ts";
 
@@ -18,17 +26,9 @@ export interface Ec2FleetOptions {
   /** Subnets to launch into, tried in order when one has no capacity; none: the account's default VPC. */
   readonly subnetIds: readonly string[];
   readonly spot: boolean;
+  /** With `spot`: when no subnet has Spot capacity, launch the rest On-Demand. */
+  readonly spotFallback?: boolean | undefined;
 }
-
-/** Errors that mean "not here, not now": another subnet (another zone) may still have room. */
-const CAPACITY_ERRORS = new Set([
-  "InsufficientInstanceCapacity",
-  "InsufficientFreeAddressesInSubnet",
-  "InsufficientCapacity",
-  "SpotMaxPriceTooLow",
-  "MaxSpotInstanceCountExceeded",
-  "Unsupported",
-]);
 
 const LIVE_STATES = ["pending", "running", "shutting-down", "stopping", "stopped"];
 
@@ -38,56 +38,83 @@ export class Ec2Fleet implements Fleet {
     private readonly o: Ec2FleetOptions,
   ) {}
 
+  /**
+   * RunInstances until `count` are up or nothing is left to try: where to try next is `nextLaunchAttempt`'s
+   * decision (other subnets, then On-Demand with `spotFallback`); an error that is not about capacity ends it.
+   */
   async launch(
     count: number,
     tags: Readonly<Record<string, string>>,
     signal?: AbortSignal,
   ): Promise<FleetInstance[]> {
-    const tagList = Object.entries(tags).map(([Key, Value]) => ({ Key, Value }));
+    const policy = {
+      subnetIds: this.o.subnetIds,
+      spot: this.o.spot,
+      spotFallback: this.o.spotFallback ?? false,
+    };
     const launched: FleetInstance[] = [];
-    const subnets: (string | undefined)[] = this.o.subnetIds.length > 0 ? [...this.o.subnetIds] : [undefined];
+    const tried: TriedAttempt[] = [];
     let lastError: unknown;
-    for (const subnetId of subnets) {
-      const wanted = count - launched.length;
-      if (wanted <= 0) break;
+    for (
+      let a = nextLaunchAttempt(policy, tried, count);
+      a !== null;
+      a = nextLaunchAttempt(policy, tried, count - launched.length)
+    ) {
       try {
-        const out = await this.client.send(
-          new RunInstancesCommand({
-            MinCount: 1,
-            MaxCount: wanted,
-            LaunchTemplate: { LaunchTemplateId: this.o.launchTemplateId, Version: "$Latest" },
-            ...(subnetId ? { SubnetId: subnetId } : {}),
-            TagSpecifications: [
-              { ResourceType: "instance", Tags: tagList },
-              { ResourceType: "volume", Tags: tagList },
-            ],
-            ...(this.o.spot
-              ? {
-                  InstanceMarketOptions: {
-                    MarketType: "spot",
-                    SpotOptions: { SpotInstanceType: "one-time", InstanceInterruptionBehavior: "terminate" },
-                  },
-                }
-              : {}),
-          }),
-          { abortSignal: signal },
-        );
-        launched.push(...(out.Instances ?? []).map(toFleetInstance));
+        const started = await this.runInstances(a, count - launched.length, tags, signal);
+        launched.push(...started);
+        tried.push({ ...a, outcome: { kind: "launched", count: started.length } });
       } catch (err) {
-        if (!CAPACITY_ERRORS.has(errorCode(err))) {
+        const code = errorCode(err);
+        if (classifyLaunchError(code) === "other") {
           throw new AwsCallError("RunInstances", `launch template ${this.o.launchTemplateId}`, {
             cause: err,
           });
         }
+        tried.push({ ...a, outcome: { kind: "refused", code } });
         lastError = err;
       }
     }
     if (launched.length === 0) {
-      throw new AwsCallError("RunInstances", `launch template ${this.o.launchTemplateId} in every subnet`, {
-        cause: lastError,
-      });
+      const where = policy.spot && policy.spotFallback ? "every subnet, Spot and On-Demand" : "every subnet";
+      throw new AwsCallError(
+        "RunInstances",
+        `launch template ${this.o.launchTemplateId} in ${where} (${describeAttempts(tried)})`,
+        { cause: lastError },
+      );
     }
     return launched;
+  }
+
+  private async runInstances(
+    a: LaunchAttempt,
+    wanted: number,
+    tags: Readonly<Record<string, string>>,
+    signal: AbortSignal | undefined,
+  ): Promise<FleetInstance[]> {
+    const tagList = Object.entries(tags).map(([Key, Value]) => ({ Key, Value }));
+    const out = await this.client.send(
+      new RunInstancesCommand({
+        MinCount: 1,
+        MaxCount: wanted,
+        LaunchTemplate: { LaunchTemplateId: this.o.launchTemplateId, Version: "$Latest" },
+        ...(a.subnetId ? { SubnetId: a.subnetId } : {}),
+        TagSpecifications: [
+          { ResourceType: "instance", Tags: tagList },
+          { ResourceType: "volume", Tags: tagList },
+        ],
+        ...(a.market === "spot"
+          ? {
+              InstanceMarketOptions: {
+                MarketType: "spot",
+                SpotOptions: { SpotInstanceType: "one-time", InstanceInterruptionBehavior: "terminate" },
+              },
+            }
+          : {}),
+      }),
+      { abortSignal: signal },
+    );
+    return (out.Instances ?? []).map((i) => ({ ...toFleetInstance(i), market: a.market }));
   }
 
   async describe(tags: Readonly<Record<string, string>>, signal?: AbortSignal): Promise<FleetInstance[]> {
@@ -159,6 +186,7 @@ function toFleetInstance(i: Instance): FleetInstance {
     id: i.InstanceId ?? "",
     state: (i.State?.Name ?? "pending") as FleetInstance["state"],
     privateDnsName: i.PrivateDnsName || undefined,
+    market: i.InstanceLifecycle === "spot" ? "spot" : "on-demand",
   };
 }
 

@@ -5,6 +5,7 @@ import {
   CopyObjectCommand,
   CreateBucketCommand,
   CreateMultipartUploadCommand,
+  DeleteObjectsCommand,
   GetObjectCommand,
   HeadBucketCommand,
   HeadObjectCommand,
@@ -25,6 +26,7 @@ import type {
   ObjectStore,
   PutOptions,
 } from "../object-store.ts";
+import { prefixOf, type RequestPacer, unpaced } from "../prefix-pacer.ts";
 import { isThrottle, withRetry } from "../retry.ts";
 import type { S3Wire } from "./s3-wire.ts";
 
@@ -36,7 +38,9 @@ function checksumTypeOf(type: string | undefined): "FULL_OBJECT" | "COMPOSITE" |
 /**
  * `ObjectStore` on S3: single PUTs and multipart uploads carrying CRC32 checksums, HEAD with checksum mode.
  * Every request passes an adaptive limit (halved on SlowDown, raised again while S3 keeps up) shared by all
- * stores of the process, and the one retry policy.
+ * stores of the process, and the one retry policy. With a pacer (the workers' stores), requests for an object
+ * wait for their prefix's turn first (prefix-pacer.ts), writes and reads in lanes of their own as S3 counts
+ * them apart, and SlowDown is left to the pacer (`prefixPacedLimiter`).
  */
 export class S3ObjectStore implements ObjectStore {
   private readonly client: S3Client;
@@ -47,24 +51,44 @@ export class S3ObjectStore implements ObjectStore {
     private readonly limiter: AdaptiveLimiter = sharedLimiter,
     /** When given, single PUTs and HEADs go signed by hand (see s3-wire.ts) where the bucket allows it. */
     private readonly wire?: S3Wire,
+    /** Paces requests by prefix (the workers'); give it `prefixPacedLimiter` as the limit. */
+    private readonly pacer: RequestPacer = unpaced,
   ) {
     this.client = client;
+  }
+
+  /** A request for `key` in its prefix's lane (when S3 has asked that prefix to slow down), then the limit. */
+  private gate<T>(
+    kind: "read" | "write",
+    key: string,
+    task: () => Promise<T>,
+    signal?: AbortSignal,
+  ): Promise<T> {
+    return this.pacer.run(`${this.bucket}/${kind}:${prefixOf(key)}`, () => this.limiter.run(task), signal);
   }
 
   private async wireFor(): Promise<S3Wire | null> {
     return this.wire && (await this.wire.supports(this.bucket)) ? this.wire : null;
   }
 
-  private send: S3Client["send"] = ((command: never, options: never) =>
-    this.limiter.run(() => this.client.send(command, options))) as S3Client["send"];
+  private send: S3Client["send"] = ((
+    command: { input?: { Key?: string } },
+    options?: { abortSignal?: AbortSignal },
+  ) => {
+    const run = () => this.client.send(command as never, options as never);
+    const key = command.input?.Key;
+    // Object requests are paced by prefix; bucket-level ones (listings, the bucket itself) only limited.
+    if (key === undefined) return this.limiter.run(run);
+    const read = command instanceof HeadObjectCommand || command instanceof GetObjectCommand;
+    return this.gate(read ? "read" : "write", key, run, options?.abortSignal);
+  }) as S3Client["send"];
 
   async head(key: string, signal?: AbortSignal): Promise<ObjectHead | null> {
     const wire = await this.wireFor();
     if (wire) {
       try {
-        const h = await withRetry(() => this.limiter.run(() => wire.head(this.bucket, key, signal)), {
-          signal,
-        });
+        const head = () => wire.head(this.bucket, key, signal);
+        const h = await withRetry(() => this.gate("read", key, head, signal), { signal });
         if (!h) return null;
         return { ...h, checksumType: checksumTypeOf(h.checksumType) };
       } catch (err) {
@@ -100,7 +124,8 @@ export class S3ObjectStore implements ObjectStore {
       if (wire) {
         const bytes = typeof body === "string" ? Buffer.from(body) : body;
         const p = { body: bytes, contentType: o.contentType, metadata: o.metadata, crc32: o.crc32 };
-        await withRetry(() => this.limiter.run(() => wire.put(this.bucket, key, p, signal)), { signal });
+        const put = () => wire.put(this.bucket, key, p, signal);
+        await withRetry(() => this.gate("write", key, put, signal), { signal });
         return;
       }
       await withRetry(
@@ -128,14 +153,14 @@ export class S3ObjectStore implements ObjectStore {
     key: string,
     parts: AsyncIterable<Buffer>,
     wholeCrc32: () => string,
-    o: MultipartOptions,
+    upload: MultipartOptions,
     signal?: AbortSignal,
   ): Promise<void> {
     const where = `s3://${this.bucket}/${key}`;
     const opts = { abortSignal: signal };
     let uploadId: string | undefined;
     try {
-      uploadId = await this.startUpload(key, o.contentType, o.metadata, "FULL_OBJECT", signal);
+      uploadId = await this.startUpload(key, upload.contentType, upload.metadata, "FULL_OBJECT", signal);
       const done: { PartNumber: number; ETag: string; ChecksumCRC32: string }[] = [];
       const inFlight = new Set<Promise<void>>();
       let failure: unknown = null;
@@ -168,7 +193,7 @@ export class S3ObjectStore implements ObjectStore {
           });
         inFlight.add(p);
         p.finally(() => inFlight.delete(p));
-        if (inFlight.size >= o.queueSize) await Promise.race(inFlight);
+        if (inFlight.size >= upload.queueSize) await Promise.race(inFlight);
       }
       await Promise.all(inFlight);
       if (failure) throw failure;
@@ -243,7 +268,7 @@ export class S3ObjectStore implements ObjectStore {
     copySource: string,
     where: string,
     targetKey: string,
-    o: CopyOptions,
+    copy: CopyOptions,
     signal?: AbortSignal,
   ): Promise<void> {
     const opts = { abortSignal: signal };
@@ -251,13 +276,13 @@ export class S3ObjectStore implements ObjectStore {
     try {
       uploadId = await this.startUpload(
         targetKey,
-        o.source.contentType,
-        o.source.metadata,
+        copy.source.contentType,
+        copy.source.metadata,
         undefined,
         signal,
       );
       const parts: { PartNumber: number; ETag: string; ChecksumCRC32?: string }[] = [];
-      const ranges = byteRanges(o.source.size, o.partSize);
+      const ranges = byteRanges(copy.source.size, copy.partSize);
       let next = 0;
       const lane = async () => {
         while (next < ranges.length) {
@@ -285,7 +310,7 @@ export class S3ObjectStore implements ObjectStore {
           });
         }
       };
-      await Promise.all(Array.from({ length: Math.max(1, o.queueSize) }, lane));
+      await Promise.all(Array.from({ length: Math.max(1, copy.queueSize) }, lane));
       parts.sort((x, y) => x.PartNumber - y.PartNumber);
       await withRetry(
         () =>
@@ -372,6 +397,36 @@ export class S3ObjectStore implements ObjectStore {
     } while (token);
   }
 
+  async deleteMany(
+    keys: readonly string[],
+    signal?: AbortSignal,
+  ): Promise<{ key: string; reason: string }[]> {
+    const failed: { key: string; reason: string }[] = [];
+    // DeleteObjects takes at most 1,000 keys a request; a key already gone counts as deleted.
+    for (let i = 0; i < keys.length; i += 1000) {
+      const chunk = keys.slice(i, i + 1000);
+      try {
+        const out = await withRetry(
+          () =>
+            this.send(
+              new DeleteObjectsCommand({
+                Bucket: this.bucket,
+                Delete: { Objects: chunk.map((Key) => ({ Key })), Quiet: true },
+              }),
+              { abortSignal: signal },
+            ),
+          { signal },
+        );
+        for (const e of out.Errors ?? [])
+          failed.push({ key: e.Key ?? "", reason: `${e.Code ?? "error"}: ${e.Message ?? "not deleted"}` });
+      } catch (err) {
+        const where = `s3://${this.bucket}/${chunk[0]} and ${chunk.length - 1} more`;
+        throw new AwsCallError("DeleteObjects", where, { cause: err });
+      }
+    }
+    return failed;
+  }
+
   async ensureBucket(signal?: AbortSignal): Promise<void> {
     try {
       await this.send(new HeadBucketCommand({ Bucket: this.bucket }), { abortSignal: signal });
@@ -391,6 +446,20 @@ export class S3ObjectStore implements ObjectStore {
 
 /** Requests to S3 in flight per process: up to 512, starting at 128. */
 const sharedLimiter = new AdaptiveLimiter(new AdaptiveLimit(4, 512, 128), isThrottle);
+
+/**
+ * The limit of stores whose requests are paced by prefix: S3's SlowDown is a prefix's, and is the pacer's to
+ * answer, so it no longer halves the requests in flight for every prefix; other throttling still does.
+ */
+export const prefixPacedLimiter = new AdaptiveLimiter(
+  new AdaptiveLimit(4, 512, 128),
+  (err) => isThrottle(err) && !isSlowDown(err),
+);
+
+function isSlowDown(err: unknown): boolean {
+  const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
+  return e?.name === "SlowDown" || e?.$metadata?.httpStatusCode === 503;
+}
 
 /** The inclusive byte ranges of the parts of an object of `size` bytes, `partSize` bytes each (the last shorter). */
 function byteRanges(size: number, partSize: number): [number, number][] {

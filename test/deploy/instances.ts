@@ -8,6 +8,7 @@
  * instance off, which the launch template makes a termination; when EC2 terminates the instance, systemd
  * stops the worker with SIGTERM.
  */
+
 import fs from "node:fs/promises";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -22,6 +23,7 @@ import { GetObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { FLEET_TAGS } from "../../core/deployment.ts";
 import { ENV } from "../../core/env-names.ts";
 import { WORKER_PATHS } from "../../lib/user-data.ts";
+import { startImds } from "../helpers/imds.ts";
 import type { Proc } from "../helpers/run.ts";
 import { startScript } from "../helpers/run.ts";
 
@@ -122,6 +124,8 @@ export class InstancePlayer {
   private readonly loop: Promise<void>;
   private readonly pending = new Set<Promise<void>>();
   private readonly poweredOff = new Set<string>();
+  /** The instances' metadata service, for the Spot notice their workers watch: no request leaves loopback. */
+  private readonly imds = startImds();
 
   constructor(
     private readonly runId: string,
@@ -203,6 +207,7 @@ export class InstancePlayer {
       [ENV.accessKeyId]: this.o.keys.accessKeyId,
       [ENV.secretAccessKey]: this.o.keys.secretAccessKey,
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
+      [ENV.imdsEndpoint]: (await this.imds).url,
     };
     if (this.stopping.signal.aborted) return;
     const worker = startScript(bundle, [], { env, cwd: path.dirname(bundle) });
@@ -244,5 +249,6 @@ export class InstancePlayer {
     }, ms);
     await Promise.all(this.pending);
     clearTimeout(deadline);
+    await (await this.imds).close();
   }
 }

@@ -5,6 +5,8 @@
  * test/deploy/.
  */
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import os from "node:os";
 import { after, before, beforeEach, describe, it } from "node:test";
 import { CloudFormationClient, CreateStackCommand } from "@aws-sdk/client-cloudformation";
 import {
@@ -20,6 +22,7 @@ import { FLEET_TAGS } from "../../core/deployment.ts";
 import { fillFlags, outputsFromFile, withDeployment } from "../../master/fleet-deployment.ts";
 import { type Ec2Faults, startEc2Faults } from "../helpers/ec2-faults.ts";
 import { MOTO_KEYS, MOTO_REGION, type Moto, startMoto } from "../helpers/moto.ts";
+import { CLI, testEnv } from "../helpers/run.ts";
 
 const LT = "lt-0123456789abcdef0";
 
@@ -37,8 +40,13 @@ describe("the EC2 fleet adapter", () => {
   let run = 0;
   let tags: Record<string, string> = {};
   const client = () => makeEc2Client({ region: MOTO_REGION, endpoint: faults.url });
-  const fleet = (o: { subnetIds?: string[]; spot?: boolean } = {}) =>
-    new Ec2Fleet(client(), { launchTemplateId, subnetIds: o.subnetIds ?? [], spot: o.spot ?? false });
+  const fleet = (o: { subnetIds?: string[]; spot?: boolean; spotFallback?: boolean } = {}) =>
+    new Ec2Fleet(client(), {
+      launchTemplateId,
+      subnetIds: o.subnetIds ?? [],
+      spot: o.spot ?? false,
+      spotFallback: o.spotFallback ?? false,
+    });
   /** The instances moto holds with these tags, whatever their state. */
   const instances = async (t = tags): Promise<Instance[]> => {
     const out = await direct.send(
@@ -75,6 +83,7 @@ describe("the EC2 fleet adapter", () => {
     tags = { [FLEET_TAGS.fleet]: "S3BucketLoader", [FLEET_TAGS.runId]: `r${run}` };
     faults.calls.length = 0;
     faults.noCapacityIn.clear();
+    faults.noSpotCapacityIn.clear();
   });
 
   it("launches from the launch template with the run's tags, into the first subnet with capacity", async () => {
@@ -112,12 +121,47 @@ describe("the EC2 fleet adapter", () => {
     assert.ok(all.every((i) => i.InstanceLifecycle === "spot"));
   });
 
+  it("falls back from Spot to On-Demand with --spot-fallback once no subnet has Spot capacity", async () => {
+    for (const s of subnets) faults.noSpotCapacityIn.add(s);
+    const got = await fleet({ subnetIds: subnets, spot: true, spotFallback: true }).launch(2, tags);
+    const runs = faults.calls.filter((c) => c.action === "RunInstances");
+    assert.deepEqual(
+      runs.map((c) => [c.params.get("InstanceMarketOptions.MarketType"), c.params.get("SubnetId")]),
+      [
+        ["spot", subnets[0]],
+        ["spot", subnets[1]],
+        [null, subnets[0]],
+      ],
+    );
+    assert.deepEqual(
+      got.map((i) => i.market),
+      ["on-demand", "on-demand"],
+    );
+    const all = await instances();
+    assert.equal(all.length, 2);
+    assert.ok(all.every((i) => i.InstanceLifecycle === undefined && i.SubnetId === subnets[0]));
+  });
+
+  it("without --spot-fallback, no Spot capacity anywhere fails the launch and names every attempt", async () => {
+    for (const s of subnets) faults.noSpotCapacityIn.add(s);
+    await assert.rejects(fleet({ subnetIds: subnets, spot: true }).launch(1, tags), (err: Error) => {
+      assert.match(
+        err.message,
+        new RegExp(
+          `spot in ${subnets[0]}: InsufficientInstanceCapacity; spot in ${subnets[1]}: InsufficientInstanceCapacity`,
+        ),
+      );
+      return true;
+    });
+    assert.equal((await instances()).length, 0);
+  });
+
   it("fails with EC2's error code when no subnet has capacity, or the launch is refused", async () => {
     faults.noCapacityIn.add(subnets[0] as string);
     await assert.rejects(fleet({ subnetIds: [subnets[0] as string] }).launch(1, tags), (err: Error) => {
       assert.match(
         err.message,
-        /RunInstances on launch template lt-\w+ in every subnet failed: .*sufficient capacity/,
+        /RunInstances on launch template lt-\w+ in every subnet \(on-demand in subnet-\w+: InsufficientInstanceCapacity\) failed: .*sufficient capacity/,
       );
       assert.equal((err.cause as Error).name, "InsufficientInstanceCapacity");
       return true;
@@ -240,5 +284,34 @@ describe("a stack's outputs as the master's settings", () => {
       () => fillFlags({}, { BucketName: "x" }, "Other"),
       /Other: the outputs lack ControlTopicArn, TocQueueUrl, ReportQueueUrl/,
     );
+  });
+});
+
+describe("master --launch's Spot settings", () => {
+  it("refuses --spot-fallback without --spot, naming both, with exit code 2", () => {
+    const r = spawnSync(
+      process.execPath,
+      [
+        CLI,
+        "master",
+        "--source",
+        os.tmpdir(),
+        "--topic-arn",
+        "arn:aws:sns:us-east-1:000000000000:control",
+        "--toc-queue-url",
+        "http://127.0.0.1:9/000000000000/toc",
+        "--report-queue-url",
+        "http://127.0.0.1:9/000000000000/report",
+        "--launch",
+        "--spot-fallback",
+        "--launch-template-id",
+        LT,
+        "--fleet-name",
+        "S3BucketLoader",
+      ],
+      { encoding: "utf8", env: testEnv(), timeout: 60_000 },
+    );
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(r.stderr, /--spot-fallback: falls back from Spot to On-Demand, so it needs --spot/);
   });
 });

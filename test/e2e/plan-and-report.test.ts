@@ -47,6 +47,31 @@ describe("before and after a run: plan, dry run, config import, the HTML report"
     if (tmp) await fs.rm(tmp, { recursive: true, force: true });
   });
 
+  it("plan warns when a directory needs more than one S3 prefix's PUT rate at the planned fleet size", async () => {
+    const wide = path.join(tmp, "wide");
+    await fs.mkdir(path.join(wide, "hot"), { recursive: true });
+    await fs.mkdir(path.join(wide, "calm"));
+    await fs.writeFile(path.join(wide, "calm", "one"), "1\n");
+    for (let i = 0; i < 3_600; i += 200) {
+      await Promise.all(
+        Array.from({ length: 200 }, (_, j) => fs.writeFile(path.join(wide, "hot", `f${i + j}`), "")),
+      );
+    }
+    const plan = (workers: string) =>
+      cli(["plan", "--source", wide, "--target", "s3://bucket/w", "--workers", workers, "--target-empty"]);
+    const big = plan("20");
+    assert.equal(big.code, 0, big.stderr);
+    assert.match(
+      big.stdout,
+      /WARNING: 1 directory needs more than one S3 prefix's 3,500 PUT\/s at this fleet size \(6,000 PUT\/s\):\n {2}"hot": 3,600 entries of its own; at one prefix's rate 1\.0 s instead of 0\.6 s/,
+    );
+    assert.match(big.stdout, /the workers then pace it \(--prefix-pacing\)/);
+    assert.doesNotMatch(big.stdout, /"calm"/);
+    const small = plan("10");
+    assert.equal(small.code, 0, small.stderr);
+    assert.doesNotMatch(small.stdout, /WARNING/, "10 × 300 files/s stays under one prefix's rate");
+  });
+
   it("plan prints the counts, a histogram, the census and the estimate with its prices", () => {
     const r = cli([
       "plan",

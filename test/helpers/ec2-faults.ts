@@ -17,6 +17,8 @@ export interface Ec2Faults {
   failNext(action: string, code: string, message?: string): void;
   /** RunInstances in these subnets answers InsufficientInstanceCapacity. */
   readonly noCapacityIn: Set<string>;
+  /** RunInstances for Spot in these subnets answers InsufficientInstanceCapacity (On-Demand goes through). */
+  readonly noSpotCapacityIn: Set<string>;
   close(): Promise<void>;
 }
 
@@ -25,6 +27,7 @@ export async function startEc2Faults(upstream: string): Promise<Ec2Faults> {
   const failures = new Map<string, { code: string; message: string }>();
   const calls: Ec2Faults["calls"] = [];
   const noCapacityIn = new Set<string>();
+  const noSpotCapacityIn = new Set<string>();
 
   const fault = (params: URLSearchParams): { status: number; code: string; message: string } | null => {
     const action = params.get("Action") ?? "";
@@ -34,7 +37,12 @@ export async function startEc2Faults(upstream: string): Promise<Ec2Faults> {
       return { status: failure.code === "RequestLimitExceeded" ? 503 : 400, ...failure };
     }
     const subnet = params.get("SubnetId");
-    if (action === "RunInstances" && subnet && noCapacityIn.has(subnet)) {
+    const spot = params.get("InstanceMarketOptions.MarketType") === "spot";
+    if (
+      action === "RunInstances" &&
+      subnet &&
+      (noCapacityIn.has(subnet) || (spot && noSpotCapacityIn.has(subnet)))
+    ) {
       return {
         status: 400,
         code: "InsufficientInstanceCapacity",
@@ -92,6 +100,7 @@ export async function startEc2Faults(upstream: string): Promise<Ec2Faults> {
     calls,
     failNext: (action, code, message = `${code} (injected)`) => failures.set(action, { code, message }),
     noCapacityIn,
+    noSpotCapacityIn,
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();

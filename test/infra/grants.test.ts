@@ -197,6 +197,18 @@ describe("the stack's grants, statement by statement", () => {
     assert.deepEqual(onReports.flatMap((s) => s.actions).sort(), ["sqs:DeleteMessage", "sqs:ReceiveMessage"]);
   });
 
+  it("lets the master delete under the target prefix only with allowDelete, and nothing else more", () => {
+    const statements = statementsOf(
+      template({ allowDelete: true, targetPrefix: "loads/2024" }),
+      "AWS::IAM::ManagedPolicy",
+      "MasterPolicy",
+    );
+    assert.deepEqual(
+      sorted(statements),
+      sorted([...MASTER, allow(["s3:DeleteObject"], ["${TargetBucket.Arn}/loads/2024/*"])]),
+    );
+  });
+
   it("gives the master host the master's policy, Session Manager, its runs and the CLI bundle's object only", () => {
     const t = template();
     assert.deepEqual(managedPoliciesOf(t, "MasterHostRole"), ["${MasterPolicy}", SSM]);

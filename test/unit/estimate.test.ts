@@ -1,7 +1,13 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { addItem, emptyCensus, partsOf } from "../../plan/census.ts";
-import { type EstimateInput, estimate, S3_PUT_PER_SEC, scaleWorkload } from "../../plan/estimate.ts";
+import { addItem, busiestDirs, type DirTally, emptyCensus, partsOf, tallyDir } from "../../plan/census.ts";
+import {
+  type EstimateInput,
+  estimate,
+  hotPrefixes,
+  S3_PUT_PER_SEC,
+  scaleWorkload,
+} from "../../plan/estimate.ts";
 import { DEFAULT_PRICES, INSTANCE_TYPES } from "../../plan/prices.ts";
 
 const c6i = INSTANCE_TYPES["c6i.large"];
@@ -145,4 +151,95 @@ describe("the plan's estimate", () => {
     assert.deepEqual(c.nonUtf8Names, ["bad\\xff"]);
     assert.equal(partsOf(200 * 1024 ** 3, 8 * 1024 * 1024) <= 10_000, true);
   });
+
+  it("tallies the entries of each directory of its own, the root's as '.'", () => {
+    const c = emptyCensus();
+    const o = { keyPrefix: "", multipartThresholdBytes: 1e12, minPartBytes: 1 };
+    const e = (p: string, kind: "file" | "dir" = "file") =>
+      addItem(c, { type: "entry", entry: { path: p, kind, size: 1, mtimeNs: "0" } }, o);
+    e(".", "dir");
+    e("top.txt");
+    e("a", "dir");
+    for (const f of ["1", "2", "3"]) e(`a/${f}`);
+    e("a/b", "dir");
+    e("a/b/x");
+    assert.deepEqual(busiestDirs(c), [
+      { dir: "a", entries: 4 },
+      { dir: ".", entries: 2 },
+      { dir: "a/b", entries: 1 },
+    ]);
+    assert.deepEqual(busiestDirs(c, 2), [
+      { dir: "a", entries: 4 },
+      { dir: ".", entries: 2 },
+    ]);
+  });
+
+  it("finds the big directories among many more than it tallies, in bounded space, never overcounting them", () => {
+    const tally: DirTally[] = [];
+    // 10,000 directories of 3 entries, and 3 big ones of 20,000, 10,000 and 5,000 spread among them.
+    const big = [
+      ["big-1", 20_000],
+      ["big-2", 10_000],
+      ["big-3", 5_000],
+    ] as const;
+    const left = new Map<string, number>(big);
+    for (let d = 0; d < 10_000; d++) {
+      for (let i = 0; i < 3; i++) tallyDir(tally, `small-${d}`, 32);
+      for (const [name] of big) {
+        const n = Math.min(left.get(name) ?? 0, name === "big-1" ? 2 : 1);
+        for (let i = 0; i < n; i++) tallyDir(tally, name, 32);
+        left.set(name, (left.get(name) ?? 0) - n);
+      }
+    }
+    assert.equal(tally.length, 32);
+    const found = busiestDirs({ ...emptyCensus(), dirTally: tally }, 1_000);
+    assert.deepEqual(
+      found.map((d) => d.dir),
+      ["big-1", "big-2", "big-3"],
+    );
+    for (const d of found) {
+      const truth = big.find(([name]) => name === d.dir)?.[1] ?? 0;
+      assert.ok(d.entries <= truth && d.entries >= truth - 65_000 / 32, `${d.dir}: ${d.entries} of ${truth}`);
+    }
+  });
+
+  for (const [name, workers, kind, dirs, expected] of [
+    ["a fleet under one prefix's rate: no warning", 10, "s3", [{ dir: "huge", entries: 1e6 }], []],
+    [
+      "a fleet over it: the directories of a second's worth or more",
+      20,
+      "s3",
+      [
+        { dir: "huge", entries: 1e6 },
+        { dir: "mid", entries: 3_500 },
+        { dir: "small", entries: 3_499 },
+      ],
+      ["huge", "mid"],
+    ],
+    ["through a yas3fs mount, two PUTs per file", 6, "mount", [{ dir: "huge", entries: 1e6 }], ["huge"]],
+    ["the same fleet writing objects directly", 6, "s3", [{ dir: "huge", entries: 1e6 }], []],
+  ] as const) {
+    it(`warns about directories that need more than one prefix's PUT rate (${name})`, () => {
+      const i = input({
+        fleet: { ...input().fleet, workers, filesPerSecPerWorker: 300 },
+        target: { kind, empty: true },
+        busiestDirs: dirs,
+      });
+      const hot = hotPrefixes(i);
+      assert.deepEqual(
+        hot.map((h) => h.dir),
+        expected,
+      );
+      assert.deepEqual(estimate(i).hotPrefixes, hot);
+      for (const h of hot) {
+        const puts = workers * 300 * (kind === "s3" ? 1 : 2);
+        assert.equal(h.putPerSec, puts);
+        assert.ok(puts > S3_PUT_PER_SEC);
+        assert.ok(
+          Math.abs(h.secondsAtPrefixRate - (h.entries * (kind === "s3" ? 1 : 2)) / S3_PUT_PER_SEC) < 1e-9,
+        );
+        assert.ok(h.secondsAtFleetRate < h.secondsAtPrefixRate);
+      }
+    });
+  }
 });

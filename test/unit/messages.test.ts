@@ -32,6 +32,30 @@ describe("message codec", () => {
     assert.deepEqual(entryFromWire(wire), entry);
   });
 
+  it("carries a worker's goodbye with its reason, and refuses a reason it does not know", () => {
+    const goodbye = {
+      type: "WORKER_STATE",
+      worker: "w1",
+      state: "STOPPED",
+      host: "h",
+      pid: 1,
+      concurrency: 2,
+      controlQueueUrl: "http://q/w1",
+      subscriptionArn: "arn:sub:w1",
+    } as const;
+    const withReason = encodeMessage("r1", { ...goodbye, reason: "spot interruption", detail: "drained" });
+    const d = decodeMessage(withReason, { accept: ["WORKER_STATE"] });
+    assert.ok(d.ok && d.message.type === "WORKER_STATE");
+    assert.equal(d.message.reason, "spot interruption");
+    assert.equal(d.message.detail, "drained");
+    const old = decodeMessage(encodeMessage("r1", goodbye), { accept: ["WORKER_STATE"] });
+    assert.ok(old.ok && old.message.type === "WORKER_STATE" && old.message.reason === undefined);
+    const odd = JSON.stringify({ v: 1, run: "r1", ...goodbye, reason: "bored" });
+    const refused = decodeMessage(odd, { accept: ["WORKER_STATE"] });
+    assert.ok(!refused.ok);
+    assert.match(refused.error.message, /reason/);
+  });
+
   it("refuses malformed JSON, naming it as such", () => {
     const d = decodeMessage("{not json", { accept: ["MODE"] });
     assert.ok(!d.ok);

@@ -7,6 +7,7 @@ import { readStatus, renderStatus } from "../../cli/commands/status-command.ts";
 import { createRunConsole, printProgress, renderLive } from "../../master/output.ts";
 import type { Progress } from "../../master/progress-meter.ts";
 import type { RunReport } from "../../master/report.ts";
+import { createStatusRecorder } from "../../report/status-recorder.ts";
 
 const progress = (over: Partial<Progress> = {}): Progress => ({
   phase: "WRITE",
@@ -56,85 +57,80 @@ describe("progress output", () => {
   });
 
   it("on a terminal, redraws the display in place and keeps log lines above it", () => {
-    return withDir(async (dir) => {
-      let out = "";
-      const c = createRunConsole({
-        format: "text",
-        quiet: false,
-        component: "master",
-        runId: "r1",
-        stateDir: dir,
-        source: "/src",
-        expectedWorkers: 4,
-        tty: true,
-        write: (s) => {
-          out += s;
-        },
-        columns: () => 100,
-      });
-      printProgress(progress(), c, "text");
-      assert.ok(out.includes("WRITE (files)") && !out.includes("\x1b[3A"));
-      out = "";
-      printProgress(progress({ batchesDone: 20 }), c, "text");
-      assert.ok(out.startsWith("\x1b[3A\x1b[0J"), "moves up over the old display and clears it");
-      assert.match(out, /50%/);
-      out = "";
-      c.warn("a worker is slow");
-      const clearDisplay = "\x1b[3A\x1b[0J";
-      assert.ok(out.startsWith(clearDisplay));
-      assert.match(out.slice(clearDisplay.length), /WARN \[master\] a worker is slow\n.*WRITE \(files\)/s);
+    let out = "";
+    const c = createRunConsole({
+      format: "text",
+      quiet: false,
+      component: "master",
+      expectedWorkers: 4,
+      tty: true,
+      write: (s) => {
+        out += s;
+      },
+      columns: () => 100,
     });
+    printProgress(progress(), c, "text");
+    assert.ok(out.includes("WRITE (files)") && !out.includes("\x1b[3A"));
+    out = "";
+    printProgress(progress({ batchesDone: 20 }), c, "text");
+    assert.ok(out.startsWith("\x1b[3A\x1b[0J"), "moves up over the old display and clears it");
+    assert.match(out, /50%/);
+    out = "";
+    c.warn("a worker is slow");
+    const clearDisplay = "\x1b[3A\x1b[0J";
+    assert.ok(out.startsWith(clearDisplay));
+    assert.match(out.slice(clearDisplay.length), /WARN \[master\] a worker is slow\n.*WRITE \(files\)/s);
   });
 
   it("off a terminal, prints a compact line; with JSON, a progress event; with --quiet, nothing", () => {
-    return withDir(async (dir) => {
-      const lines: string[] = [];
-      const make = (format: "text" | "json", quiet: boolean) =>
-        createRunConsole({
-          format,
-          quiet,
-          component: "master",
-          runId: "r2",
-          stateDir: dir,
-          source: "/src",
-          expectedWorkers: 4,
-          tty: false,
-          write: (s) => lines.push(s),
-        });
-      printProgress(progress(), make("text", false), "text");
-      assert.match(
-        lines.pop() ?? "",
-        /\[master\] WRITE: written 2500, validated 0, failed 3 \| 500 entries\/s, 42.5 MB\/s \| batches 10\/40 \| workers 3 \(1 lost\)\n$/,
-      );
-      printProgress(progress(), make("json", false), "json");
-      const json = JSON.parse(lines.pop() ?? "{}");
-      assert.equal(json.event, "progress");
-      assert.equal(json.written, 2500);
-      const quiet = make("text", true);
-      printProgress(progress(), quiet, "text");
-      quiet.info("an info line");
-      assert.equal(lines.length, 0);
-      quiet.info("run r2 SUCCEEDED in 3 s\n  entries 5", { event: "summary" });
-      quiet.warn("still warned");
-      assert.match(lines.join(""), /run r2 SUCCEEDED in 3 s.*\n.*WARN \[master\] still warned/);
-      assert.doesNotMatch(lines.join(""), /entries 5/);
-    });
+    const lines: string[] = [];
+    const make = (format: "text" | "json", quiet: boolean) =>
+      createRunConsole({
+        format,
+        quiet,
+        component: "master",
+        expectedWorkers: 4,
+        tty: false,
+        write: (s) => lines.push(s),
+      });
+    printProgress(progress(), make("text", false), "text");
+    assert.match(
+      lines.pop() ?? "",
+      /\[master\] WRITE: written 2500, validated 0, failed 3 \| 500 entries\/s, 42.5 MB\/s \| batches 10\/40 \| workers 3 \(1 lost\)\n$/,
+    );
+    printProgress(progress(), make("json", false), "json");
+    const json = JSON.parse(lines.pop() ?? "{}");
+    assert.equal(json.event, "progress");
+    assert.equal(json.written, 2500);
+    const quiet = make("text", true);
+    printProgress(progress(), quiet, "text");
+    quiet.info("an info line");
+    assert.equal(lines.length, 0);
+    quiet.info("run r2 SUCCEEDED in 3 s\n  entries 5", { event: "summary" });
+    quiet.warn("still warned");
+    assert.match(lines.join(""), /run r2 SUCCEEDED in 3 s.*\n.*WARN \[master\] still warned/);
+    assert.doesNotMatch(lines.join(""), /entries 5/);
   });
 
   it("writes the status file that `status` reads, and the timeline into the report", () => {
     return withDir(async (dir) => {
       let t = 1_700_000_000_000;
-      const c = createRunConsole({
-        format: "text",
-        quiet: true,
-        component: "master",
+      const status = createStatusRecorder({
         runId: "run-a",
         stateDir: dir,
         source: "/src",
         expectedWorkers: 4,
+        now: () => t,
+      });
+      const c = createRunConsole({
+        format: "text",
+        quiet: true,
+        component: "master",
+        expectedWorkers: 4,
         tty: false,
         write: () => {},
         now: () => t,
+        onProgress: status.progress,
       });
       t += 2_000;
       c.progress(progress());
@@ -147,12 +143,16 @@ describe("progress output", () => {
       assert.match(text, /run run-a {2}source \/src/);
       assert.match(text, /running; last update 0 s ago/);
       assert.match(text, /VALIDATE \(files\)/);
-      const report = c.finish({
-        runId: "run-a",
-        outcome: "succeeded",
-        failureReason: null,
-        endedAt: new Date(t).toISOString(),
-      } as RunReport);
+      c.endDisplay();
+      const report = status.finish(
+        {
+          runId: "run-a",
+          outcome: "succeeded",
+          failureReason: null,
+          endedAt: new Date(t).toISOString(),
+        } as RunReport,
+        c,
+      );
       assert.deepEqual(
         report.timeline?.map((s) => [s.t, s.phase]),
         [

@@ -5,8 +5,7 @@ import { importProperties, PROPERTY_RULES, parseProperties } from "../../cli/pro
 import { runExtraSettings } from "../../cli/run-extras.ts";
 import { parseConfig } from "../../core/config.ts";
 import { checkFileNames, parseConfigFile } from "../../core/config-file.ts";
-import { masterCliSettings } from "../../master/fleet-settings.ts";
-import { masterSettings } from "../../master/settings.ts";
+import { masterCliSettings, masterSettings } from "../../master/settings.ts";
 import { workerSettings } from "../../worker/settings.ts";
 
 // A configuration of the original tool, written here from its property table: a master that launches its

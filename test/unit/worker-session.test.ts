@@ -25,6 +25,7 @@ const settings: SessionSettings = {
   masterTimeoutMs: 60_000,
   rejoinGraceMs: 10_000,
   foreignPauseMs: 2_000,
+  interruptionDrainMs: 90_000,
 };
 
 function control(body: MessageBody, at = 1_000, id = `c${at}`, run = RUN): SessionEvent {

@@ -3,8 +3,16 @@
  * s3:// target), or a directory (a yas3fs mount, or any file system) written by the `fs` or the rsync copier.
  */
 import type { AwsClients } from "../../core/aws/clients.ts";
-import { S3ObjectStore } from "../../core/aws/s3-object-store.ts";
+import { prefixPacedLimiter, S3ObjectStore } from "../../core/aws/s3-object-store.ts";
 import { ConfigError } from "../../core/errors.ts";
+import {
+  defaultPacerTuning,
+  PacedRequests,
+  PrefixPacer,
+  type RequestPacer,
+  unpaced,
+} from "../../core/prefix-pacer.ts";
+import { isThrottle } from "../../core/retry.ts";
 import { isS3Url, parseS3Url } from "../../core/s3-url.ts";
 import type { WorkerConfig } from "../settings.ts";
 import { FsTarget } from "./fs-target.ts";
@@ -22,6 +30,8 @@ export type TargetSettings = Pick<
   | "validate"
   | "fsCalls"
   | "s3Requests"
+  | "prefixPacing"
+  | "prefixRateStep"
   | "targetEmpty"
   | "multipartThresholdMb"
   | "partSizeMb"
@@ -32,15 +42,17 @@ export async function makeTarget(
   config: TargetSettings,
   clients: Pick<AwsClients, "s3" | "s3Wire">,
 ): Promise<{ readonly target: Target; readonly note?: string }> {
+  const pacer = pacerOf(config);
+  const limiter = config.prefixPacing === "off" ? undefined : prefixPacedLimiter;
   if (isS3Url(config.source)) {
     if (!isS3Url(config.target))
       throw new ConfigError("--source s3://… (a bucket mirror) needs an s3:// --target");
     const from = parseS3Url(config.source);
     const to = parseS3Url(config.target);
     const target = new MirrorTarget({
-      source: new S3ObjectStore(clients.s3, from.bucket),
+      source: new S3ObjectStore(clients.s3, from.bucket, limiter, undefined, pacer),
       sourcePrefix: from.prefix,
-      target: new S3ObjectStore(clients.s3, to.bucket),
+      target: new S3ObjectStore(clients.s3, to.bucket, limiter, undefined, pacer),
       targetPrefix: to.prefix,
       multipartThresholdBytes: config.multipartThresholdMb * MIB,
       minPartBytes: config.partSizeMb * MIB,
@@ -58,8 +70,9 @@ export async function makeTarget(
       store: new S3ObjectStore(
         clients.s3,
         loc.bucket,
-        undefined,
+        limiter,
         config.s3Requests === "direct" ? clients.s3Wire : undefined,
+        pacer,
       ),
       prefix: loc.prefix,
       multipartThresholdBytes: config.multipartThresholdMb * MIB,
@@ -82,4 +95,11 @@ export async function makeTarget(
   });
   await target.init();
   return { target, note: `file system calls: ${target.fsCalls} (--fs-calls ${config.fsCalls})` };
+}
+
+/** One pacer for all the stores of the worker: a prefix is one lane whatever the store that reaches it. */
+function pacerOf(config: Pick<TargetSettings, "prefixPacing" | "prefixRateStep">): RequestPacer {
+  if (config.prefixPacing === "off") return unpaced;
+  const tuning = { ...defaultPacerTuning, stepPerSec: config.prefixRateStep };
+  return new PacedRequests(new PrefixPacer(tuning), isThrottle);
 }

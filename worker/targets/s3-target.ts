@@ -123,8 +123,9 @@ export class S3Target implements Target {
         if ("reason" in opened) return failed(opened.reason);
         const { st, handle } = opened;
         try {
-          if (this.opts.skipUnchanged && unchanged(await this.opts.store.head(key, signal), st, entry.kind)) {
-            return { status: "unchanged", bytes: 0 };
+          const head = this.opts.skipUnchanged ? await this.opts.store.head(key, signal) : null;
+          if (head && unchanged(head, st, entry.kind)) {
+            return { status: "unchanged", bytes: 0, ...fileChecksum(entry.kind, head.crc32) };
           }
           return await this.upload(entry, src, key, st, handle, signal);
         } catch (err) {
@@ -266,7 +267,7 @@ export class S3Target implements Target {
         { contentType, metadata: { attr: attrJson(st, body.length), [CRC_METADATA_KEY]: crc32 }, crc32 },
         signal,
       );
-      return ok(body.length);
+      return { ...ok(body.length), checksum: `crc32:${crc32}` };
     }
     return this.large.run(async () => {
       const crc = new Crc32();
@@ -283,7 +284,7 @@ export class S3Target implements Target {
         },
         signal,
       );
-      return ok(size);
+      return { ...ok(size), checksum: `crc32:${crc.base64()}` };
     });
   }
 
@@ -378,6 +379,11 @@ const sourceMeta = (st: BigIntStats, size: bigint | number): SourceMeta => ({
   size,
   mtimeNs: st.mtimeNs,
 });
+
+/** A file's stored CRC32 as the manifest shows it (nothing for directories and symlinks). */
+function fileChecksum(kind: TocEntry["kind"], crc32: string | undefined): { checksum?: string } {
+  return kind === "file" && crc32 ? { checksum: `crc32:${crc32}` } : {};
+}
 
 function unchanged(head: ObjectHead | null, st: BigIntStats, kind: TocEntry["kind"]): boolean {
   if (!head) return false;

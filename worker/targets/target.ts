@@ -6,6 +6,8 @@ export interface EntryOutcome {
   readonly status: "ok" | "failed" | "skipped" | "unchanged";
   readonly bytes: number;
   readonly reason?: string;
+  /** The entry's checksum when this target knows it (`crc32:BASE64`), for the manifest. */
+  readonly checksum?: string;
 }
 
 export interface Target {

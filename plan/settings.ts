@@ -1,6 +1,6 @@
-/** The settings of `plan` (and of the estimate a dry run prints), declared like the programs' tables. */
+/** The settings table of `plan` (and of the estimate a dry run prints), beside its program. */
 import { z } from "zod";
-import type { Setting } from "../core/config.ts";
+import { setting } from "../core/config.ts";
 import { ENV } from "../core/env-names.ts";
 import { int } from "../core/setting-schemas.ts";
 import { workerSettings } from "../worker/settings.ts";
@@ -14,7 +14,7 @@ const positive = (what: string) =>
 
 /** Settings the plan shares with a dry run: the fleet and the prices. */
 export const estimateSettings = {
-  instanceType: {
+  instanceType: setting<string>({
     flag: "instance-type",
     type: "string",
     describe: `the workers' instance type (priced: ${Object.keys(INSTANCE_TYPES).join(", ")}; others need --price-instance-per-hour)`,
@@ -22,122 +22,122 @@ export const estimateSettings = {
       .string()
       .regex(/^[a-z][a-z0-9-]*\.[a-z0-9]+$/, "expected an EC2 instance type such as c6i.large"),
     default: "c6i.large",
-  } satisfies Setting<string>,
-  volumeGib: {
+  }),
+  volumeGib: setting<number>({
     flag: "volume-gib",
     type: "number",
     describe: "each worker's root volume (gp3), GiB",
     schema: int(8, 16_384),
     default: 100,
-  } satisfies Setting<number>,
-  filesPerSecPerWorker: {
+  }),
+  filesPerSecPerWorker: setting<number | undefined>({
     flag: "files-per-sec-per-worker",
     type: "number",
     describe: "small files one worker writes per second",
     schema: positive("a number of files per second").optional(),
     defaultText: "300 to s3://, 50 through a yas3fs mount",
-  } satisfies Setting<number | undefined>,
-  bootSec: {
+  }),
+  bootSec: setting<number>({
     flag: "boot-sec",
     type: "number",
     describe: "from launch to the first WRITE (boot, install, mounts)",
     schema: int(0, 86_400),
     default: 300,
-  } satisfies Setting<number>,
-  sqsRequestsPerEntry: {
+  }),
+  sqsRequestsPerEntry: setting<number>({
     flag: "sqs-requests-per-entry",
     type: "number",
     describe: "SQS requests per entry, all phases (a run's report gives the measured figure)",
     schema: positive("a number such as 0.03"),
     default: 0.03,
-  } satisfies Setting<number>,
-  priceS3PutPer1k: {
+  }),
+  priceS3PutPer1k: setting<number>({
     flag: "price-s3-put-per-1k",
     type: "number",
     describe: "S3 PUT price per 1,000 requests, $",
     schema: price,
     default: DEFAULT_PRICES.s3PutPer1k,
-  } satisfies Setting<number>,
-  priceS3HeadPer1k: {
+  }),
+  priceS3HeadPer1k: setting<number>({
     flag: "price-s3-head-per-1k",
     type: "number",
     describe: "S3 GET/HEAD price per 1,000 requests, $",
     schema: price,
     default: DEFAULT_PRICES.s3HeadPer1k,
-  } satisfies Setting<number>,
-  priceSqsPerMillion: {
+  }),
+  priceSqsPerMillion: setting<number>({
     flag: "price-sqs-per-million",
     type: "number",
     describe: "SQS price per million requests, $",
     schema: price,
     default: DEFAULT_PRICES.sqsPerMillion,
-  } satisfies Setting<number>,
-  priceInstancePerHour: {
+  }),
+  priceInstancePerHour: setting<number | undefined>({
     flag: "price-instance-per-hour",
     type: "number",
     describe: "the instance type's On-Demand price per hour, $",
     schema: price.optional(),
     defaultText: "from the table for --instance-type",
-  } satisfies Setting<number | undefined>,
-  priceDatasyncPerGb: {
+  }),
+  priceDatasyncPerGb: setting<number>({
     flag: "price-datasync-per-gb",
     type: "number",
     describe: "AWS DataSync Basic price per GB, $",
     schema: price,
     default: DEFAULT_PRICES.dataSyncBasicPerGb,
-  } satisfies Setting<number>,
+  }),
 };
 
 export const planSettings = {
-  source: {
+  source: setting<string>({
     flag: "source",
     env: ENV.source,
     type: "string",
     describe: "the directory to load",
     schema: z.string({ error: "expected a directory" }).min(1, "expected a directory"),
-  } satisfies Setting<string>,
-  target: {
+  }),
+  target: setting<string>({
     flag: "target",
     env: ENV.target,
     type: "string",
     describe: "s3://BUCKET[/PREFIX] (keys are checked against 1,024 bytes) or a yas3fs mount",
     schema: z.string().min(1).default("s3://bucket"),
     defaultText: "s3://bucket",
-  } satisfies Setting<string>,
-  workers: {
+  }),
+  workers: setting<number>({
     flag: "workers",
     type: "number",
     describe: "workers in the fleet",
     schema: int(1, 10_000),
     default: 10,
-  } satisfies Setting<number>,
+  }),
   // The worker's own setting: the plan estimates the run the workers would make with it.
   targetEmpty: workerSettings.targetEmpty,
-  sample: {
+  sample: setting<number | undefined>({
     flag: "sample",
     type: "number",
     describe: "stop the walk after this many entries (a sample of a huge tree)",
     schema: int(1, Number.MAX_SAFE_INTEGER).optional(),
-  } satisfies Setting<number | undefined>,
-  totalEntries: {
+  }),
+  totalEntries: setting<number | undefined>({
     flag: "total-entries",
     type: "number",
     describe: "with --sample: the whole tree's entries, to scale the estimate to",
     schema: int(1, Number.MAX_SAFE_INTEGER).optional(),
-  } satisfies Setting<number | undefined>,
-  multipartThresholdMb: {
+  }),
+  multipartThresholdMb: setting<number>({
     flag: "multipart-threshold-mb",
     type: "number",
     describe: "files of this many MiB or more are uploaded in parts",
     schema: int(5, 5 * 1024),
     default: 8,
-  } satisfies Setting<number>,
-  partSizeMb: {
+  }),
+  partSizeMb: setting<number>({
     flag: "part-size-mb",
     type: "number",
     describe: "smallest part size in MiB",
     schema: int(5, 5 * 1024),
     default: 8,
-  } satisfies Setting<number>,
+  }),
   ...estimateSettings,
 };
