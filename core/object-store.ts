@@ -2,8 +2,9 @@
  * The port to an S3 bucket (or a prefix of it). Only `core/aws/` implements it.
  */
 import type { Readable } from "node:stream";
+import type { StoredAs, WriteOptions } from "./write-options.ts";
 
-export interface ObjectHead {
+export interface ObjectHead extends StoredAs {
   readonly size: number;
   readonly contentType: string | undefined;
   /** User metadata, keys lower-case without the `x-amz-meta-` prefix. */
@@ -19,7 +20,15 @@ export interface PutOptions {
   readonly metadata: Readonly<Record<string, string>>;
   /** Base64 CRC32 of the body: S3 refuses the body when it does not match. */
   readonly crc32: string;
+  /** Storage class, encryption, tags, never-overwrite; none: S3's defaults. */
+  readonly write?: WriteOptions | undefined;
 }
+
+/**
+ * What a write did: `exists` when it was asked never to overwrite and an object was already there (S3's
+ * 412 to `If-None-Match: *`): nothing was written.
+ */
+export type WriteResult = "written" | "exists";
 
 export interface MultipartOptions {
   readonly contentType: string;
@@ -27,6 +36,7 @@ export interface MultipartOptions {
   readonly partSize: number;
   /** Parts uploaded at once for this object. */
   readonly queueSize: number;
+  readonly write?: WriteOptions | undefined;
 }
 
 export interface ListedObject {
@@ -47,7 +57,7 @@ export interface CopyOptions {
 export interface ObjectStore {
   readonly bucket: string;
   head(key: string, signal?: AbortSignal): Promise<ObjectHead | null>;
-  put(key: string, body: Buffer | string, o: PutOptions, signal?: AbortSignal): Promise<void>;
+  put(key: string, body: Buffer | string, o: PutOptions, signal?: AbortSignal): Promise<WriteResult>;
   /**
    * Uploads in parts, each with its own CRC32; `parts` yields the bytes in order and the whole object's CRC32
    * is given when they are done, for S3 to check the whole.
@@ -58,7 +68,7 @@ export interface ObjectStore {
     wholeCrc32: () => string,
     o: MultipartOptions,
     signal?: AbortSignal,
-  ): Promise<void>;
+  ): Promise<WriteResult>;
   get(key: string, signal?: AbortSignal): Promise<Readable>;
   /** Server-side copy from another bucket, keeping Content-Type and user metadata. */
   copyFrom(

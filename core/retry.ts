@@ -30,6 +30,8 @@ const retryableCodes = new Set([
   "InternalFailure",
   "RequestTimeout",
   "TimeoutError",
+  // S3's 409 to two conditional writes of one key at once: "retry the request".
+  "ConditionalRequestConflict",
 ]);
 
 export function isRetryable(err: unknown): boolean {

@@ -24,7 +24,7 @@ export type ConfigOf<T extends SettingsTable> = {
 
 /**
  * The command-line arguments that hand `values` to a program whose table is `table`: `--flag value` for each,
- * a true boolean as its bare flag. A false boolean, an empty string and an undefined value are left out: the
+ * a true boolean as its bare flag, a list as the flag repeated. A false boolean, an empty string and an undefined value are left out: the
  * program then takes its own default (flags win over the environment and files, so nothing else is needed).
  */
 export function settingArgs<T extends SettingsTable>(
@@ -36,7 +36,8 @@ export function settingArgs<T extends SettingsTable>(
     const s = table[key];
     if (!s) throw new Error(`${key} is not a setting of this program`);
     if (value === undefined || value === false || value === "") continue;
-    if (value === true) args.push(`--${s.flag}`);
+    if (Array.isArray(value)) for (const v of value) args.push(`--${s.flag}`, String(v));
+    else if (value === true) args.push(`--${s.flag}`);
     else args.push(`--${s.flag}`, String(value));
   }
   return args;

@@ -9,6 +9,8 @@ export const CONTEXT_KEYS = {
   targetBucket:
     "name of the target bucket; with createBucket=false it must exist (it is imported and never deleted)",
   createBucket: "true: create the target bucket (named targetBucket, or by CloudFormation when unset)",
+  kmsKeyArn:
+    "SSE-KMS for the target: a KMS key's ARN to use, or create for a new key of the stack; the workers get GenerateDataKey and Decrypt on it and a created bucket encrypts with it by default (bucket keys on); unset: S3-managed keys",
   targetPrefix: "key prefix inside the bucket that the workers write under ('' = the bucket root)",
   sourceNfs: "the NFS or EFS export the workers read (mounted read-only with NFS 4.1), as host:/path",
   sourceMount: "where the source is mounted on a worker",
@@ -31,6 +33,8 @@ export type ContextKey = keyof typeof CONTEXT_KEYS;
 export interface LoaderContext {
   readonly targetBucket: string | undefined;
   readonly createBucket: boolean;
+  /** `create`, a key ARN, or undefined (S3-managed encryption). */
+  readonly kmsKeyArn: string | undefined;
   readonly targetPrefix: string;
   readonly sourceNfs: string;
   readonly sourceMount: string;
@@ -51,6 +55,7 @@ export interface LoaderContext {
 export const CONTEXT_DEFAULTS: LoaderContext = {
   targetBucket: undefined,
   createBucket: true,
+  kmsKeyArn: undefined,
   targetPrefix: "",
   sourceNfs: "nfs.example.internal:/export",
   sourceMount: "/mnt/source",
@@ -100,6 +105,14 @@ export function parseLoaderContext(get: (key: string) => unknown): LoaderContext
   const ctx: LoaderContext = {
     targetBucket,
     createBucket,
+    kmsKeyArn: read<string | undefined>(
+      "kmsKeyArn",
+      pattern(
+        /^(create|arn:aws[\w-]*:kms:[\w-]+:\d{12}:key\/[\w-]+)$/,
+        "create, or a KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID; not an alias: VALIDATE compares the key)",
+      ),
+      d.kmsKeyArn,
+    ),
     targetPrefix: read(
       "targetPrefix",
       pattern(/^[\w!.*'()/-]{0,200}$/, "a key prefix such as loads/2024 (no leading /)"),

@@ -41,7 +41,11 @@ export class LoaderStack extends Stack {
     super(scope, id, props);
     const s = props.settings ?? CONTEXT_DEFAULTS;
     this.messaging = new Messaging(this, "Messaging");
-    this.target = new TargetBucket(this, "Target", { bucketName: s.targetBucket, create: s.createBucket });
+    this.target = new TargetBucket(this, "Target", {
+      bucketName: s.targetBucket,
+      create: s.createBucket,
+      kmsKey: s.kmsKeyArn,
+    });
     this.logs = new LogsBucket(this, "Logs");
     this.network = new WorkerNetwork(this, "Network", { vpcId: s.vpcId });
     this.fleet = new WorkerFleet(this, "Workers", {
@@ -50,6 +54,7 @@ export class LoaderStack extends Stack {
       subnets: this.network.subnets,
       securityGroup: this.network.securityGroup,
       targetBucket: this.target.bucket,
+      targetKey: this.target.encryptionKey,
       targetPrefix: s.targetPrefix,
       logsBucket: this.logs.bucket,
       logsPrefix: LogsBucket.PREFIX,

@@ -4,6 +4,7 @@
  * assets bucket.
  */
 import * as iam from "aws-cdk-lib/aws-iam";
+import type * as kms from "aws-cdk-lib/aws-kms";
 import type * as s3 from "aws-cdk-lib/aws-s3";
 import type { Asset } from "aws-cdk-lib/aws-s3-assets";
 
@@ -26,4 +27,13 @@ export function grantBundleRead(grantee: iam.IGrantable, asset: Asset): void {
     actions: ["s3:GetObject"],
     resourceArns: [asset.bucket.arnForObjects(asset.s3ObjectKey)],
   });
+}
+
+/**
+ * Writing and reading objects encrypted with `key` (SSE-KMS): a PUT needs a data key (GenerateDataKey); a
+ * multipart upload also needs Decrypt, as S3 decrypts that data key for each part and at completion; reading
+ * (yas3fs, a link's text in VALIDATE) needs Decrypt. A HEAD needs neither.
+ */
+export function grantObjectEncryption(grantee: iam.IGrantable, key: kms.IKey): void {
+  key.grant(grantee, "kms:GenerateDataKey", "kms:Decrypt");
 }

@@ -3,6 +3,7 @@ import { fileURLToPath } from "node:url";
 import { Aws, Stack } from "aws-cdk-lib";
 import * as ec2 from "aws-cdk-lib/aws-ec2";
 import * as iam from "aws-cdk-lib/aws-iam";
+import type * as kms from "aws-cdk-lib/aws-kms";
 import type * as s3 from "aws-cdk-lib/aws-s3";
 import { Asset } from "aws-cdk-lib/aws-s3-assets";
 import * as sns from "aws-cdk-lib/aws-sns";
@@ -12,7 +13,7 @@ import { ENV } from "../core/env-names.ts";
 import { amazonLinux2023, hardenedLaunchTemplate } from "./hardened-launch-template.ts";
 import type { Messaging } from "./messaging.ts";
 import { acknowledge, nagResource } from "./nag.ts";
-import { grantBundleRead, grantObjectWrites } from "./object-grants.ts";
+import { grantBundleRead, grantObjectEncryption, grantObjectWrites } from "./object-grants.ts";
 import { renderWorkerUserData, WORKER_PATHS } from "./user-data.ts";
 
 export interface WorkerFleetProps {
@@ -21,6 +22,11 @@ export interface WorkerFleetProps {
   readonly subnets: ec2.SelectedSubnets;
   readonly securityGroup: ec2.ISecurityGroup;
   readonly targetBucket: s3.IBucket;
+  /**
+   * The target objects' KMS key (SSE-KMS), which the workers may use to write and read them.
+   * @default none: S3-managed encryption
+   */
+  readonly targetKey?: kms.IKey | undefined;
   /** Key prefix the workers write under, without leading or trailing `/`; '' for the whole bucket. */
   readonly targetPrefix: string;
   readonly logsBucket: s3.IBucket;
@@ -83,6 +89,7 @@ export class WorkerFleet extends Construct {
 
     props.messaging.grantWorker(this.role, props.controlQueuePrefix);
     this.grantTarget(props.targetBucket, props.targetPrefix);
+    if (props.targetKey) grantObjectEncryption(this.role, props.targetKey);
     grantObjectWrites(this.role, props.logsBucket, `${props.logsPrefix}/*`);
     grantBundleRead(this.role, this.bundle);
     if (props.yas3fsTopicArn) this.grantYas3fsInvalidation(props.yas3fsTopicArn);

@@ -27,6 +27,7 @@ import type { MasterConfig } from "../master/settings.ts";
 import { masterOptions, masterPorts } from "../master/wiring.ts";
 import type { TocSourceOptions } from "../toc/toc-source.ts";
 import { workerSettings } from "../worker/settings.ts";
+import { writeOptionsOf } from "../worker/targets/make-target.ts";
 import { makeTargetDeleter } from "../worker/targets/target-deleter.ts";
 import { EMULATOR_CREDENTIALS, type Emulator, startEmulator } from "./emulator.ts";
 import { makeSampleTree } from "./sample-tree.ts";
@@ -57,6 +58,8 @@ export async function runLocal(
   let clients: AwsClients | null = null;
   const workers: ChildProcess[] = [];
   let masterDone = false;
+  // Checked here, before anything starts, as each worker checks it again.
+  writeOptionsOf(config);
   await checkLocalSource(config.source);
   try {
     // The worker programs load while the emulator starts and the queues are made (loading them is most of a
@@ -282,6 +285,13 @@ function startWorker(workerNumber: number, launch: WorkerStart): ChildProcess {
     partSizeMb: config.partSizeMb,
     targetEmpty: config.targetEmpty,
     yas3fsTopicArn: config.yas3fsTopicArn,
+    storageClass: config.storageClass,
+    allowArchiveClasses: config.allowArchiveClasses,
+    sse: config.sse,
+    sseKmsKeyId: config.sseKmsKeyId,
+    tag: config.tag,
+    tagRunId: config.tagRunId,
+    noOverwrite: config.noOverwrite,
   });
   const child = spawn(process.execPath, [...process.execArgv, workerEntry(), LAUNCH_FLAG, ...known], {
     stdio: ["pipe", "ignore", "pipe"],

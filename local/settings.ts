@@ -4,7 +4,7 @@ import { type ConfigOf, connection, location, logFormat, setting } from "../core
 import { ENV } from "../core/env-names.ts";
 import { int } from "../core/setting-schemas.ts";
 import { masterSettings } from "../master/settings.ts";
-import { workerSettings } from "../worker/settings.ts";
+import { workerSettings, writeSettings } from "../worker/settings.ts";
 
 export const localSettings = {
   endpointUrl: connection.endpointUrl,
@@ -40,6 +40,7 @@ export const localSettings = {
   yas3fsTopicArn: workerSettings.yas3fsTopicArn,
   multipartThresholdMb: workerSettings.multipartThresholdMb,
   partSizeMb: workerSettings.partSizeMb,
+  ...writeSettings,
   validate: workerSettings.validate,
   sampleFiles: setting({
     flag: "sample-files",

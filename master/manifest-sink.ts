@@ -40,18 +40,20 @@ export function openManifestSink(
     if (!storeFor)
       throw new Error(`--manifest-out ${destination}: this program has no S3 client to write it`);
     const crc = new Crc32();
-    stored = storeFor(bucket).putMultipart(
-      key,
-      partsOf(head, crc),
-      () => crc.base64(),
-      {
-        contentType: gzip ? "application/gzip" : "application/x-ndjson",
-        metadata: {},
-        partSize: PART_BYTES,
-        queueSize: 2,
-      },
-      signal,
-    );
+    stored = storeFor(bucket)
+      .putMultipart(
+        key,
+        partsOf(head, crc),
+        () => crc.base64(),
+        {
+          contentType: gzip ? "application/gzip" : "application/x-ndjson",
+          metadata: {},
+          partSize: PART_BYTES,
+          queueSize: 2,
+        },
+        signal,
+      )
+      .then(() => undefined);
   } else {
     stored = pipeline(head, createWriteStream(destination), signal ? { signal } : {});
   }

@@ -6,6 +6,8 @@
  */
 import type { CrawlItem } from "../toc/crawl.ts";
 
+import { SMALL_OBJECT_BYTES } from "./prices.ts";
+
 /** Upper bounds (exclusive) of the histogram's buckets, in bytes; the last bucket has no bound. */
 export const SIZE_BUCKETS: readonly { readonly label: string; readonly below: number }[] = [
   { label: "empty", below: 1 },
@@ -31,6 +33,9 @@ export interface Census {
   /** Files at or over the multipart threshold, and the upload parts they need. */
   multipartFiles: number;
   multipartParts: number;
+  /** Files under 128 KiB and their bytes (IA classes bill each as 128 KiB; see prices.ts). */
+  smallFiles: number;
+  smallBytes: number;
   specialFiles: string[];
   nonUtf8Names: string[];
   keysTooLong: string[];
@@ -75,6 +80,8 @@ export function emptyCensus(): Census {
     histogram: SIZE_BUCKETS.map(() => ({ files: 0, bytes: 0 })),
     multipartFiles: 0,
     multipartParts: 0,
+    smallFiles: 0,
+    smallBytes: 0,
     specialFiles: [],
     nonUtf8Names: [],
     keysTooLong: [],
@@ -149,6 +156,10 @@ export function addItem(c: Census, item: CrawlItem, o: CensusOptions): void {
       bucket.bytes += e.size;
     }
     if (!c.largestFile || e.size > c.largestFile.size) c.largestFile = { path: e.path, size: e.size };
+    if (e.size < SMALL_OBJECT_BYTES) {
+      c.smallFiles++;
+      c.smallBytes += e.size;
+    }
     if (e.size >= o.multipartThresholdBytes) {
       c.multipartFiles++;
       c.multipartParts += partsOf(e.size, o.minPartBytes);

@@ -7,6 +7,7 @@
  */
 import type { ConfigOf } from "../core/config.ts";
 import { runDir, tocFiles } from "../core/run-paths.ts";
+import type { WriteOptions } from "../core/write-options.ts";
 import { goneSince, previousRun } from "../master/deletions.ts";
 import type { TocSourceOptions } from "../toc/toc-source.ts";
 import { makePlan } from "./plan-run.ts";
@@ -24,6 +25,8 @@ export interface DryRunOptions {
   readonly batchEntries: number;
   readonly batchBytes: number;
   readonly estimate: ConfigOf<typeof estimateSettings>;
+  /** The workers' write options when known (local), priced by the estimate. */
+  readonly writes?: WriteOptions | undefined;
   readonly json: boolean;
   /** `--delete`: also show what the run would delete (against the previous successful run's TOC). */
   readonly deletions?: boolean;
@@ -41,6 +44,7 @@ export async function dryRun(o: DryRunOptions): Promise<number> {
     multipartThresholdMb: 8,
     partSizeMb: 8,
     estimate: o.estimate,
+    writes: o.writes,
     dispatch: {
       runDir: runDir(o.stateDir, o.runId),
       batchEntries: o.batchEntries,

@@ -20,6 +20,9 @@ export interface Workload {
   /** Files uploaded in parts, and their parts (each part is a PUT-priced request, plus create and complete). */
   readonly multipartFiles: number;
   readonly multipartParts: number;
+  /** Files under 128 KiB and their bytes (the IA classes bill each as 128 KiB); 0 when not counted. */
+  readonly smallFiles?: number;
+  readonly smallBytes?: number;
 }
 
 export interface Fleet {
@@ -178,5 +181,7 @@ export function scaleWorkload(sample: Workload, entries: number): Workload {
     bytes: r(sample.bytes),
     multipartFiles: r(sample.multipartFiles),
     multipartParts: r(sample.multipartParts),
+    smallFiles: r(sample.smallFiles ?? 0),
+    smallBytes: r(sample.smallBytes ?? 0),
   };
 }

@@ -7,6 +7,7 @@ import type { ConfigOf } from "../core/config.ts";
 import { ConfigError } from "../core/errors.ts";
 import { tocFiles } from "../core/run-paths.ts";
 import { isS3Url, parseS3Url } from "../core/s3-url.ts";
+import { NO_WRITE_OPTIONS, type WriteOptions } from "../core/write-options.ts";
 import type { CrawlItem } from "../toc/crawl.ts";
 import { defaultLimits, InterleavingBatcher } from "../toc/toc-batcher.ts";
 import { TocFileWriter } from "../toc/toc-file.ts";
@@ -14,9 +15,10 @@ import type { FilterCounts } from "../toc/toc-filter.ts";
 import { type TocSourceOptions, tocSource } from "../toc/toc-source.ts";
 import { busiestDirs, takeCensus } from "./census.ts";
 import { estimate, scaleWorkload, type Workload } from "./estimate.ts";
-import { DEFAULT_PRICES, INSTANCE_TYPES } from "./prices.ts";
+import { DEFAULT_PRICES, INSTANCE_TYPES, STORAGE_PRICES } from "./prices.ts";
 import type { PlanView } from "./render.ts";
 import type { estimateSettings } from "./settings.ts";
+import { storageEstimate } from "./storage-estimate.ts";
 
 export interface PlanRunOptions {
   readonly source: string;
@@ -29,6 +31,8 @@ export interface PlanRunOptions {
   readonly multipartThresholdMb: number;
   readonly partSizeMb: number;
   readonly estimate: ConfigOf<typeof estimateSettings>;
+  /** The run's storage class, encryption and tags, which the estimate prices; none: S3's defaults. */
+  readonly writes?: WriteOptions | undefined;
   /** A dry run: write the TOC files into this run directory and pack the batches. */
   readonly dispatch?:
     | { readonly runDir: string; readonly batchEntries: number; readonly batchBytes: number }
@@ -83,11 +87,15 @@ export async function makePlan(o: PlanRunOptions): Promise<PlanView> {
     bytes: census.bytes,
     multipartFiles: census.multipartFiles,
     multipartParts: census.multipartParts,
+    smallFiles: census.smallFiles,
+    smallBytes: census.smallBytes,
   };
   const scaledTo = !complete && o.totalEntries ? o.totalEntries : undefined;
   const workload = scaledTo ? scaleWorkload(sampled, scaledTo) : sampled;
   const kind = s3 ? "s3" : "mount";
   const fps = o.estimate.filesPerSecPerWorker ?? (kind === "s3" ? 300 : 50);
+  const writes = o.writes ?? NO_WRITE_OPTIONS;
+  const storageClass = writes.storageClass ?? "STANDARD";
   const input = {
     workload,
     fleet: {
@@ -102,7 +110,9 @@ export async function makePlan(o: PlanRunOptions): Promise<PlanView> {
     target: { kind, empty: o.targetEmpty },
     prices: {
       ...DEFAULT_PRICES,
-      s3PutPer1k: o.estimate.priceS3PutPer1k,
+      // --price-s3-put-per-1k is STANDARD's; the other classes' PUTs are priced by the class table.
+      s3PutPer1k:
+        storageClass === "STANDARD" ? o.estimate.priceS3PutPer1k : STORAGE_PRICES[storageClass].putPer1k,
       s3HeadPer1k: o.estimate.priceS3HeadPer1k,
       sqsPerMillion: o.estimate.priceSqsPerMillion,
       dataSyncBasicPerGb: o.estimate.priceDatasyncPerGb,
@@ -121,6 +131,12 @@ export async function makePlan(o: PlanRunOptions): Promise<PlanView> {
     input,
     minPartMiB: o.partSizeMb,
     estimate: estimate(input),
+    storage: storageEstimate(workload, {
+      storageClass,
+      tags: writes.tags.length,
+      kms: writes.encryption?.algorithm === "aws:kms",
+      customerKey: writes.encryption?.kmsKeyId !== undefined,
+    }),
     dispatch: dispatched ? await dispatched() : undefined,
   };
 }

@@ -1,7 +1,8 @@
 /** The plan as text for people (pure). */
 import { type Census, SIZE_BUCKETS } from "./census.ts";
 import { type Estimate, type EstimateInput, S3_PUT_PER_SEC } from "./estimate.ts";
-import { PRICES_REGION, PRICES_TAKEN } from "./prices.ts";
+import { PRICES_REGION, PRICES_TAKEN, STORAGE_PRICES } from "./prices.ts";
+import type { StorageEstimate } from "./storage-estimate.ts";
 
 export interface PlanView {
   readonly source: string;
@@ -16,6 +17,8 @@ export interface PlanView {
   readonly input: EstimateInput;
   readonly minPartMiB: number;
   readonly estimate: Estimate;
+  /** What the loaded objects cost to keep, by class, tags and encryption. */
+  readonly storage: StorageEstimate;
   /** Dry run only: what would be sent. */
   readonly dispatch?:
     | { readonly messages: number; readonly entries: number; readonly tocFile: string }
@@ -130,6 +133,7 @@ export function renderPlan(v: PlanView): string {
     `    EBS         ${usd(e.cost.ebs).padStart(10)}  (${f.volumeGiB} GiB gp3 each × $${p.ebsGp3PerGbMonth} per GB-month)`,
   );
   out.push(`    total       ${usd(e.cost.total).padStart(10)}  (data into S3 from EC2 in the region: free)`);
+  out.push(...storageLines(v.storage));
   out.push(
     `  AWS DataSync for the same ${bytes(v.input.workload.bytes)}: ${usd(e.dataSync.basic)} Basic ($${p.dataSyncBasicPerGb}/GB), ${usd(e.dataSync.enhanced)} Enhanced ($${p.dataSyncEnhancedPerGb}/GB + $${p.dataSyncEnhancedPerTask} per task), S3 requests included`,
   );
@@ -161,5 +165,27 @@ function renderHotPrefixes(hot: Estimate["hotPrefixes"], complete: boolean): str
     "  S3 answers 503 SlowDown past that rate until it splits the prefix; the workers then pace it (--prefix-pacing)",
     "  and WRITE takes longer: split such directories, or ask AWS to pre-partition the bucket for them.",
   );
+  return out;
+}
+
+/** The monthly cost of what was loaded, and the minimums of its class. */
+function storageLines(s: StorageEstimate): string[] {
+  const p = STORAGE_PRICES[s.storageClass];
+  const out = [
+    `  then each month, in ${s.storageClass}: ${usd(s.totalPerMonth)}`,
+    `    storage     ${usd(s.perMonth).padStart(10)}  (${s.billedGb.toFixed(2)} GB billed × $${p.perGbMonth} per GB-month${p.minObjectBytes > 0 ? `; each object billed as at least ${p.minObjectBytes / 1024} KiB` : ""}${p.overheadBytes > 0 ? `; ${p.overheadBytes / 1024} KiB of index added to each file, 8 KiB of it at STANDARD's price` : ""})`,
+  ];
+  if (s.minDays > 0)
+    out.push(
+      `    minimum     ${usd(s.minimumCharge).padStart(10)}  (${s.minDays} days of storage are billed even if the objects are deleted or replaced sooner)`,
+    );
+  if (s.monitoringPerMonth > 0)
+    out.push(`    monitoring  ${usd(s.monitoringPerMonth).padStart(10)}  (objects of 128 KiB or more)`);
+  if (s.tagsPerMonth > 0)
+    out.push(`    tags        ${usd(s.tagsPerMonth).padStart(10)}  ($0.01 per 10,000 tags)`);
+  if (s.kmsWithoutBucketKeys > 0)
+    out.push(
+      `    KMS key     ${usd(s.kmsKeyPerMonth).padStart(10)}  (bucket keys on: a few KMS requests per worker and hour; one per object would have cost ${usd(s.kmsWithoutBucketKeys)})`,
+    );
   return out;
 }

@@ -3,7 +3,7 @@ import { z } from "zod";
 import { setting } from "../core/config.ts";
 import { ENV } from "../core/env-names.ts";
 import { int } from "../core/setting-schemas.ts";
-import { workerSettings } from "../worker/settings.ts";
+import { workerSettings, writeSettings } from "../worker/settings.ts";
 import { DEFAULT_PRICES, INSTANCE_TYPES } from "./prices.ts";
 
 const price = z.coerce
@@ -111,8 +111,14 @@ export const planSettings = {
     schema: int(1, 10_000),
     default: 10,
   }),
-  // The worker's own setting: the plan estimates the run the workers would make with it.
+  // The worker's own settings: the plan estimates the run the workers would make with them.
   targetEmpty: workerSettings.targetEmpty,
+  storageClass: writeSettings.storageClass,
+  allowArchiveClasses: writeSettings.allowArchiveClasses,
+  sse: writeSettings.sse,
+  sseKmsKeyId: writeSettings.sseKmsKeyId,
+  tag: writeSettings.tag,
+  tagRunId: writeSettings.tagRunId,
   sample: setting<number | undefined>({
     flag: "sample",
     type: "number",

@@ -4,17 +4,9 @@
  * what is in hand until the drain's bound, then put back what is still running, and end with the reason.
  * Pure, like the reducer: each function takes the state and the commands so far and returns the next state.
  */
-import type { SpotNotice } from "../core/ports.ts";
-import type { Command, SessionEnd, SessionEvent, SessionState } from "./session.ts";
+import type { Command, SessionEnd, SessionEvent, SessionState } from "./session-types.ts";
 
-/** EC2's notice, as the metadata service gives it (`spot/instance-action`). */
-export type InterruptionNotice = SpotNotice;
-
-export interface InterruptionState extends InterruptionNotice {
-  readonly noticedAtMs: number;
-  /** Past this, what is still running is put back (visibility 0) and the worker ends. */
-  readonly drainUntilMs: number;
-}
+export type { InterruptionNotice, InterruptionState } from "./session-types.ts";
 
 /** The drain ends this long before EC2 takes the instance: time for the last reports and the goodbye. */
 export const INTERRUPTION_MARGIN_MS = 20_000;

@@ -15,6 +15,100 @@ import {
 } from "../core/config.ts";
 import { ENV } from "../core/env-names.ts";
 import { bool, int, nonEmpty, url } from "../core/setting-schemas.ts";
+import {
+  KMS_KEY_ID,
+  OTHER_STORAGE_CLASSES,
+  SSE_ALGORITHMS,
+  type SseAlgorithm,
+  STORAGE_CLASSES,
+  type StorageClass,
+} from "../core/write-options.ts";
+
+const CLASSES = `expected one of ${STORAGE_CLASSES.join(", ")}`;
+const storageClass = z
+  .string({ error: CLASSES })
+  .superRefine((v, ctx) => {
+    if ((STORAGE_CLASSES as readonly string[]).includes(v)) return;
+    const other = OTHER_STORAGE_CLASSES[v];
+    ctx.addIssue({
+      code: "custom",
+      message: other ? `${v} is only for ${other}, not a general-purpose bucket; ${CLASSES}` : CLASSES,
+    });
+  })
+  .transform((v) => v as StorageClass);
+
+/** Tags as given: repeated flags, or several in one value separated by commas (S3 allows none in a tag). */
+const tagList = z.preprocess(
+  (v) =>
+    v === undefined || v === null
+      ? []
+      : (Array.isArray(v) ? v : [v]).flatMap((x) =>
+          String(x)
+            .split(",")
+            .map((t) => t.trim())
+            .filter((t) => t !== ""),
+        ),
+  z.array(z.string()),
+);
+
+/** The write options of the S3 target (see core/write-options.ts); plan and local take them as they are. */
+export const writeSettings = {
+  storageClass: setting<StorageClass | undefined>({
+    flag: "storage-class",
+    type: "string",
+    describe: `S3 target: the objects' storage class (${STORAGE_CLASSES.join(", ")}); default: the bucket's, STANDARD`,
+    schema: storageClass.optional(),
+  }),
+  allowArchiveClasses: setting({
+    flag: "allow-archive-classes",
+    type: "boolean",
+    describe:
+      "allow --storage-class GLACIER or DEEP_ARCHIVE, whose objects yas3fs cannot read until restored",
+    schema: bool,
+    default: false,
+  }),
+  sse: setting<SseAlgorithm | undefined>({
+    flag: "sse",
+    type: "string",
+    describe:
+      "S3 target: server-side encryption of each object, aws:kms (with bucket keys) or AES256; checked in VALIDATE; default: the bucket's",
+    schema: z.enum(SSE_ALGORITHMS, { error: `expected ${SSE_ALGORITHMS.join(" or ")}` }).optional(),
+  }),
+  sseKmsKeyId: setting<string | undefined>({
+    flag: "sse-kms-key-id",
+    type: "string",
+    describe: "with --sse aws:kms: the KMS key (id or key ARN); default: the account's aws/s3 key",
+    schema: z
+      .string()
+      .regex(
+        KMS_KEY_ID,
+        "expected a KMS key id or key ARN (an alias cannot be checked in VALIDATE: give the key it names)",
+      )
+      .optional(),
+  }),
+  tag: setting<string[]>({
+    flag: "tag",
+    type: "string",
+    describe: "S3 target: tag every object KEY=VALUE (repeat the flag, or separate with commas; at most 10)",
+    schema: tagList,
+    default: [],
+  }),
+  tagRunId: setting({
+    flag: "tag-run-id",
+    type: "boolean",
+    describe: "S3 target: also tag every object s3bl:run-id=RUN_ID",
+    schema: bool,
+    default: false,
+  }),
+  noOverwrite: setting({
+    flag: "no-overwrite",
+    type: "boolean",
+    describe:
+      "S3 target: never replace an object (If-None-Match: *); one already there is compared like a re-run's: unchanged, or reported as existing and different",
+    schema: bool,
+    default: false,
+  }),
+};
 
 export const workerSettings = {
   ...connection,
@@ -56,6 +150,7 @@ export const workerSettings = {
     schema: int(5, 5 * 1024),
     default: 8,
   }),
+  ...writeSettings,
   runId: setting<string | undefined>({
     flag: "run-id",
     env: ENV.runId,

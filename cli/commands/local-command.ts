@@ -13,6 +13,7 @@ import { exitCodeOf } from "../../master/report.ts";
 import { dryRun } from "../../plan/dry-run.ts";
 import { writeHtmlReport } from "../../report/html-report.ts";
 import { createStatusRecorder } from "../../report/status-recorder.ts";
+import { writeOptionsOf } from "../../worker/targets/make-target.ts";
 import { yargsOptions } from "../cli-options.ts";
 import { runExtraOptions, runExtraSettings, splitSettings, syncOptions, tocOptions } from "../run-extras.ts";
 
@@ -47,6 +48,7 @@ async function localMain(flags: Record<string, unknown>, env: NodeJS.ProcessEnv)
       toc: tocOptions(extras),
       deletions: extras.delete,
       estimate: extras,
+      writes: writeOptionsOf(config),
       json: config.logFormat === "json",
     });
   }

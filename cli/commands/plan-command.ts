@@ -5,6 +5,7 @@
  */
 import type { CommandModule } from "yargs";
 import { parseConfig } from "../../core/config.ts";
+import { writeOptionsFrom } from "../../core/write-options.ts";
 import { makePlan } from "../../plan/plan-run.ts";
 import { renderPlan } from "../../plan/render.ts";
 import { planSettings } from "../../plan/settings.ts";
@@ -36,6 +37,8 @@ export const planCommand: CommandModule = {
       multipartThresholdMb: c.multipartThresholdMb,
       partSizeMb: c.partSizeMb,
       estimate: c,
+      // The run id only counts as one more tag here.
+      writes: writeOptionsFrom({ ...c, noOverwrite: false }, "RUN_ID"),
     });
     process.stdout.write(argv.json ? `${JSON.stringify(view, null, 2)}\n` : renderPlan(view));
     process.exitCode = 0;

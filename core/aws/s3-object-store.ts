@@ -25,9 +25,17 @@ import type {
   ObjectHead,
   ObjectStore,
   PutOptions,
+  WriteResult,
 } from "../object-store.ts";
 import { prefixOf, type RequestPacer, unpaced } from "../prefix-pacer.ts";
 import { isThrottle, withRetry } from "../retry.ts";
+import {
+  NO_WRITE_OPTIONS,
+  type StorageClass,
+  taggingOf,
+  type WriteOptions,
+  writeHeaders,
+} from "../write-options.ts";
 import type { S3Wire } from "./s3-wire.ts";
 
 /** The checksum types S3 reports that we act on. */
@@ -110,6 +118,9 @@ export class S3ObjectStore implements ObjectStore {
         crc32: out.ChecksumCRC32,
         checksumType: checksumTypeOf(out.ChecksumType),
         etag: out.ETag,
+        storageClass: out.StorageClass,
+        encryption: out.ServerSideEncryption,
+        kmsKeyId: out.SSEKMSKeyId,
       };
     } catch (err) {
       const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
@@ -118,15 +129,21 @@ export class S3ObjectStore implements ObjectStore {
     }
   }
 
-  async put(key: string, body: Buffer | string, o: PutOptions, signal?: AbortSignal): Promise<void> {
+  async put(key: string, body: Buffer | string, o: PutOptions, signal?: AbortSignal): Promise<WriteResult> {
     const wire = await this.wireFor();
+    const w = o.write ?? NO_WRITE_OPTIONS;
     try {
       if (wire) {
         const bytes = typeof body === "string" ? Buffer.from(body) : body;
-        const p = { body: bytes, contentType: o.contentType, metadata: o.metadata, crc32: o.crc32 };
+        const p = {
+          body: bytes,
+          contentType: o.contentType,
+          metadata: o.metadata,
+          crc32: o.crc32,
+          headers: writeHeaders(w, true),
+        };
         const put = () => wire.put(this.bucket, key, p, signal);
-        await withRetry(() => this.gate("write", key, put, signal), { signal });
-        return;
+        return await withRetry(() => this.gate("write", key, put, signal), { signal });
       }
       await withRetry(
         () =>
@@ -139,12 +156,16 @@ export class S3ObjectStore implements ObjectStore {
               Metadata: { ...o.metadata },
               // The algorithm is named with the checksum (see s3-wire.ts); the SDK sends ours, computes none.
               ...(o.crc32 ? { ChecksumAlgorithm: "CRC32" as const, ChecksumCRC32: o.crc32 } : {}),
+              ...sdkWriteParams(w),
+              ...(w.noOverwrite ? { IfNoneMatch: "*" } : {}),
             }),
             { abortSignal: signal },
           ),
         { signal },
       );
+      return "written";
     } catch (err) {
+      if (w.noOverwrite && isPreconditionFailed(err)) return "exists";
       throw new AwsCallError("PutObject", `s3://${this.bucket}/${key}`, { cause: err });
     }
   }
@@ -155,12 +176,13 @@ export class S3ObjectStore implements ObjectStore {
     wholeCrc32: () => string,
     upload: MultipartOptions,
     signal?: AbortSignal,
-  ): Promise<void> {
+  ): Promise<WriteResult> {
     const where = `s3://${this.bucket}/${key}`;
     const opts = { abortSignal: signal };
+    const w = upload.write ?? NO_WRITE_OPTIONS;
     let uploadId: string | undefined;
     try {
-      uploadId = await this.startUpload(key, upload.contentType, upload.metadata, "FULL_OBJECT", signal);
+      uploadId = await this.startUpload(key, upload.contentType, upload.metadata, "FULL_OBJECT", signal, w);
       const done: { PartNumber: number; ETag: string; ChecksumCRC32: string }[] = [];
       const inFlight = new Set<Promise<void>>();
       let failure: unknown = null;
@@ -198,21 +220,31 @@ export class S3ObjectStore implements ObjectStore {
       await Promise.all(inFlight);
       if (failure) throw failure;
       done.sort((a, b) => a.PartNumber - b.PartNumber);
-      await withRetry(
-        () =>
-          this.send(
-            new CompleteMultipartUploadCommand({
-              Bucket: this.bucket,
-              Key: key,
-              UploadId: uploadId,
-              MultipartUpload: { Parts: done },
-              ChecksumCRC32: wholeCrc32(),
-              ChecksumType: "FULL_OBJECT",
-            }),
-            opts,
-          ),
-        { signal },
-      );
+      try {
+        await withRetry(
+          () =>
+            this.send(
+              new CompleteMultipartUploadCommand({
+                Bucket: this.bucket,
+                Key: key,
+                UploadId: uploadId,
+                MultipartUpload: { Parts: done },
+                ChecksumCRC32: wholeCrc32(),
+                ChecksumType: "FULL_OBJECT",
+                ...(w.noOverwrite ? { IfNoneMatch: "*" } : {}),
+              }),
+              opts,
+            ),
+          { signal },
+        );
+      } catch (err) {
+        if (!(w.noOverwrite && isPreconditionFailed(err))) throw err;
+        // Something is there already: the parts are dropped, the object stays as it is.
+        // (An abort that fails is tried again, and said, by the catch below.)
+        if ((await this.abandon(key, uploadId)) !== "") throw err;
+        return "exists";
+      }
+      return "written";
     } catch (err) {
       throw new AwsCallError("multipart upload", where + (await this.abandon(key, uploadId)), { cause: err });
     }
@@ -339,6 +371,7 @@ export class S3ObjectStore implements ObjectStore {
     metadata: Readonly<Record<string, string>>,
     checksumType: "FULL_OBJECT" | undefined,
     signal?: AbortSignal,
+    write: WriteOptions = NO_WRITE_OPTIONS,
   ): Promise<string | undefined> {
     const created = await withRetry(
       () =>
@@ -350,6 +383,7 @@ export class S3ObjectStore implements ObjectStore {
             Metadata: { ...metadata },
             ChecksumAlgorithm: "CRC32",
             ...(checksumType ? { ChecksumType: checksumType } : {}),
+            ...sdkWriteParams(write),
           }),
           { abortSignal: signal },
         ),
@@ -442,6 +476,30 @@ export class S3ObjectStore implements ObjectStore {
       throw new AwsCallError("CreateBucket", this.bucket, { cause: err });
     }
   }
+}
+
+/** The write options as the SDK's parameters of PutObject and CreateMultipartUpload (see writeHeaders). */
+function sdkWriteParams(w: WriteOptions): {
+  StorageClass?: StorageClass;
+  ServerSideEncryption?: "AES256" | "aws:kms";
+  SSEKMSKeyId?: string;
+  BucketKeyEnabled?: boolean;
+  Tagging?: string;
+} {
+  const e = w.encryption;
+  return {
+    ...(w.storageClass ? { StorageClass: w.storageClass } : {}),
+    ...(e ? { ServerSideEncryption: e.algorithm } : {}),
+    ...(e?.algorithm === "aws:kms" ? { BucketKeyEnabled: true } : {}),
+    ...(e?.kmsKeyId ? { SSEKMSKeyId: e.kmsKeyId } : {}),
+    ...(w.tags.length > 0 ? { Tagging: taggingOf(w.tags) } : {}),
+  };
+}
+
+/** S3's answer to `If-None-Match: *` when an object is there. */
+function isPreconditionFailed(err: unknown): boolean {
+  const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
+  return e?.name === "PreconditionFailed" || e?.$metadata?.httpStatusCode === 412;
 }
 
 /** Requests to S3 in flight per process: up to 512, starting at 128. */

@@ -19,6 +19,8 @@ export interface WirePut {
   readonly contentType?: string | undefined;
   readonly metadata: Readonly<Record<string, string>>;
   readonly crc32?: string | undefined;
+  /** More request headers: storage class, encryption, tagging, `if-none-match` (see write-options.ts). */
+  readonly headers?: Readonly<Record<string, string>> | undefined;
 }
 
 export interface WireHead {
@@ -28,6 +30,9 @@ export interface WireHead {
   readonly crc32: string | undefined;
   readonly checksumType: string | undefined;
   readonly etag: string | undefined;
+  readonly storageClass: string | undefined;
+  readonly encryption: string | undefined;
+  readonly kmsKeyId: string | undefined;
 }
 
 interface Route {
@@ -61,8 +66,10 @@ export class S3Wire {
     return (await this.route(bucket)) !== null;
   }
 
-  async put(bucket: string, key: string, p: WirePut, signal?: AbortSignal): Promise<void> {
+  /** `exists` when the request asked `if-none-match: *` and S3 answered 412: an object is already there. */
+  async put(bucket: string, key: string, p: WirePut, signal?: AbortSignal): Promise<"written" | "exists"> {
     const headers: Record<string, string> = {
+      ...p.headers,
       "content-length": String(p.body.length),
       "content-type": p.contentType ?? "application/octet-stream",
       // The payload is covered by its CRC32, which S3 checks; TLS protects it on the way.
@@ -76,7 +83,9 @@ export class S3Wire {
     }
     for (const [k, v] of Object.entries(p.metadata)) headers[`x-amz-meta-${k.toLowerCase()}`] = v;
     const res = await this.send("PUT", bucket, key, headers, p.body, signal);
+    if (res.status === 412 && headers["if-none-match"] === "*") return "exists";
     if (res.status !== 200) throw errorOf(res);
+    return "written";
   }
 
   /** The object's head, or null when there is none. */
@@ -103,6 +112,9 @@ export class S3Wire {
       crc32: header(h, "x-amz-checksum-crc32"),
       checksumType: header(h, "x-amz-checksum-type"),
       etag: header(h, "etag"),
+      storageClass: header(h, "x-amz-storage-class"),
+      encryption: header(h, "x-amz-server-side-encryption"),
+      kmsKeyId: header(h, "x-amz-server-side-encryption-aws-kms-key-id"),
     };
   }
 

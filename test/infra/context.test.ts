@@ -51,6 +51,10 @@ describe("the stack's context", () => {
     [{ copier: "cp" }, /context copier: got "cp"; expected fs or rsync/],
     [{ vpcId: "default" }, /context vpcId: got "default"; expected a VPC id/],
     [{ yas3fsTopicArn: "topic" }, /context yas3fsTopicArn: got "topic"; expected an SNS topic ARN/],
+    [
+      { kmsKeyArn: "alias/loads" },
+      /context kmsKeyArn: got "alias\/loads"; expected create, or a KMS key ARN/,
+    ],
   ] as const) {
     it(`fails on ${JSON.stringify(ctx)}, naming the key and what is allowed`, () => {
       assert.throws(() => parse(ctx), message);

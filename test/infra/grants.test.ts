@@ -190,6 +190,25 @@ describe("the stack's grants, statement by statement", () => {
     );
   });
 
+  it("adds GenerateDataKey and Decrypt on the target's KMS key, created or imported, and nothing else", () => {
+    const arn = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+    for (const [kmsKeyArn, resource] of [
+      ["create", "${TargetKey.Arn}"],
+      [arn, arn],
+    ] as const) {
+      const t = template({ kmsKeyArn });
+      assert.deepEqual(
+        sorted(statementsOf(t, "AWS::IAM::Policy", "WorkersRoleDefaultPolicy")),
+        sorted([
+          ...workerStatements("${TargetBucket.Arn}", ""),
+          allow(["kms:Decrypt", "kms:GenerateDataKey"], [resource]),
+        ]),
+        kmsKeyArn,
+      );
+      assert.deepEqual(sorted(statementsOf(t, "AWS::IAM::ManagedPolicy", "MasterPolicy")), sorted(MASTER));
+    }
+  });
+
   it("gives the master's managed policy exactly its part: no send to and no purge of the report queue", () => {
     const statements = statementsOf(template(), "AWS::IAM::ManagedPolicy", "MasterPolicy");
     assert.deepEqual(sorted(statements), sorted(MASTER));
@@ -263,6 +282,62 @@ describe("the stack's grants, statement by statement", () => {
         sorted(workerStatements("${TargetBucket.Arn}", "")),
       ),
     );
+  });
+});
+
+describe("the target bucket's encryption", () => {
+  type Resources = Record<
+    string,
+    { Type: string; Properties: Record<string, unknown>; DeletionPolicy?: string }
+  >;
+  const resources = (settings: Partial<LoaderContext>) =>
+    (template(settings) as { Resources: Resources }).Resources;
+  const targetEncryption = (r: Resources) =>
+    Object.entries(r).find(([id, x]) => x.Type === "AWS::S3::Bucket" && id.startsWith("TargetBucket"))?.[1]
+      .Properties.BucketEncryption;
+
+  it("stays on S3-managed keys without kmsKeyArn", () => {
+    assert.deepEqual(targetEncryption(resources({})), {
+      ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: "AES256" } }],
+    });
+  });
+
+  it("creates a rotated key kept with the data, and makes it the bucket's default with bucket keys", () => {
+    const r = resources({ kmsKeyArn: "create" });
+    const [id, key] =
+      Object.entries(r).find(([k, x]) => x.Type === "AWS::KMS::Key" && k.startsWith("TargetKey")) ?? [];
+    assert.ok(id && key, "a key for the target");
+    assert.equal(key.Properties.EnableKeyRotation, true);
+    assert.equal(key.DeletionPolicy, "Retain");
+    assert.deepEqual(targetEncryption(r), {
+      ServerSideEncryptionConfiguration: [
+        {
+          BucketKeyEnabled: true,
+          ServerSideEncryptionByDefault: {
+            KMSMasterKeyID: { "Fn::GetAtt": [id, "Arn"] },
+            SSEAlgorithm: "aws:kms",
+          },
+        },
+      ],
+    });
+  });
+
+  it("uses an imported key as the default of a created bucket, and creates no key", () => {
+    const arn = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+    const r = resources({ kmsKeyArn: arn });
+    assert.equal(
+      Object.values(r).filter((x) => x.Type === "AWS::KMS::Key").length,
+      1,
+      "only the topic's key",
+    );
+    assert.deepEqual(targetEncryption(r), {
+      ServerSideEncryptionConfiguration: [
+        {
+          BucketKeyEnabled: true,
+          ServerSideEncryptionByDefault: { KMSMasterKeyID: arn, SSEAlgorithm: "aws:kms" },
+        },
+      ],
+    });
   });
 });
 

@@ -9,6 +9,7 @@ import {
   scaleWorkload,
 } from "../../plan/estimate.ts";
 import { DEFAULT_PRICES, INSTANCE_TYPES } from "../../plan/prices.ts";
+import { storageEstimate } from "../../plan/storage-estimate.ts";
 
 const c6i = INSTANCE_TYPES["c6i.large"];
 if (!c6i) throw new Error("c6i.large is in the price table");
@@ -91,7 +92,17 @@ describe("the plan's estimate", () => {
 
   it("scales a sample to the whole tree", () => {
     const w = scaleWorkload(
-      { entries: 100, files: 90, dirs: 9, symlinks: 1, bytes: 1_000, multipartFiles: 1, multipartParts: 2 },
+      {
+        entries: 100,
+        files: 90,
+        dirs: 9,
+        symlinks: 1,
+        bytes: 1_000,
+        multipartFiles: 1,
+        multipartParts: 2,
+        smallFiles: 30,
+        smallBytes: 300,
+      },
       10_000,
     );
     assert.deepEqual(w, {
@@ -102,6 +113,8 @@ describe("the plan's estimate", () => {
       bytes: 100_000,
       multipartFiles: 100,
       multipartParts: 200,
+      smallFiles: 3_000,
+      smallBytes: 30_000,
     });
   });
 
@@ -240,6 +253,72 @@ describe("the plan's estimate", () => {
         );
         assert.ok(h.secondsAtFleetRate < h.secondsAtPrefixRate);
       }
+    });
+  }
+});
+
+describe("the storage estimate, by class", () => {
+  // 1,000 entries: 900 files of 1 GB in all, 400 of them under 128 KiB (40 MB), 100 directories.
+  const w = {
+    entries: 1_000,
+    files: 900,
+    dirs: 100,
+    symlinks: 0,
+    bytes: 1e9,
+    multipartFiles: 10,
+    multipartParts: 40,
+    smallFiles: 400,
+    smallBytes: 4e7,
+  };
+  const plain = { tags: 0, kms: false, customerKey: false };
+  const cases: [
+    string,
+    Parameters<typeof storageEstimate>[1],
+    Partial<ReturnType<typeof storageEstimate>>,
+  ][] = [
+    [
+      "STANDARD bills the bytes",
+      { ...plain, storageClass: "STANDARD" },
+      { billedGb: 1, perMonth: 0.023, minDays: 0 },
+    ],
+    [
+      "STANDARD_IA bills each small object as 128 KiB, for 30 days at least",
+      { ...plain, storageClass: "STANDARD_IA" },
+      { billedGb: (1e9 + 400 * 131_072 - 4e7) / 1e9, minDays: 30 },
+    ],
+    [
+      "DEEP_ARCHIVE adds 32 KiB per file at its price and 8 KiB at STANDARD's, for 180 days",
+      { ...plain, storageClass: "DEEP_ARCHIVE" },
+      {
+        perMonth: ((1e9 + 900 * 32_768) / 1e9) * 0.00099 + ((900 * 8_192) / 1e9) * 0.023,
+        minDays: 180,
+      },
+    ],
+    [
+      "INTELLIGENT_TIERING monitors the files of 128 KiB or more",
+      { ...plain, storageClass: "INTELLIGENT_TIERING" },
+      { monitoringPerMonth: (500 / 1000) * 0.0025 },
+    ],
+    [
+      "tags cost per tag and month; a customer key a dollar a month",
+      { storageClass: "STANDARD", tags: 3, kms: true, customerKey: true },
+      {
+        tagsPerMonth: ((1_000 * 3) / 10_000) * 0.01,
+        kmsKeyPerMonth: 1,
+        kmsWithoutBucketKeys: (1_010 / 10_000) * 0.03,
+      },
+    ],
+  ];
+  for (const [name, o, want] of cases) {
+    it(name, () => {
+      const got = storageEstimate(w, o);
+      for (const [k, v] of Object.entries(want)) {
+        assert.ok(
+          Math.abs((got[k as keyof typeof got] as number) - (v as number)) < 1e-9,
+          `${k}: ${got[k as keyof typeof got]} vs ${v}`,
+        );
+      }
+      assert.ok(Math.abs(got.minimumCharge - (got.perMonth * got.minDays) / 30) < 1e-12);
     });
   }
 });

@@ -14,6 +14,12 @@ import {
 } from "../../core/prefix-pacer.ts";
 import { isThrottle } from "../../core/retry.ts";
 import { isS3Url, parseS3Url } from "../../core/s3-url.ts";
+import {
+  asksAnything,
+  type WriteOptions,
+  type WriteSettings,
+  writeOptionsFrom,
+} from "../../core/write-options.ts";
 import type { WorkerConfig } from "../settings.ts";
 import { FsTarget } from "./fs-target.ts";
 import { MirrorTarget } from "./mirror-target.ts";
@@ -35,13 +41,48 @@ export type TargetSettings = Pick<
   | "targetEmpty"
   | "multipartThresholdMb"
   | "partSizeMb"
->;
+  | "storageClass"
+  | "allowArchiveClasses"
+  | "sse"
+  | "sseKmsKeyId"
+  | "tag"
+  | "tagRunId"
+  | "noOverwrite"
+> & { readonly runId?: string | undefined };
+
+/** Why a target that is not the direct S3 one cannot take write options. */
+const WRITE_OPTIONS_NEED_S3 =
+  "--storage-class, --sse, --sse-kms-key-id, --tag, --tag-run-id and --no-overwrite apply to the direct S3 target (--target s3://… from a directory source)";
+
+/**
+ * The write options of these settings, checked with the target they go to; a ConfigError when they do not
+ * fit (the local run checks them too, before it starts anything).
+ */
+export function writeOptionsOf(
+  config: WriteSettings & {
+    readonly source?: string | undefined;
+    readonly target?: string | undefined;
+    readonly runId?: string | undefined;
+  },
+): WriteOptions {
+  const writes = writeOptionsFrom(config, config.runId);
+  const direct = config.target !== undefined && isS3Url(config.target) && !isS3Url(config.source ?? "");
+  if (asksAnything(writes) && !direct) {
+    throw new ConfigError(
+      isS3Url(config.source ?? "")
+        ? `${WRITE_OPTIONS_NEED_S3}; a bucket mirror copies its objects as they are`
+        : `${WRITE_OPTIONS_NEED_S3}; a directory (a yas3fs mount) is written by yas3fs: encrypt through the bucket's default encryption (the stack's kmsKeyArn context)`,
+    );
+  }
+  return writes;
+}
 
 /** The target, initialised, and what to log about how it was set up (a directory's file system calls). */
 export async function makeTarget(
   config: TargetSettings,
   clients: Pick<AwsClients, "s3" | "s3Wire">,
 ): Promise<{ readonly target: Target; readonly note?: string }> {
+  const writes = writeOptionsOf(config);
   const pacer = pacerOf(config);
   const limiter = config.prefixPacing === "off" ? undefined : prefixPacedLimiter;
   if (isS3Url(config.source)) {
@@ -81,6 +122,7 @@ export async function makeTarget(
       largeFiles: 2,
       partsInFlight: 4,
       fsCalls: config.fsCalls,
+      writes,
     });
     await target.init();
     return { target };

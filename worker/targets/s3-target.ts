@@ -5,7 +5,9 @@
  * stat-ed again after reading: if it moved meanwhile it is read again once, then reported, never recorded good.
  *
  * Re-runs copy nothing that is already there and unchanged (same type, mode, owner, mtime and size in `attr`,
- * by meta-compare.ts, and a stored checksum): those entries come back `unchanged`.
+ * by meta-compare.ts, and a stored checksum, and stored as the write options ask): those entries come back
+ * `unchanged`. With never-overwrite an object that is there and differs is reported, never replaced, whether
+ * the HEAD before the write or S3's 412 to the write finds it.
  */
 import { type BigIntStats, constants } from "node:fs";
 import fs from "node:fs/promises";
@@ -13,8 +15,14 @@ import { Crc32, compositeCrc32, crc32Base64 } from "../../core/checksum.ts";
 import { describe, errnoOf } from "../../core/errors.ts";
 import { Limiter } from "../../core/limiter.ts";
 import type { Stage, TocEntry } from "../../core/messages.ts";
-import type { ObjectHead, ObjectStore } from "../../core/object-store.ts";
+import type { ObjectHead, ObjectStore, WriteResult } from "../../core/object-store.ts";
 import { checkTocPath } from "../../core/toc-path.ts";
+import {
+  ARCHIVE_CLASSES,
+  NO_WRITE_OPTIONS,
+  storedAsProblems,
+  type WriteOptions,
+} from "../../core/write-options.ts";
 import {
   chooseFsCalls,
   type FsCalls,
@@ -26,7 +34,6 @@ import {
   type MetaRules,
   metaProblems,
   type SourceMeta,
-  sameMeta,
   sizeProblem,
   type TargetMeta,
 } from "./meta-compare.ts";
@@ -70,6 +77,8 @@ export interface S3TargetOptions {
   readonly partsInFlight: number;
   /** How the source is read (see fs-calls.ts); `auto` when not given. */
   readonly fsCalls?: FsCallsSetting;
+  /** Storage class, encryption, tags and never-overwrite of every write; none: S3's defaults. */
+  readonly writes?: WriteOptions;
 }
 
 const S_IFMT = 0o170000n;
@@ -91,10 +100,23 @@ export class S3Target implements Target {
   private readonly source: RootedTree;
   private readonly large: Limiter;
   private calls: FsCalls = threadCalls;
+  private readonly writes: WriteOptions;
 
   constructor(readonly opts: S3TargetOptions) {
     this.source = new RootedTree(opts.sourceRoot, "source");
     this.large = new Limiter(opts.largeFiles);
+    this.writes = opts.writes ?? NO_WRITE_OPTIONS;
+  }
+
+  /**
+   * The write options of an entry: directory markers and symlinks stay in STANDARD under an archive class, so
+   * that yas3fs still lists the tree and reads its links (and a few bytes do not pay an archive's minimums).
+   */
+  private writesFor(kind: TocEntry["kind"]): WriteOptions {
+    const cls = this.writes.storageClass;
+    return kind !== "file" && cls && ARCHIVE_CLASSES.includes(cls)
+      ? { ...this.writes, storageClass: undefined }
+      : this.writes;
   }
 
   /** How this target reads its source: `direct` or `threads` (known after init). */
@@ -124,10 +146,14 @@ export class S3Target implements Target {
         const { st, handle } = opened;
         try {
           const head = this.opts.skipUnchanged ? await this.opts.store.head(key, signal) : null;
-          if (head && unchanged(head, st, entry.kind)) {
-            return { status: "unchanged", bytes: 0, ...fileChecksum(entry.kind, head.crc32) };
+          if (head) {
+            const diff = differences(head, st, entry.kind, this.writesFor(entry.kind));
+            if (diff.length === 0)
+              return { status: "unchanged", bytes: 0, ...fileChecksum(entry.kind, head.crc32) };
+            if (this.writes.noOverwrite) return existsAndDiffers(diff);
           }
-          return await this.upload(entry, src, key, st, handle, signal);
+          const out = await this.upload(entry, src, key, st, handle, signal);
+          return out === "exists" ? await this.existing(key, st, entry.kind, signal) : out;
         } catch (err) {
           const moved = causeOf(err, SourceChanged);
           if (moved) return failed(moved.message);
@@ -163,7 +189,8 @@ export class S3Target implements Target {
       const st = await lstatSource(this.source.lookAt(entry.path, src), this.calls);
       const moved = !("reason" in st) && identityProblem(entry, st, this.source.dev);
       if (moved) return failed(moved);
-      const problems: string[] = [];
+      // Stored as asked (class, encryption and its key), whatever else is found.
+      const problems: string[] = storedAsProblems(this.writesFor(entry.kind), head);
       if ("reason" in st) {
         const size = entry.kind === "file" && sizeProblem(head.size, entry.size, S3_RULES.sizeAt, "TOC");
         if (size) problems.push(size);
@@ -230,18 +257,22 @@ export class S3Target implements Target {
     st: BigIntStats,
     handle: SourceHandle | undefined,
     signal: AbortSignal,
-  ): Promise<EntryOutcome> {
+  ): Promise<EntryOutcome | "exists"> {
     const store = this.opts.store;
+    const write = this.writesFor(entry.kind);
+    /** The outcome of a write that was made (or, with --no-overwrite, found something there). */
+    const done = (r: WriteResult, bytes = 0, crc32?: string): EntryOutcome | "exists" =>
+      r === "exists" ? r : { ...ok(bytes), ...(crc32 ? { checksum: `crc32:${crc32}` } : {}) };
     const name = key.endsWith("/") ? key.slice(0, -1) : key;
     const contentType = contentTypeFor(entry.kind, name);
     if (entry.kind === "dir") {
-      await store.put(
+      const r = await store.put(
         key,
         "",
-        { contentType, metadata: { attr: attrJson(st, 0) }, crc32: crc32Base64("") },
+        { contentType, metadata: { attr: attrJson(st, 0) }, crc32: crc32Base64(""), write },
         signal,
       );
-      return ok();
+      return done(r);
     }
     if (entry.kind === "symlink") {
       const link = await this.calls.readlink(src);
@@ -249,30 +280,35 @@ export class S3Target implements Target {
       const again = await lstatChecked(this.source, entry, src, this.calls);
       if ("reason" in again) return failed(again.reason);
       const size = Buffer.byteLength(link);
-      await store.put(
+      const r = await store.put(
         key,
         link,
-        { contentType, metadata: { attr: attrJson(st, size) }, crc32: crc32Base64(link) },
+        { contentType, metadata: { attr: attrJson(st, size) }, crc32: crc32Base64(link), write },
         signal,
       );
-      return ok();
+      return done(r);
     }
     const size = Number(st.size);
     if (size < this.opts.multipartThresholdBytes && handle) {
       const body = await readWhole(handle, st);
       const crc32 = crc32Base64(body);
-      await store.put(
+      const r = await store.put(
         key,
         body,
-        { contentType, metadata: { attr: attrJson(st, body.length), [CRC_METADATA_KEY]: crc32 }, crc32 },
+        {
+          contentType,
+          metadata: { attr: attrJson(st, body.length), [CRC_METADATA_KEY]: crc32 },
+          crc32,
+          write,
+        },
         signal,
       );
-      return { ...ok(body.length), checksum: `crc32:${crc32}` };
+      return done(r, body.length, crc32);
     }
     return this.large.run(async () => {
       const crc = new Crc32();
       const part = partSize(size, this.opts.minPartBytes);
-      await store.putMultipart(
+      const r = await store.putMultipart(
         key,
         readParts(src, st, part, crc),
         () => crc.base64(),
@@ -281,11 +317,31 @@ export class S3Target implements Target {
           metadata: { attr: attrJson(st, size), [PART_SIZE_METADATA_KEY]: String(part) },
           partSize: part,
           queueSize: this.opts.partsInFlight,
+          write,
         },
         signal,
       );
-      return { ...ok(size), checksum: `crc32:${crc.base64()}` };
+      return done(r, size, crc.base64());
     });
+  }
+
+  /**
+   * A write refused because an object is there (--no-overwrite): it is compared like a re-run's, and is
+   * unchanged or reported as existing and different; never replaced.
+   */
+  private async existing(
+    key: string,
+    st: BigIntStats,
+    kind: TocEntry["kind"],
+    signal: AbortSignal,
+  ): Promise<EntryOutcome> {
+    const head = await this.opts.store.head(key, signal);
+    // Gone again between the refused write and this look: something else writes this key; not ours to settle.
+    if (!head) return failed("an object was there when written (--no-overwrite), and gone right after");
+    const diff = differences(head, st, kind, this.writesFor(kind));
+    return diff.length === 0
+      ? { status: "unchanged", bytes: 0, ...fileChecksum(kind, head.crc32) }
+      : existsAndDiffers(diff);
   }
 
   /**
@@ -385,16 +441,33 @@ function fileChecksum(kind: TocEntry["kind"], crc32: string | undefined): { chec
   return kind === "file" && crc32 ? { checksum: `crc32:${crc32}` } : {};
 }
 
-function unchanged(head: ObjectHead | null, st: BigIntStats, kind: TocEntry["kind"]): boolean {
-  if (!head) return false;
+/**
+ * How an object in the bucket differs from the source entry and the write options: none means it is
+ * unchanged and need not be written again. Stored as asked (class, encryption), same `attr`, and for a file a
+ * checked upload: S3 keeps a CRC32, and for single PUTs it is the one we computed from the source.
+ */
+function differences(
+  head: ObjectHead,
+  st: BigIntStats,
+  kind: TocEntry["kind"],
+  writes: WriteOptions,
+): string[] {
   const attr = parseAttr(head.metadata.attr);
+  if (!attr) return ["the object has no readable attr metadata"];
   const size = kind === "dir" ? 0 : st.size;
-  if (!attr || !sameMeta(s3Meta(head, attr), sourceMeta(st, size), kind === "symlink", S3_RULES))
-    return false;
-  if (kind !== "file") return true;
-  // A checked upload: S3 keeps a CRC32, and for single PUTs it is the one we computed from the source.
-  const recorded = head.metadata[CRC_METADATA_KEY];
-  return recorded === undefined ? head.crc32 !== undefined : head.crc32 === recorded;
+  const problems = metaProblems(s3Meta(head, attr), sourceMeta(st, size), kind === "symlink", S3_RULES);
+  problems.push(...storedAsProblems(writes, head));
+  if (kind === "file" && problems.length === 0) {
+    const recorded = head.metadata[CRC_METADATA_KEY];
+    const checked = recorded === undefined ? head.crc32 !== undefined : head.crc32 === recorded;
+    if (!checked) problems.push("the object was not written by a checked upload (no CRC32 of ours)");
+  }
+  return problems;
+}
+
+/** An object that is there and is not the source's entry, which --no-overwrite keeps as it is. */
+function existsAndDiffers(diff: readonly string[]): EntryOutcome {
+  return failed(`exists and differs, not overwritten (--no-overwrite): ${diff.join("; ")}`);
 }
 
 /** Reads a small (opened and checked) file whole, checking that it did not change while read. */
