@@ -94,6 +94,13 @@ export class OutageClock {
   }
 }
 
+/**
+ * A service that asks its client to slow down (see isThrottle) is retried for this long rather than a number of
+ * times: the pacers and adaptive limits lower the rate meanwhile, and a file given up on because the store was
+ * busy would fail for nothing. Past it the error is thrown as any other.
+ */
+export const THROTTLE_RETRY_MS = 120_000;
+
 export async function withRetry<T>(
   op: (attempt: number) => Promise<T>,
   opts: {
@@ -102,6 +109,8 @@ export async function withRetry<T>(
     retryable?: (err: unknown) => boolean;
     /** Retry for this long from the first attempt instead of `policy.attempts` times (an outage outlasted). */
     forMs?: number | undefined;
+    /** How long a throttle (isThrottle) is retried when no `forMs` is given. */
+    throttleForMs?: number | undefined;
     now?: () => number;
   } = {},
 ): Promise<T> {
@@ -109,13 +118,16 @@ export async function withRetry<T>(
   const retryable = opts.retryable ?? isRetryable;
   const now = opts.now ?? Date.now;
   const started = now();
-  const spent = (attempt: number) =>
-    opts.forMs === undefined ? attempt + 1 >= policy.attempts : now() - started > opts.forMs;
+  const spent = (attempt: number, err: unknown) => {
+    if (opts.forMs !== undefined) return now() - started > opts.forMs;
+    if (isThrottle(err)) return now() - started > (opts.throttleForMs ?? THROTTLE_RETRY_MS);
+    return attempt + 1 >= policy.attempts;
+  };
   for (let attempt = 0; ; attempt++) {
     try {
       return await op(attempt);
     } catch (err) {
-      if (opts.signal?.aborted || !retryable(err) || spent(attempt)) throw err;
+      if (opts.signal?.aborted || !retryable(err) || spent(attempt, err)) throw err;
       await sleep(backoffMs(policy, attempt), undefined, { signal: opts.signal });
     }
   }

@@ -1,5 +1,6 @@
 // The embedded AWS emulator (fauxqs: SQS, SNS and S3 on one port), bound to 127.0.0.1 only.
-// Usage: node [--import ./sqlite-stub.mjs] emulator-server.mjs [port]   (0 = any free port)
+// Usage: node [--import ./sqlite-stub.mjs] emulator-server.mjs [port]   (0 = any free port; the build bundles
+// it as dist/emulator.mjs, which needs no hook)
 // Prints one line `EMULATOR_URL=http://127.0.0.1:PORT` when it is listening; stops on SIGINT/SIGTERM.
 import { buildApp } from "fauxqs";
 

@@ -23,9 +23,7 @@ export function needsSqliteStub(version = process.versions.node): boolean {
 const START_TIMEOUT_MS = 15_000;
 
 export async function startEmulator(opts: { port?: number; timeoutMs?: number } = {}): Promise<Emulator> {
-  const server = locate("emulator-server.mjs");
-  const args = needsSqliteStub() ? ["--import", locate("sqlite-stub.mjs"), server] : [server];
-  const child = spawn(process.execPath, [...args, String(opts.port ?? 0)], {
+  const child = spawn(process.execPath, [...serverArgs(), String(opts.port ?? 0)], {
     stdio: ["pipe", "pipe", "pipe"],
     env: { ...process.env, NODE_OPTIONS: "" },
   });
@@ -69,9 +67,14 @@ async function stopChild(child: ChildProcess): Promise<void> {
   clearTimeout(timer);
 }
 
-/** Beside this module in the sources, or beside the bundle in dist/. */
-function locate(name: string): string {
-  const here = fileURLToPath(new URL(`./${name}`, import.meta.url));
-  if (existsSync(here)) return here;
-  return fileURLToPath(new URL(`../local/${name}`, import.meta.url));
+/**
+ * The server: bundled beside the CLI bundle in dist/ (fauxqs included, node:sqlite stubbed in), or its source
+ * beside this module, which loads fauxqs from node_modules and on Node < 22.5 needs the stub as a loader hook.
+ */
+function serverArgs(): string[] {
+  const bundled = fileURLToPath(new URL("./emulator.mjs", import.meta.url));
+  if (existsSync(bundled)) return [bundled];
+  const source = fileURLToPath(new URL("./emulator-server.mjs", import.meta.url));
+  const stub = fileURLToPath(new URL("./sqlite-stub.mjs", import.meta.url));
+  return needsSqliteStub() ? ["--import", stub, source] : [source];
 }

@@ -4,10 +4,11 @@
  * same as on AWS; only the endpoint differs.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { createWriteStream } from "node:fs";
+import { createWriteStream, existsSync } from "node:fs";
 import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
+import { fileURLToPath } from "node:url";
 import { type AwsClients, makeClients } from "../core/aws/clients.ts";
 import { ensureRunResources, type RunResources } from "../core/aws/resources.ts";
 import { S3ObjectStore } from "../core/aws/s3-object-store.ts";
@@ -31,6 +32,7 @@ import { makeTargetDeleter } from "../worker/targets/target-deleter.ts";
 import { EMULATOR_CREDENTIALS, type Emulator, startEmulator } from "./emulator.ts";
 import { makeSampleTree } from "./sample-tree.ts";
 import type { LocalConfig } from "./settings.ts";
+import { LAUNCH_FLAG, sendLaunch, type WorkerLaunch } from "./worker-launch.ts";
 
 export interface LocalRun {
   readonly report: RunReport;
@@ -60,6 +62,13 @@ export async function runLocal(
   writeOptionsOf(config);
   await checkLocalSource(config.source);
   try {
+    // The worker programs load while the emulator starts and the queues are made (loading them is most of a
+    // small load's fixed cost); each is handed its settings once they exist.
+    const fatal = startWorkers({ config, runDir: dir, threadPool }, workers, {
+      shutdown,
+      log,
+      masterDone: () => masterDone,
+    });
     let endpoint = config.endpointUrl;
     if (!endpoint) {
       emulator = await startEmulator();
@@ -75,16 +84,7 @@ export async function runLocal(
     const target = await prepareTarget(config.target, clients, cleanups);
     log.info(`copying ${source} → ${target} with ${config.workers} worker(s) × ${config.concurrency}`);
 
-    const launch = {
-      config,
-      conn: { endpoint, credentials },
-      resources,
-      source,
-      target,
-      runDir: dir,
-      threadPool,
-    };
-    const fatal = startWorkers(launch, workers, { shutdown, log, masterDone: () => masterDone });
+    handOver(workers, { config, conn: { endpoint, credentials }, resources, source, target });
 
     const masterConfig = localMasterConfig(config, endpoint, resources, source);
     const ports = masterPorts(clients, masterConfig);
@@ -135,16 +135,21 @@ async function checkLocalSource(source: string | undefined): Promise<void> {
   if (!st.isDirectory()) throw new ConfigError(`--source ${source} is not a directory: give a directory`);
 }
 
-/** What every worker process of a local run is started with. */
-interface WorkerLaunch {
+/** What every worker process of a local run is started with, before the endpoint and queues exist. */
+interface WorkerStart {
+  readonly config: LocalConfig;
+  readonly runDir: string;
+  /** UV_THREADPOOL_SIZE as the user gave it; unset, each worker sizes its own. */
+  readonly threadPool: string | undefined;
+}
+
+/** What every worker is handed once they exist. */
+interface WorkerRun {
   readonly config: LocalConfig;
   readonly conn: { readonly endpoint: string; readonly credentials: typeof EMULATOR_CREDENTIALS | undefined };
   readonly resources: RunResources;
   readonly source: string;
   readonly target: string;
-  readonly runDir: string;
-  /** UV_THREADPOOL_SIZE as the user gave it; unset, each worker sizes its own. */
-  readonly threadPool: string | undefined;
 }
 
 /**
@@ -152,7 +157,7 @@ interface WorkerLaunch {
  * logged with the last lines of its log; the signal returned is aborted once every one has exited.
  */
 function startWorkers(
-  launch: WorkerLaunch,
+  launch: WorkerStart,
   workers: ChildProcess[],
   o: { readonly shutdown: Shutdown; readonly log: Logger; readonly masterDone: () => boolean },
 ): AbortSignal {
@@ -255,62 +260,82 @@ async function prepareTarget(
   return dir;
 }
 
-function startWorker(workerNumber: number, launch: WorkerLaunch): ChildProcess {
-  const { config, conn, resources, source, target, runDir, threadPool } = launch;
-  const script = process.argv[1] ?? "";
+/**
+ * A worker process, started before its endpoint, queues, source and target exist: the worker bundle beside this
+ * one (or, from the sources, its entry) with the settings known already (its run and id among them, so that its
+ * command line names them), waiting for the rest (`workerLaunch`) on its standard input, which stays open while
+ * this process lives.
+ */
+function startWorker(workerNumber: number, launch: WorkerStart): ChildProcess {
+  const { config } = launch;
   // The worker's own settings, from its table: what the local run chose for it.
-  const args = [
-    ...process.execArgv,
-    script,
-    "worker",
-    ...settingArgs(workerSettings, {
-      source,
-      target,
-      runId: config.runId,
-      workerId: `local-${workerNumber}-${process.pid}`,
-      concurrency: config.concurrency,
-      copier: config.copier,
-      fsCalls: config.fsCalls,
-      s3Requests: config.s3Requests,
-      prefixPacing: config.prefixPacing,
-      prefixRateStep: config.prefixRateStep,
-      validate: config.validate,
-      logFormat: config.logFormat,
-      exitWithParent: true,
-      multipartThresholdMb: config.multipartThresholdMb,
-      partSizeMb: config.partSizeMb,
-      targetEmpty: config.targetEmpty,
-      yas3fsTopicArn: config.yas3fsTopicArn,
-      storageClass: config.storageClass,
-      allowArchiveClasses: config.allowArchiveClasses,
-      sse: config.sse,
-      sseKmsKeyId: config.sseKmsKeyId,
-      tag: config.tag,
-      tagRunId: config.tagRunId,
-      noOverwrite: config.noOverwrite,
-    }),
-  ];
-  const child = spawn(process.execPath, args, {
+  const known = settingArgs(workerSettings, {
+    runId: config.runId,
+    workerId: workerId(workerNumber),
+    concurrency: config.concurrency,
+    copier: config.copier,
+    fsCalls: config.fsCalls,
+    s3Requests: config.s3Requests,
+    prefixPacing: config.prefixPacing,
+    prefixRateStep: config.prefixRateStep,
+    validate: config.validate,
+    logFormat: config.logFormat,
+    exitWithParent: true,
+    multipartThresholdMb: config.multipartThresholdMb,
+    partSizeMb: config.partSizeMb,
+    targetEmpty: config.targetEmpty,
+    yas3fsTopicArn: config.yas3fsTopicArn,
+    storageClass: config.storageClass,
+    allowArchiveClasses: config.allowArchiveClasses,
+    sse: config.sse,
+    sseKmsKeyId: config.sseKmsKeyId,
+    tag: config.tag,
+    tagRunId: config.tagRunId,
+    noOverwrite: config.noOverwrite,
+  });
+  const child = spawn(process.execPath, [...process.execArgv, workerEntry(), LAUNCH_FLAG, ...known], {
     stdio: ["pipe", "ignore", "pipe"],
     env: {
       ...process.env,
-      [ENV.endpointUrl]: conn.endpoint,
-      ...(conn.credentials
-        ? {
-            [ENV.accessKeyId]: conn.credentials.accessKeyId,
-            [ENV.secretAccessKey]: conn.credentials.secretAccessKey,
-          }
-        : {}),
-      [ENV.region]: config.region,
-      [ENV.topicArn]: resources.topicArn,
-      [ENV.tocQueueUrl]: resources.tocQueueUrl,
-      [ENV.reportQueueUrl]: resources.reportQueueUrl,
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
-      UV_THREADPOOL_SIZE: threadPool,
+      UV_THREADPOOL_SIZE: launch.threadPool,
     },
   });
-  child.stderr?.pipe(createWriteStream(workerLog(runDir, workerNumber)));
+  child.stderr?.pipe(createWriteStream(workerLog(launch.runDir, workerNumber)));
   return child;
+}
+
+/** The worker program: `worker.mjs` beside the CLI bundle, or its entry in the sources. */
+function workerEntry(): string {
+  const bundled = fileURLToPath(new URL("./worker.mjs", import.meta.url));
+  if (existsSync(bundled)) return bundled;
+  return fileURLToPath(new URL("../cli/worker-main.ts", import.meta.url));
+}
+
+/** Hands each started worker its settings, now that the endpoint, queues, source and target exist. */
+function handOver(workers: readonly ChildProcess[], run: WorkerRun): void {
+  const launch = workerLaunch(run);
+  for (const w of workers) if (w.stdin) sendLaunch(w.stdin, launch);
+}
+
+const workerId = (workerNumber: number) => `local-${workerNumber}-${process.pid}`;
+
+/** The rest of a worker's settings: its source and target, and its connection to the endpoint and queues. */
+function workerLaunch(run: WorkerRun): WorkerLaunch {
+  const { config, conn, resources, source, target } = run;
+  const args = settingArgs(workerSettings, { source, target });
+  const env: Record<string, string> = {
+    [ENV.endpointUrl]: conn.endpoint,
+    [ENV.region]: config.region,
+    [ENV.topicArn]: resources.topicArn,
+    [ENV.tocQueueUrl]: resources.tocQueueUrl,
+    [ENV.reportQueueUrl]: resources.reportQueueUrl,
+  };
+  if (conn.credentials) {
+    env[ENV.accessKeyId] = conn.credentials.accessKeyId;
+    env[ENV.secretAccessKey] = conn.credentials.secretAccessKey;
+  }
+  return { args, env };
 }
 
 /** After the master finished, its workers get this long to exit before SIGTERM, and then this long before SIGKILL. */

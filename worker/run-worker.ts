@@ -180,6 +180,8 @@ async function openWorker(
   options: WorkerOptions,
 ): Promise<{ run: WorkerRun; startCommands: readonly Command[] }> {
   const { log, shutdown } = options;
+  // Read beside the control queue's set-up (it never fails: it falls back), one round trip less before joining.
+  const visibility = readVisibilitySec(ports.tocQueue, shutdown.abort, log);
   const firstSub = await withRetry(() => ports.subscriptions.open(options.controlQueueName, shutdown.abort), {
     signal: shutdown.abort,
   });
@@ -187,7 +189,7 @@ async function openWorker(
     controlQueueUrl: firstSub.queue.url,
   });
   const limiter = new Limiter(options.concurrency);
-  const visibilitySec = await readVisibilitySec(ports.tocQueue, shutdown.abort, log);
+  const visibilitySec = await visibility;
   const start = initialSession(sessionConfig(options), Date.now(), options.runId);
   let ended: (end: SessionEnd) => void = () => {};
   const end = new Promise<SessionEnd>((resolve) => {

@@ -7,7 +7,6 @@ import { S3ObjectStore } from "../../core/aws/s3-object-store.ts";
 import { parseConfig } from "../../core/config.ts";
 import { ConfigError } from "../../core/errors.ts";
 import { createShutdown } from "../../core/shutdown.ts";
-import { withDeployment } from "../../master/fleet-deployment.ts";
 import { boundHeapGrowth } from "../../master/heap-growth.ts";
 import { createRunConsole, printSummary, writeReport } from "../../master/output.ts";
 import { exitCodeOf } from "../../master/report.ts";
@@ -20,7 +19,6 @@ import { createStatusRecorder } from "../../report/status-recorder.ts";
 import { makeTargetDeleter } from "../../worker/targets/target-deleter.ts";
 import { yargsOptions } from "../cli-options.ts";
 import { runExtraOptions, runExtraSettings, splitSettings, syncOptions, tocOptions } from "../run-extras.ts";
-import { checkSizingFlags, runMasterOnFleet } from "./run-master-on-fleet.ts";
 
 export const masterCommand: CommandModule = {
   command: "master",
@@ -31,6 +29,14 @@ export const masterCommand: CommandModule = {
     process.exitCode = await masterMain(argv, process.env);
   },
 };
+
+/**
+ * The CloudFormation and EC2 clients load only when the master command runs: evaluating them took a tenth of
+ * every command's start, `local` and `worker` included.
+ */
+async function withDeployment(flags: Record<string, unknown>, env: NodeJS.ProcessEnv) {
+  return (await import("../../master/fleet-deployment.ts")).withDeployment(flags, env);
+}
 
 async function masterMain(flags: Record<string, unknown>, env: NodeJS.ProcessEnv): Promise<number> {
   // The crawl stats many files at once (a round trip each on a network filer): more threads than libuv's 4,
@@ -79,7 +85,7 @@ async function masterMain(flags: Record<string, unknown>, env: NodeJS.ProcessEnv
       sync: { ...syncOptions(extras), target },
     };
     const report = config.launch
-      ? await runMasterOnFleet(config, ports, options, extras)
+      ? await (await import("./run-master-on-fleet.ts")).runMasterOnFleet(config, ports, options, extras)
       : await runMaster(ports, options);
     if (!report) return shutdown.stop.aborted ? 130 : 1;
     log.endDisplay();
@@ -91,5 +97,18 @@ async function masterMain(flags: Record<string, unknown>, env: NodeJS.ProcessEnv
   } finally {
     shutdown.dispose();
     clients.destroy();
+  }
+}
+
+/** `--deadline` and `--budget` size a fleet the master launches: without `--launch` they are a usage error. */
+function checkSizingFlags(config: {
+  launch: boolean;
+  deadline?: string | undefined;
+  budget?: number | undefined;
+}): void {
+  if (!config.launch && (config.deadline !== undefined || config.budget !== undefined)) {
+    throw new ConfigError(
+      "--deadline and --budget size the fleet the master launches: add --launch (and --stack NAME), or drop them",
+    );
   }
 }

@@ -12,15 +12,6 @@ import type { RunExtras } from "../run-extras.ts";
 
 export type MasterCliConfig = ConfigOf<typeof masterCliSettings>;
 
-/** `--deadline` and `--budget` size a fleet the master launches: without `--launch` they are a usage error. */
-export function checkSizingFlags(config: MasterCliConfig): void {
-  if (!config.launch && (config.deadline !== undefined || config.budget !== undefined)) {
-    throw new ConfigError(
-      "--deadline and --budget size the fleet the master launches: add --launch (and --stack NAME), or drop them",
-    );
-  }
-}
-
 /** The sizing the settings ask for, priced by the plan's table; null without `--deadline` or `--budget`. */
 export function fleetSizing(
   config: MasterCliConfig,

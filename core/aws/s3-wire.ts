@@ -12,7 +12,7 @@
 import http from "node:http";
 import https from "node:https";
 import type { S3Client } from "@aws-sdk/client-s3";
-import { SignatureV4 } from "@smithy/signature-v4";
+import { type SigV4Credentials, SigV4Signer } from "./sigv4.ts";
 
 export interface WirePut {
   readonly body: Buffer;
@@ -37,7 +37,8 @@ export interface WireHead {
 
 interface Route {
   readonly url: URL;
-  readonly signer: SignatureV4;
+  readonly signer: SigV4Signer;
+  readonly credentials: () => Promise<SigV4Credentials>;
 }
 
 /** An error shaped like the SDK's service errors. */
@@ -152,16 +153,12 @@ export class S3Wire {
     const scheme = schemes[0];
     if (schemes.length !== 1 || scheme?.name !== "sigv4" || !scheme.signingRegion) return null;
     if (ep.headers && Object.keys(ep.headers).length > 0) return null;
+    const creds = cfg.credentials;
     return {
       url: new URL(ep.url.href),
-      signer: new SignatureV4({
-        credentials: cfg.credentials,
-        region: scheme.signingRegion,
-        service: scheme.signingName ?? "s3",
-        sha256: cfg.sha256,
-        uriEscapePath: false,
-        applyChecksum: false,
-      }),
+      signer: new SigV4Signer(scheme.signingRegion, scheme.signingName ?? "s3"),
+      // The client's own provider: memoized, and refreshed by the SDK before the keys expire.
+      credentials: typeof creds === "function" ? creds : async () => creds,
     };
   }
 
@@ -178,15 +175,8 @@ export class S3Wire {
     const { url, signer } = route;
     const base = url.pathname.endsWith("/") ? url.pathname : `${url.pathname}/`;
     const path = `${base}${key.split("/").map(encodeSegment).join("/")}`;
-    const signed = await signer.sign({
-      method,
-      protocol: url.protocol,
-      hostname: url.hostname,
-      port: url.port ? Number(url.port) : undefined,
-      path,
-      query: {},
-      headers: { ...headers, host: url.host },
-    });
+    headers.host = url.host;
+    const signedHeaders = signer.sign({ method, path, headers }, await route.credentials());
     const isHttps = url.protocol === "https:";
     return new Promise<WireResponse>((resolve, reject) => {
       const req = (isHttps ? https : http).request(
@@ -195,7 +185,7 @@ export class S3Wire {
           hostname: url.hostname,
           port: url.port || undefined,
           path,
-          headers: signed.headers,
+          headers: signedHeaders,
           agent: isHttps ? this.agents.https : this.agents.http,
           signal,
           // A silent socket (half-open connection, stalled endpoint) fails the request instead of hanging it.
@@ -252,8 +242,7 @@ interface ClientConfig {
   useDualstackEndpoint: () => Promise<boolean>;
   forcePathStyle?: boolean;
   useAccelerateEndpoint?: boolean;
-  credentials: ConstructorParameters<typeof SignatureV4>[0]["credentials"];
-  sha256: ConstructorParameters<typeof SignatureV4>[0]["sha256"];
+  credentials: SigV4Credentials | (() => Promise<SigV4Credentials>);
 }
 
 const EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";

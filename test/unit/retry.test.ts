@@ -4,6 +4,7 @@ import { describe, it } from "node:test";
 import { OutageClock, outagePauseMs, withRetry } from "../../core/retry.ts";
 
 const throttled = () => Object.assign(new Error("slow down"), { name: "SlowDown" });
+const internal = () => Object.assign(new Error("internal error"), { name: "InternalError" });
 const fast = { attempts: 3, baseMs: 0, maxMs: 0 };
 
 describe("retry: one policy", () => {
@@ -13,13 +14,44 @@ describe("retry: one policy", () => {
       withRetry(
         async () => {
           calls++;
-          throw throttled();
+          throw internal();
         },
         { policy: fast },
       ),
-      /slow down/,
+      /internal error/,
     );
     assert.equal(calls, 3);
+  });
+
+  it("retries a throttle for a time, not a count: the store asked to slow down, not to give up", async () => {
+    let t = 0;
+    let calls = 0;
+    await assert.rejects(
+      withRetry(
+        async () => {
+          calls++;
+          t += 1_000;
+          throw throttled();
+        },
+        { policy: fast, throttleForMs: 10_000, now: () => t },
+      ),
+      /slow down/,
+    );
+    assert.equal(
+      calls,
+      11,
+      "failed at 1 s to 11 s: the eleventh is past the ten seconds, far past 3 attempts",
+    );
+    let later = 0;
+    const value = await withRetry(
+      async () => {
+        later++;
+        if (later < 8) throw throttled();
+        return "stored";
+      },
+      { policy: fast },
+    );
+    assert.equal(value, "stored", "eight tries, past the policy's three, within the default bound");
   });
 
   it("never retries an error that is not retryable", async () => {

@@ -56,11 +56,17 @@ export interface ParsedAttr {
   readonly size: number | undefined;
 }
 
+const ATTR_KEYS = ["st_mode", "st_mtime", "st_size", "st_uid", "st_gid"] as const;
+type AttrKey = (typeof ATTR_KEYS)[number];
+/** One number of `attr` by its key, as Python's json writes it (compiled once: VALIDATE parses every object's). */
+const ATTR_NUMBER = Object.fromEntries(
+  ATTR_KEYS.map((k) => [k, new RegExp(`"${k}"\\s*:\\s*(-?\\d+(?:\\.\\d+)?(?:[eE][+-]?\\d+)?)`)]),
+) as Record<AttrKey, RegExp>;
+
 /** Reads `attr` as yas3fs writes it (floats, `", "` separators, any key order) or as we do. */
 export function parseAttr(text: string | undefined): ParsedAttr | null {
   if (!text) return null;
-  const num = (key: string) =>
-    new RegExp(`"${key}"\\s*:\\s*(-?\\d+(?:\\.\\d+)?(?:[eE][+-]?\\d+)?)`).exec(text)?.[1];
+  const num = (key: AttrKey) => ATTR_NUMBER[key].exec(text)?.[1];
   const mode = num("st_mode");
   const mtime = num("st_mtime");
   if (mode === undefined || mtime === undefined) return null;
