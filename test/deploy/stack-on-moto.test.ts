@@ -477,6 +477,60 @@ describe("a load stack deployed on moto, run with launched workers, and destroye
       assert.deepEqual(await workerLeftovers(), { queues: [], subscriptions: [] });
       t.diagnostic(`the fleet timeline:\n${timeline(r)}`);
     });
+
+    it("a budget run stays within its budget", async (t) => {
+      // At $36 an hour an instance costs $0.01 a second and at least $0.60 (EC2's minute), so that dollars bind
+      // at this scale. One worker at 4 entries/s has ~140 writes and checks left when its rate is first known:
+      // ~$0.95 on its own, ~$1.40 with a second (one more minute billed), ~$1.95 with a third. The $1.80 budget
+      // allows two of the four --max-workers; the run must launch the second, and no third.
+      const budget = 1.8;
+      const r = await launchRun("budget", {
+        workers: 1,
+        source: paced,
+        workerEnv: { [ENV.maxEntriesPerSec]: "4" },
+        args: [
+          ["--budget", String(budget)],
+          ["--price-instance-per-hour", "36"],
+          ["--max-workers", "4"],
+          ["--boot-sec", "4"],
+          ["--batch-entries", "4"],
+        ].flat(),
+      });
+      assert.equal(r.code, 0, r.why());
+      assert.deepEqual(r.player.problems, []);
+      assert.equal(r.report?.outcome, "succeeded");
+      assert.equal(r.report?.validate.ok, pacedEntries);
+      const rows = r.report?.fleet?.timeline ?? [];
+      assert.equal(rows[0]?.action, "start 1", timeline(r));
+      const launches = rows.filter((row) => row.action.startsWith("launch"));
+      assert.equal(launches.length, 1, timeline(r));
+      // The budget, not --max-workers, sets the size: the decision says so.
+      const allows = /^the fastest fleet the budget allows; the budget \$1\.8 allows (\d+)$/.exec(
+        launches[0]?.reason ?? "",
+      );
+      assert.ok(allows, timeline(r));
+      const size = Number(allows[1]);
+      assert.ok(size >= 2 && size < 4, timeline(r));
+      assert.equal(launches[0]?.action, `launch ${size - 1}`, timeline(r));
+      assert.equal(rows.filter((row) => row.action.startsWith("drain")).length, 0, timeline(r));
+      assert.ok(r.instances.length <= size, `${r.instances.length} instances, the budget's size ${size}`);
+      assert.ok(r.instances.every((i) => i.State?.Name === "terminated"));
+      assert.equal(r.report?.workers.length, r.instances.length, "every instance's worker joined the run");
+      // The money: every row and the last live figure within the budget, and at least each instance's minute.
+      assert.ok(
+        rows.every((row) => row.spentDollars >= 0 && row.spentDollars <= budget),
+        timeline(r),
+      );
+      const progress = r.master.lines.filter((l) => l.event === "progress" && l.fleet);
+      const last = progress[progress.length - 1]?.fleet as { spentDollars: number; budgetDollars: number };
+      assert.equal(last?.budgetDollars, budget);
+      assert.ok(last.spentDollars <= budget, `$${last.spentDollars} spent of $${budget}`);
+      assert.ok(last.spentDollars >= 0.6 * r.instances.length, `$${last.spentDollars} spent`);
+      writtenOnce(r.report);
+      t.diagnostic(
+        `${r.instances.length} instances, $${last.spentDollars} spent of $${budget}; the fleet timeline:\n${timeline(r)}`,
+      );
+    });
   });
 
   it("cdk destroy removes the stack and leaves exactly the retained buckets", async () => {
