@@ -284,7 +284,10 @@ function forecast(i: SizingInput, r: Rates, n: number, ceiling: number): { endMs
   if (!i.crawl.done && i.crawl.entriesPerSec > 0 && future > 0) {
     sec = Math.max(sec, future / i.crawl.entriesPerSec + i.remaining.validateEntries * secPerEntry(n));
   }
-  const instanceSec = working * sec + joining * Math.max(MIN_BILLED_SEC, sec);
+  // Instances already launched (booting) have their first minute in the spent dollars: only the seconds from now
+  // on are theirs here; EC2's minimum is billed to the ones still to launch.
+  const booting = Math.min(joining, i.booting);
+  const instanceSec = (working + booting) * sec + (joining - booting) * Math.max(MIN_BILLED_SEC, sec);
   const dollars =
     i.spentDollars + (instanceSec / 3600) * i.instancePerHour + entries * i.requestDollarsPerEntry;
   return { endMs: i.nowMs + sec * 1000, dollars };

@@ -179,6 +179,26 @@ const rows: Row[] = [
     reason: /no rate measured yet/,
     endSec: null,
   },
+  {
+    name: "an instance still booting is not billed EC2's minimum twice: what it cost so far is in the spent dollars",
+    // $36 an hour, a budget of $1.80, $1.20 spent (each instance's first minute). Two workers (one booting) end in
+    // 18.25 s: 36.5 instance-seconds more, $1.57 in all; a third costs its own minute: $2.07. Billing the booting
+    // one a minute again would price two at $1.98 and drain the one that works.
+    input: {
+      deadlineMs: null,
+      budgetDollars: 1.8,
+      maxWorkers: 4,
+      instancePerHour: 36,
+      bootSec: 4,
+      workers: [worker("w-a", 4)],
+      booting: 1,
+      spentDollars: 1.2,
+      remaining: { entries: 50, bytes: 0, validateEntries: 80 },
+    },
+    action: { type: "hold" },
+    workers: 2,
+    reason: /the budget \$1\.8 allows 2/,
+  },
 ];
 
 describe("the fleet's sizing decision", () => {
