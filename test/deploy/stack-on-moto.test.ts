@@ -229,13 +229,15 @@ describe("a load stack deployed on moto, run with launched workers, and destroye
     return { code, report, player, master, runId, instances, phaseAtInterrupt, why };
   };
 
-  /** The last lines of a log, without the progress lines. */
-  const lastLines = (log: string) =>
-    log
-      .split("\n")
-      .filter((l) => !l.includes('"event":"progress"'))
-      .slice(-15)
-      .join("\n");
+  /** The last lines of a log without the progress lines, then its last two progress lines (where a run stood). */
+  const lastLines = (log: string) => {
+    const lines = log.split("\n");
+    const progress = (l: string) => l.includes('"event":"progress"');
+    return [
+      ...lines.filter((l) => !progress(l)).slice(-15),
+      ...lines.filter(progress).slice(-2),
+    ].join("\n");
+  };
 
   const describeInstances = async (h: Harness, runId: string) => {
     const out = await h.ec2.send(
