@@ -233,10 +233,7 @@ describe("a load stack deployed on moto, run with launched workers, and destroye
   const lastLines = (log: string) => {
     const lines = log.split("\n");
     const progress = (l: string) => l.includes('"event":"progress"');
-    return [
-      ...lines.filter((l) => !progress(l)).slice(-15),
-      ...lines.filter(progress).slice(-2),
-    ].join("\n");
+    return [...lines.filter((l) => !progress(l)).slice(-15), ...lines.filter(progress).slice(-2)].join("\n");
   };
 
   const describeInstances = async (h: Harness, runId: string) => {
