@@ -15,7 +15,6 @@ import {
   type Command,
   initialState,
   type MachineEvent,
-  type MachineSettings,
   type MachineState,
   step,
 } from "../../master/phase-machine.ts";
@@ -28,20 +27,9 @@ import {
   type SessionState,
   step as sessionStep,
 } from "../../worker/session.ts";
+import { machineSettings as settings } from "../helpers/machine.ts";
 
 const RUN = "run-1";
-
-const settings: MachineSettings = {
-  expectedWorkers: 2,
-  failfast: false,
-  beaconMs: 1_000,
-  initTimeoutMs: 60_000,
-  workerTimeoutMs: 10_000,
-  noWorkersTimeoutMs: 30_000,
-  stallTimeoutMs: 100_000,
-  errorReportTimeoutMs: 5_000,
-  shutdownTimeoutMs: 5_000,
-};
 
 function hello(worker: string, state: WorkerStateMessage["state"] = "INITIALIZED"): WorkerStateMessage {
   return {

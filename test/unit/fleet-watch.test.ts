@@ -8,25 +8,8 @@ import { createLogger } from "../../core/log.ts";
 import type { WorkerStateMessage } from "../../core/messages.ts";
 import type { Fleet, FleetInstance } from "../../core/ports.ts";
 import { type FleetSizing, FleetWatch } from "../../master/fleet-watch.ts";
-import {
-  initialState,
-  type MachineEvent,
-  type MachineSettings,
-  type MachineState,
-  step,
-} from "../../master/phase-machine.ts";
-
-const settings: MachineSettings = {
-  expectedWorkers: 2,
-  failfast: false,
-  beaconMs: 1_000,
-  initTimeoutMs: 60_000,
-  workerTimeoutMs: 10_000,
-  noWorkersTimeoutMs: 30_000,
-  stallTimeoutMs: 100_000,
-  errorReportTimeoutMs: 5_000,
-  shutdownTimeoutMs: 5_000,
-};
+import { initialState, type MachineEvent, type MachineState, step } from "../../master/phase-machine.ts";
+import { machineSettings as settings } from "../helpers/machine.ts";
 
 /** EC2 in memory: what was launched and terminated, and what describe lists. */
 class MemoryFleet implements Fleet {

@@ -6,24 +6,13 @@ import {
   type Command,
   initialState,
   type MachineEvent,
-  type MachineSettings,
   type MachineState,
   step,
 } from "../../master/phase-machine.ts";
 import { buildReport } from "../../master/report.ts";
+import { machineSettings as settings } from "../helpers/machine.ts";
 
 const RUN = "run-1";
-const settings: MachineSettings = {
-  expectedWorkers: 2,
-  failfast: false,
-  beaconMs: 1_000,
-  initTimeoutMs: 60_000,
-  workerTimeoutMs: 10_000,
-  noWorkersTimeoutMs: 30_000,
-  stallTimeoutMs: 100_000,
-  errorReportTimeoutMs: 5_000,
-  shutdownTimeoutMs: 5_000,
-};
 
 const state = (
   worker: string,
