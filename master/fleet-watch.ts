@@ -123,6 +123,20 @@ export class FleetWatch implements RunObserver {
     return [...this.instances.keys()];
   }
 
+  /**
+   * After the run: the machine's last word classifies the instances no poll got to (a worker that drained or
+   * was lost in the run's last seconds). Nothing is terminated here: the fleet's end terminates what is left.
+   */
+  settle(): void {
+    const workers = this.state?.workers ?? {};
+    for (const t of this.instances.values()) {
+      if (t.endedBy !== null || !t.worker) continue;
+      const w = workers[t.worker];
+      if (w?.drain?.doneAtMs !== undefined) t.endedBy = "drained";
+      else if (w?.state === "LOST") t.endedBy = "lost";
+    }
+  }
+
   endedBy(why: Tracked["endedBy"]): string[] {
     return [...this.instances.values()].filter((t) => t.endedBy === why).map((t) => t.instance.id);
   }

@@ -131,6 +131,7 @@ export async function runWithFleet<T extends { readonly outcome: string }>(
   const end = async (outcome: string): Promise<FleetSummary> => {
     done.abort();
     await watching;
+    watch.settle();
     // Let workers that finished power off by themselves (logs, yas3fs uploads), then terminate what is left.
     if (outcome !== "interrupted" && outcome !== "crashed" && options.drainMs > 0) await drain(options, tags);
     return summary(await terminateAll(options, tags, watch.ids(), `run ${outcome}`));

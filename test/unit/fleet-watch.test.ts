@@ -123,6 +123,25 @@ describe("the fleet, observing the phase machine", () => {
     assert.deepEqual(t.emitted, [], "the run goes on with i-0");
   });
 
+  it("counts a worker that said goodbye after the last poll as drained once the run ends, and one lost as lost", async () => {
+    const t = await setUp({ count: 3 });
+    for (const [k, id] of ["i-0", "i-1", "i-2"].entries())
+      t.feed({ type: "worker-state", at: 1 + k, message: hello(id) });
+    t.feed({ type: "drain", at: 3, workers: ["i-1"], reason: "ahead" });
+    await t.poll(4);
+    assert.deepEqual(t.watch.endedBy("drained"), [], "asked, not done yet");
+    t.feed({ type: "worker-state", at: 5, message: hello("i-1", "STOPPED") });
+    t.watch.settle();
+    assert.deepEqual(t.watch.endedBy("drained"), ["i-1"]);
+    assert.deepEqual(t.watch.endedBy("lost"), []);
+    assert.deepEqual(t.fleet.terminated, [], "settling terminates nothing");
+    const u = await setUp({ count: 1 });
+    u.feed({ type: "worker-state", at: 1, message: hello("i-0") });
+    u.feed({ type: "tick", at: 20_000 });
+    u.watch.settle();
+    assert.deepEqual(u.watch.endedBy("lost"), ["i-0"]);
+  });
+
   it("counts the instance of a worker that drained on a Spot interruption notice as drained, not lost, and terminates it", async () => {
     const t = await setUp();
     t.feed({ type: "worker-state", at: 1, message: hello("i-0") });
