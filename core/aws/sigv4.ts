@@ -31,13 +31,13 @@ export class SigV4Signer {
 
   /** The request's headers with `x-amz-date`, the session token (when there is one) and `authorization`. */
   sign(req: SigV4Request, creds: SigV4Credentials, now: Date = new Date()): Record<string, string> {
-    const longDate = amzDate(now);
+    const longDate = this.dateOf(now);
     const shortDate = longDate.slice(0, 8);
     const headers: Record<string, string> = { ...req.headers, "x-amz-date": longDate };
     if (creds.sessionToken) headers["x-amz-security-token"] = creds.sessionToken;
     const names = Object.keys(headers).sort();
     let canonicalHeaders = "";
-    for (const n of names) canonicalHeaders += `${n}:${canonicalValue(headers[n] ?? "")}\n`;
+    for (const n of names) canonicalHeaders += `${n}:${canonicalValue(headers[n] as string)}\n`;
     const signedHeaders = names.join(";");
     const payloadHash = headers["x-amz-content-sha256"] ?? "UNSIGNED-PAYLOAD";
     const canonical = `${req.method}\n${req.path}\n\n${canonicalHeaders}\n${signedHeaders}\n${payloadHash}`;
@@ -48,6 +48,18 @@ export class SigV4Signer {
       `AWS4-HMAC-SHA256 Credential=${creds.accessKeyId}/${scope}, ` +
       `SignedHeaders=${signedHeaders}, Signature=${signature}`;
     return headers;
+  }
+
+  /** `x-amz-date` of `now`, formatted once per second. */
+  private dateSec = Number.NaN;
+  private dateText = "";
+  private dateOf(now: Date): string {
+    const sec = Math.floor(now.getTime() / 1000);
+    if (sec !== this.dateSec) {
+      this.dateText = amzDate(now);
+      this.dateSec = sec;
+    }
+    return this.dateText;
   }
 
   private signingKey(shortDate: string, creds: SigV4Credentials): Buffer {

@@ -75,6 +75,23 @@ const CASES: {
   },
 ];
 
+/** The SDK signer's headers for one case, at `at`. */
+async function sdkHeaders(c: (typeof CASES)[number], at: Date): Promise<Record<string, string>> {
+  const headers = { ...c.headers, host: c.host };
+  const signed = await new SignatureV4({
+    credentials: c.creds,
+    region: c.region,
+    service: "s3",
+    sha256,
+    uriEscapePath: false,
+    applyChecksum: false,
+  }).sign(
+    { method: c.method, protocol: "https:", hostname: c.host, path: c.path, query: {}, headers },
+    { signingDate: at },
+  );
+  return signed.headers;
+}
+
 describe("SigV4 signer of the hand-sent S3 requests", () => {
   for (const c of CASES) {
     it(`signs ${c.name} exactly as the SDK's signer does`, async () => {
@@ -85,21 +102,29 @@ describe("SigV4 signer of the hand-sent S3 requests", () => {
         c.creds,
         at,
       );
-      const sdk = await new SignatureV4({
-        credentials: c.creds,
-        region: c.region,
-        service: "s3",
-        sha256,
-        uriEscapePath: false,
-        applyChecksum: false,
-      }).sign(
-        { method: c.method, protocol: "https:", hostname: c.host, path: c.path, query: {}, headers },
-        { signingDate: at },
-      );
-      assert.deepEqual(ours, sdk.headers);
+      assert.deepEqual(ours, await sdkHeaders(c, at));
       assert.match(ours.authorization ?? "", /^AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE\/\d{8}\//);
     });
   }
+
+  it("signs a run of different requests with one signer, each as the SDK's signer does", async () => {
+    // What the signer remembers between requests (the date of the second, the signed-header list) must never
+    // carry over to a request of other headers, another second or another millisecond of the same second.
+    const signers = new Map<string, SigV4Signer>();
+    const times = ["2026-12-01T23:59:59.001Z", "2026-12-01T23:59:59.999Z", "2026-12-02T00:00:00.000Z"];
+    for (let i = 0; i < 12; i++) {
+      const c = CASES[i % CASES.length] as (typeof CASES)[number];
+      const at = new Date(times[Math.floor(i / 2) % times.length] as string);
+      let signer = signers.get(c.region);
+      if (!signer) {
+        signer = new SigV4Signer(c.region, "s3");
+        signers.set(c.region, signer);
+      }
+      const headers = { ...c.headers, host: c.host };
+      const ours = signer.sign({ method: c.method, path: c.path, headers }, c.creds, at);
+      assert.deepEqual(ours, await sdkHeaders(c, at), `request ${i}: ${c.name} at ${at.toISOString()}`);
+    }
+  });
 
   it("derives a new signing key when the day or the keys change", () => {
     const signer = new SigV4Signer("us-east-1", "s3");
