@@ -73,12 +73,18 @@ export function makeClients(conn: AwsConnection): AwsClients {
     responseChecksumValidation: "WHEN_REQUIRED",
     ...(conn.endpoint ? { forcePathStyle: true } : {}),
   });
+  const s3Wire = new S3Wire(s3, {
+    maxSockets: conn.maxSockets,
+    connectTimeoutMs: CONNECT_TIMEOUT_MS,
+    idleTimeoutMs: IDLE_TIMEOUT_MS,
+  });
   return {
     sqs,
     sns,
     s3,
-    s3Wire: new S3Wire(s3, agents),
+    s3Wire,
     destroy() {
+      s3Wire.destroy();
       sqs.destroy();
       sns.destroy();
       s3.destroy();

@@ -106,10 +106,11 @@ describe("S3 requests signed by hand, at the wire", { timeout: 30_000 }, () => {
       requestChecksumCalculation: "WHEN_REQUIRED",
       requestHandler: { httpAgent: agent },
     });
-    wire = new S3Wire(client, { http: agent, https: new (await import("node:https")).Agent() });
+    wire = new S3Wire(client, { maxSockets: 8, connectTimeoutMs: 5_000, idleTimeoutMs: 30_000 });
   });
 
   after(() => {
+    wire.destroy();
     client.destroy();
     server.close();
   });
