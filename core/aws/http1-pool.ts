@@ -366,7 +366,10 @@ class Connection {
           }
           const next = this.readHead(buf.toString("latin1", 0, end));
           this.buf = buf.subarray(end + 4);
-          if (next === "done") return this.finish();
+          if (next === "done") {
+            this.finish();
+            return;
+          }
           continue;
         }
         case "length": {
@@ -374,7 +377,7 @@ class Connection {
           this.take(buf.subarray(0, n));
           this.remaining -= n;
           this.buf = buf.subarray(n);
-          if (this.remaining === 0) return this.finish();
+          if (this.remaining === 0) this.finish();
           return;
         }
         case "chunk-size": {
@@ -416,7 +419,8 @@ class Connection {
           // No trailers: CRLF at once; else trailer lines up to an empty one (dropped: S3 sends none we read).
           if (buf.length >= 2 && buf[0] === 13 && buf[1] === 10) {
             this.buf = buf.subarray(2);
-            return this.finish();
+            this.finish();
+            return;
           }
           const end = buf.indexOf(HEAD_END);
           if (end < 0) {
@@ -424,7 +428,8 @@ class Connection {
             return;
           }
           this.buf = buf.subarray(end + 4);
-          return this.finish();
+          this.finish();
+          return;
         }
         case "until-close":
           this.take(buf);
@@ -546,7 +551,9 @@ class Connection {
     const code = (cause as NodeJS.ErrnoException | null)?.code ?? "ECONNRESET";
     if (this.served > 0 && !this.gotBytes) {
       // A kept-alive connection closed by the server while unused, found so by this request: sent again.
-      reject(new Http1Error(`${what}: the kept-alive connection was closed`, code, "StaleConnection", { cause }));
+      reject(
+        new Http1Error(`${what}: the kept-alive connection was closed`, code, "StaleConnection", { cause }),
+      );
       return;
     }
     const message = cause
@@ -567,7 +574,10 @@ class Connection {
 /** The request line and headers, checked as Node's http client checks them. */
 function requestHead(req: Http1Request): string {
   if (BAD_PATH.test(req.path)) {
-    throw new Http1Error(`the path ${JSON.stringify(req.path)} has characters a request line cannot carry`, "EINVAL");
+    throw new Http1Error(
+      `the path ${JSON.stringify(req.path)} has characters a request line cannot carry`,
+      "EINVAL",
+    );
   }
   let head = `${req.method} ${req.path} HTTP/1.1\r\n`;
   for (const name in req.headers) {
