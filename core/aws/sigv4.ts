@@ -5,7 +5,7 @@
  * once a day per key pair. The SDK's signer costs several times as much per small object: it derives a cache
  * key with an HMAC, and normalises and copies the request in several passes, on every request.
  */
-import { createHash, createHmac } from "node:crypto";
+import { createHmac, createSecretKey, hash, type KeyObject } from "node:crypto";
 
 export interface SigV4Credentials {
   readonly accessKeyId: string;
@@ -22,7 +22,11 @@ export interface SigV4Request {
 }
 
 export class SigV4Signer {
-  private cached: { readonly id: string; readonly key: Buffer } | null = null;
+  private cached: { readonly id: string; readonly key: KeyObject } | null = null;
+  /** The last request's header names as given, and sorted: requests of a kind share them. */
+  private lastNames: readonly string[] = [];
+  private lastSorted: readonly string[] = [];
+  private lastSigned = "";
 
   constructor(
     readonly region: string,
@@ -35,14 +39,14 @@ export class SigV4Signer {
     const shortDate = longDate.slice(0, 8);
     const headers: Record<string, string> = { ...req.headers, "x-amz-date": longDate };
     if (creds.sessionToken) headers["x-amz-security-token"] = creds.sessionToken;
-    const names = Object.keys(headers).sort();
+    const names = this.sorted(Object.keys(headers));
     let canonicalHeaders = "";
     for (const n of names) canonicalHeaders += `${n}:${canonicalValue(headers[n] as string)}\n`;
-    const signedHeaders = names.join(";");
+    const signedHeaders = this.lastSigned;
     const payloadHash = headers["x-amz-content-sha256"] ?? "UNSIGNED-PAYLOAD";
     const canonical = `${req.method}\n${req.path}\n\n${canonicalHeaders}\n${signedHeaders}\n${payloadHash}`;
     const scope = `${shortDate}/${this.region}/${this.service}/aws4_request`;
-    const toSign = `AWS4-HMAC-SHA256\n${longDate}\n${scope}\n${createHash("sha256").update(canonical).digest("hex")}`;
+    const toSign = `AWS4-HMAC-SHA256\n${longDate}\n${scope}\n${hash("sha256", canonical, "hex")}`;
     const signature = createHmac("sha256", this.signingKey(shortDate, creds)).update(toSign).digest("hex");
     headers.authorization =
       `AWS4-HMAC-SHA256 Credential=${creds.accessKeyId}/${scope}, ` +
@@ -62,7 +66,18 @@ export class SigV4Signer {
     return this.dateText;
   }
 
-  private signingKey(shortDate: string, creds: SigV4Credentials): Buffer {
+  /** The names sorted, and their signed-headers list in `lastSigned`. */
+  private sorted(names: string[]): readonly string[] {
+    const last = this.lastNames;
+    if (names.length !== last.length || names.some((n, i) => n !== last[i])) {
+      this.lastNames = names;
+      this.lastSorted = [...names].sort();
+      this.lastSigned = this.lastSorted.join(";");
+    }
+    return this.lastSorted;
+  }
+
+  private signingKey(shortDate: string, creds: SigV4Credentials): KeyObject {
     const id = `${shortDate}\n${creds.accessKeyId}\n${creds.secretAccessKey}`;
     if (this.cached?.id === id) return this.cached.key;
     const hmac = (key: string | Buffer, data: string) => createHmac("sha256", key).update(data).digest();
@@ -70,8 +85,9 @@ export class SigV4Signer {
       hmac(hmac(hmac(`AWS4${creds.secretAccessKey}`, shortDate), this.region), this.service),
       "aws4_request",
     );
-    this.cached = { id, key };
-    return key;
+    const secret = createSecretKey(key);
+    this.cached = { id, key: secret };
+    return secret;
   }
 }
 
@@ -83,7 +99,23 @@ function amzDate(d: Date): string {
     .replace(/\.\d{3}/, "");
 }
 
-/** A header value as SigV4 signs it: trimmed, each run of white space one space. */
+/**
+ * A header value as the SDK's signer signs it: CR and LF as spaces, each run of spaces and tabs one space, then
+ * no space first or last. Most values need nothing: one pass over their characters says so.
+ */
 function canonicalValue(v: string): string {
-  return /\s\s|^\s|\s$|[\t\n\r]/.test(v) ? v.trim().replace(/\s+/g, " ") : v;
+  const last = v.length - 1;
+  for (let i = 0; i <= last; i++) {
+    const c = v.charCodeAt(i);
+    if (c === 9 || c === 10 || c === 13) return normalised(v);
+    if (c === 32 && (i === 0 || i === last || v.charCodeAt(i - 1) === 32)) return normalised(v);
+  }
+  return v;
+}
+
+function normalised(v: string): string {
+  return v
+    .replace(/[\r\n]/g, " ")
+    .replace(/[ \t]+/g, " ")
+    .replace(/^ | $/g, "");
 }

@@ -73,6 +73,28 @@ const CASES: {
     region: "us-west-2",
     at: "2026-02-28T12:00:00.000Z",
   },
+  {
+    name: "a PUT whose values have white space of other kinds, alone or at an end, and an empty value",
+    method: "PUT",
+    host: "s3.us-west-2.amazonaws.com",
+    path: "/b/k2",
+    headers: {
+      "content-length": "0",
+      "x-amz-content-sha256": UNSIGNED,
+      "x-amz-meta-lead": " lead",
+      "x-amz-meta-trail": "trail ",
+      "x-amz-meta-nbsp": "no\u00a0break",
+      "x-amz-meta-vtab": "vertical\u000btab",
+      "x-amz-meta-empty": "",
+      "x-amz-meta-plain": "one space each",
+      "x-amz-meta-mixed": "nbsp\u00a0 then a space,\ta tab",
+      "x-amz-meta-tabs": "\tlead and trail\t",
+      "x-amz-meta-lines": "a\r\nb\nc",
+    },
+    creds: KEYS,
+    region: "us-west-2",
+    at: "2026-02-28T12:00:01.000Z",
+  },
 ];
 
 /** The SDK signer's headers for one case, at `at`. */
