@@ -39,8 +39,9 @@ export interface Http1PoolOptions {
   /** A request whose connection stays silent this long fails (`TimeoutError`, `ETIMEDOUT`). */
   readonly idleTimeoutMs: number;
   /**
-   * How long an unused connection is kept open, shortened to a second less than the server's own keep-alive
-   * hint (`keep-alive: timeout=N`) so that the server does not close it first.
+   * How long an unused connection may be used again, shortened to a second less than the server's own
+   * keep-alive hint (`keep-alive: timeout=N`) so that the server does not close it first; an older one is
+   * closed when next met. (An unused connection is closed after `idleTimeoutMs` in any case.)
    * @default 4000
    */
   readonly keepAliveMs?: number;
@@ -127,8 +128,13 @@ export class Http1Pool {
   private acquire(signal: AbortSignal | undefined, fresh: boolean): Connection | Promise<Connection> {
     if (this.closed) throw new Http1Error(`${this.origin.origin}: the client was closed`, "ECONNRESET");
     if (fresh && this.open < this.options.maxSockets) return this.connect();
-    const reused = this.idle.pop();
-    if (reused) return reused;
+    for (let c = this.idle.pop(); c; c = this.idle.pop()) {
+      if (performance.now() - c.idleSince <= this.keepAliveMs(c)) return c;
+      c.socket.destroy();
+      // Its place is taken again below: the close comes later, and must not count it twice.
+      c.counted = false;
+      this.open--;
+    }
     if (this.open < this.options.maxSockets) return this.connect();
     return new Promise<Connection>((resolve, reject) => {
       const w: Waiter = { resolve, reject };
@@ -164,7 +170,9 @@ export class Http1Pool {
     socket.setTimeout(this.options.connectTimeoutMs);
     socket.once(this.isTls ? "secureConnect" : "connect", () => {
       conn.connected = true;
-      socket.setTimeout(conn.busy ? this.options.idleTimeoutMs : this.keepAliveMs(conn));
+      // One timer for the connection's life, kept by the socket: silence while a request waits fails it,
+      // silence while unused closes the connection.
+      socket.setTimeout(this.options.idleTimeoutMs);
     });
     return conn;
   }
@@ -182,7 +190,6 @@ export class Http1Pool {
   ): Promise<Http1Response> {
     return new Promise<Http1Response>((resolve, reject) => {
       conn.begin(req.method, req.path, resolve, reject, signal);
-      if (conn.connected) conn.socket.setTimeout(this.options.idleTimeoutMs);
       conn.socket.ref();
       if (signal) this.watch(signal).add(conn);
       const s = conn.socket;
@@ -229,7 +236,7 @@ export class Http1Pool {
       w.resolve(conn);
       return;
     }
-    conn.socket.setTimeout(this.keepAliveMs(conn));
+    conn.idleSince = performance.now();
     conn.socket.unref();
     this.idle.push(conn);
   }
@@ -238,9 +245,12 @@ export class Http1Pool {
   closedConnection(conn: Connection): void {
     if (conn.signal) this.watched.get(conn.signal)?.delete(conn);
     this.all.delete(conn);
-    this.open--;
     const i = this.idle.indexOf(conn);
     if (i >= 0) this.idle.splice(i, 1);
+    // A connection dropped as too old has given its place up already.
+    if (!conn.counted) return;
+    conn.counted = false;
+    this.open--;
     const w = this.waiting.shift();
     if (!w) return;
     try {
@@ -275,6 +285,10 @@ class Connection {
   served = 0;
   serverKeepAliveMs: number | undefined;
   signal: AbortSignal | undefined;
+  /** When it was last released unused (performance.now()). */
+  idleSince = 0;
+  /** Whether it still counts among the pool's open connections. */
+  counted = true;
   private method = "";
   private path = "";
   private resolve: ((r: Http1Response) => void) | null = null;
@@ -441,36 +455,52 @@ class Connection {
 
   /** Reads a head: an interim (1xx) answer to skip, an answer without a body, or one whose body follows. */
   private readHead(text: string): "interim" | "done" | "body" {
-    const lines = text.split("\r\n");
-    const m = /^HTTP\/1\.([01]) (\d{3})(?: |$)/.exec(lines[0] ?? "");
-    if (!m) throw this.protocolError(`a status line ${JSON.stringify((lines[0] ?? "").slice(0, 80))}`);
-    const status = Number(m[2]);
-    if (status >= 100 && status < 200) return "interim";
+    let eol = text.indexOf("\r\n");
+    if (eol < 0) eol = text.length;
+    const c12 = text.charCodeAt(12);
+    const minor = text.charCodeAt(7);
+    const status = Number(text.slice(9, 12));
+    if (
+      !text.startsWith("HTTP/1.") ||
+      (minor !== 48 && minor !== 49) ||
+      text.charCodeAt(8) !== 32 ||
+      !(status >= 100 && status <= 999) ||
+      !(eol === 12 || c12 === 32)
+    ) {
+      throw this.protocolError(`a status line ${JSON.stringify(text.slice(0, Math.min(eol, 80)))}`);
+    }
+    if (status < 200) return "interim";
     const headers: Record<string, string> = {};
     let last = "";
-    for (let i = 1; i < lines.length; i++) {
-      const line = lines[i] as string;
-      if (line.length === 0) continue;
-      const first = line.charCodeAt(0);
+    for (let pos = eol + 2; pos < text.length; ) {
+      let next = text.indexOf("\r\n", pos);
+      if (next < 0) next = text.length;
+      const first = text.charCodeAt(pos);
       if ((first === 32 || first === 9) && last) {
         // An obsolete folded line continues the header before it.
-        headers[last] = `${headers[last]} ${line.trim()}`;
-        continue;
+        headers[last] = `${headers[last]} ${text.slice(pos, next).trim()}`;
+      } else if (next > pos) {
+        const colon = text.indexOf(":", pos);
+        if (colon <= pos || colon > next) {
+          throw this.protocolError(
+            `a header line ${JSON.stringify(text.slice(pos, Math.min(next, pos + 80)))}`,
+          );
+        }
+        const name = text.slice(pos, colon).trim().toLowerCase();
+        const value = text.slice(colon + 1, next).trim();
+        const had = headers[name];
+        headers[name] = had === undefined ? value : `${had}, ${value}`;
+        last = name;
       }
-      const colon = line.indexOf(":");
-      if (colon <= 0) throw this.protocolError(`a header line ${JSON.stringify(line.slice(0, 80))}`);
-      const name = line.slice(0, colon).trim().toLowerCase();
-      const value = line.slice(colon + 1).trim();
-      const had = headers[name];
-      headers[name] = had === undefined ? value : `${had}, ${value}`;
-      last = name;
+      pos = next + 2;
     }
     this.status = status;
     this.headers = headers;
     const connection = (headers.connection ?? "").toLowerCase();
     this.keepAlive =
-      m[1] === "1" ? !/(?:^|,)\s*close\s*(?:,|$)/.test(connection) : /keep-alive/.test(connection);
-    const hint = /(?:^|,)\s*timeout=(\d+)/i.exec(headers["keep-alive"] ?? "")?.[1];
+      minor === 49 ? !/(?:^|,)\s*close\s*(?:,|$)/.test(connection) : /keep-alive/.test(connection);
+    const alive = headers["keep-alive"];
+    const hint = alive === undefined ? undefined : /(?:^|,)\s*timeout=(\d+)/i.exec(alive)?.[1];
     if (hint !== undefined) this.serverKeepAliveMs = Number(hint) * 1000 - 1000;
     if (this.method === "HEAD" || status === 204 || status === 304) return "done";
     const te = headers["transfer-encoding"];

@@ -253,16 +253,24 @@ describe("the lean HTTP/1.1 client, against a scripted TCP server", { timeout: 3
     }
   });
 
-  it("closes a connection unused for the keep-alive time, never longer than the server's hint", async () => {
-    const pool = new Http1Pool(url, { ...OPTIONS, keepAliveMs: 60_000 });
+  it("uses no connection unused for longer than the keep-alive time or the server's hint, and closes it", async () => {
+    const pool = new Http1Pool(url, { ...OPTIONS, keepAliveMs: 60_000, idleTimeoutMs: 300 });
     try {
       raw.answer = (s) =>
         s.write("HTTP/1.1 200 OK\r\nContent-Length: 0\r\nKeep-Alive: timeout=1, max=100\r\n\r\n");
       const closed = raw.closedByClient;
       await pool.request(put("/g", "x"));
-      // A hint of 1 s leaves the client no time: it closes the connection as soon as it is unused.
+      const first = raw.sockets.at(-1);
+      await sleep(20);
+      // A hint of 1 s leaves the client no time: the next request goes on a new connection, the old is closed.
+      raw.answer = (s) => s.write("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+      await pool.request(put("/g2", "x"));
+      assert.notEqual(raw.sockets.at(-1), first);
       for (let i = 0; i < 100 && raw.closedByClient === closed; i++) await sleep(10);
-      assert.equal(raw.closedByClient, closed + 1, "the client closed the unused connection");
+      assert.equal(raw.closedByClient, closed + 1, "the client closed the old connection");
+      // Without a hint the connection is kept, and closed once unused for the idle timeout.
+      for (let i = 0; i < 100 && raw.closedByClient === closed + 1; i++) await sleep(10);
+      assert.equal(raw.closedByClient, closed + 2, "the client closed the connection left unused");
     } finally {
       pool.destroy();
     }
