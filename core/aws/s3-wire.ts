@@ -189,7 +189,7 @@ export class S3Wire {
     if (!route) throw new Error(`s3://${bucket} cannot be reached by a signed request: use the SDK`);
     const { url, signer } = route;
     const base = url.pathname.endsWith("/") ? url.pathname : `${url.pathname}/`;
-    const path = `${base}${key.split("/").map(encodeSegment).join("/")}`;
+    const path = `${base}${PLAIN_KEY.test(key) ? key : key.split("/").map(encodeSegment).join("/")}`;
     headers.host = url.host;
     const signedHeaders = signer.sign({ method, path, headers }, await route.credentials());
     const res = await route.pool.request({ method, path, headers: signedHeaders, body }, signal);
@@ -219,6 +219,9 @@ interface ClientConfig {
 }
 
 const EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+/** A key of unreserved characters and slashes only: its path is itself (most keys, checked at once). */
+const PLAIN_KEY = /^[A-Za-z0-9\-._~/]*$/;
 
 /** A key segment as the SDK puts it in a path: RFC 3986 unreserved characters stay, all else is %XX. */
 function encodeSegment(s: string): string {

@@ -1,7 +1,10 @@
 /** Direct file system calls give the event loop a turn every few milliseconds, all callers together. */
 import assert from "node:assert/strict";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
 import { describe, it } from "node:test";
-import { Breather } from "../../worker/targets/fs-calls.ts";
+import { Breather, directCalls, threadCalls } from "../../worker/targets/fs-calls.ts";
 
 const busy = (ms: number) => {
   const end = performance.now() + ms;
@@ -42,3 +45,32 @@ describe("Breather", () => {
     assert.equal(b.breathe(), undefined);
   });
 });
+
+for (const calls of [directCalls, threadCalls]) {
+  describe(`reading an opened source file whole (${calls.direct ? "direct" : "threads"})`, () => {
+    it("reads the size it is given in one buffer, fewer bytes when the file is shorter, and all without a size", async () => {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "s3bl-read-"));
+      try {
+        const f = path.join(dir, "f");
+        const bytes = Buffer.from(Array.from({ length: 5000 }, (_, i) => i % 251));
+        fs.writeFileSync(f, bytes);
+        const h = await calls.openSource(f);
+        try {
+          assert.deepEqual(await h.read(5000), bytes);
+          // Grown since its stat: only the bytes the stat said (the stat after the read shows the change).
+          fs.appendFileSync(f, "more");
+          assert.deepEqual(await h.read(5000), bytes);
+          assert.deepEqual(await h.read(), Buffer.concat([bytes, Buffer.from("more")]));
+          // Shrunk since its stat: what is there.
+          fs.truncateSync(f, 100);
+          assert.deepEqual(await h.read(5000), bytes.subarray(0, 100));
+          assert.equal((await h.read(0)).length, 0);
+        } finally {
+          await h.close();
+        }
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    });
+  });
+}

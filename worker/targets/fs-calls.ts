@@ -47,8 +47,11 @@ export interface FsCalls {
 export interface SourceHandle {
   readonly fd: number;
   stat(): Awaitable<BigIntStats>;
-  /** The whole file, from its start. */
-  read(): Awaitable<Buffer>;
+  /**
+   * The whole file, from its start: `size` bytes when the size is known (from the handle's stat), in one read
+   * into a buffer of that size; fewer if the file is shorter now (the caller compares with its stat).
+   */
+  read(size?: number): Awaitable<Buffer>;
   close(): Awaitable<void>;
 }
 
@@ -87,7 +90,17 @@ export const threadCalls: FsCalls = {
     return {
       fd: fh.fd,
       stat: () => fh.stat({ bigint: true }),
-      read: () => fh.readFile(),
+      read: async (size) => {
+        if (size === undefined) return fh.readFile();
+        const buf = Buffer.allocUnsafe(size);
+        let got = 0;
+        while (got < size) {
+          const { bytesRead } = await fh.read(buf, got, size - got, got);
+          if (bytesRead === 0) break;
+          got += bytesRead;
+        }
+        return got === size ? buf : buf.subarray(0, got);
+      },
       close: () => fh.close(),
     };
   },
@@ -117,7 +130,17 @@ export const directCalls: FsCalls = {
     return {
       fd,
       stat: () => fsSync.fstatSync(fd, { bigint: true }),
-      read: () => fsSync.readFileSync(fd),
+      read: (size) => {
+        if (size === undefined) return fsSync.readFileSync(fd);
+        const buf = Buffer.allocUnsafe(size);
+        let got = 0;
+        while (got < size) {
+          const n = fsSync.readSync(fd, buf, got, size - got, got);
+          if (n === 0) break;
+          got += n;
+        }
+        return got === size ? buf : buf.subarray(0, got);
+      },
       close: () => fsSync.closeSync(fd),
     };
   },

@@ -472,7 +472,8 @@ function existsAndDiffers(diff: readonly string[]): EntryOutcome {
 
 /** Reads a small (opened and checked) file whole, checking that it did not change while read. */
 async function readWhole(handle: SourceHandle, before: BigIntStats): Promise<Buffer> {
-  const body = await handle.read();
+  // As many bytes as the stat says: a file that grew since shows in the stat after, one that shrank here.
+  const body = await handle.read(Number(before.size));
   const after = await handle.stat();
   if (after.size !== before.size || after.mtimeNs !== before.mtimeNs || body.length !== Number(before.size)) {
     throw new ChangedWhileReading();
