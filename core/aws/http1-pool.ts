@@ -45,6 +45,11 @@ export interface Http1PoolOptions {
    * @default 4000
    */
   readonly keepAliveMs?: number;
+  /**
+   * The certificates an https: endpoint's must chain to (an endpoint of a private CA).
+   * @default Node's store, with NODE_EXTRA_CA_CERTS (what the SDK's https agent trusts)
+   */
+  readonly ca?: string | undefined;
 }
 
 /** An error of the connection or of the protocol, shaped for the retry policy (`code`, `name`). */
@@ -120,7 +125,8 @@ export class Http1Pool {
   destroy(): void {
     this.closed = true;
     for (const c of this.idle.splice(0)) c.socket.destroy();
-    for (const w of this.waiting.splice(0)) w.reject(new Http1Error("the client was closed", "ECONNRESET"));
+    const closed = new Http1Error(`${this.origin.origin}: the client was closed`, "ECONNRESET");
+    for (const w of this.waiting.splice(0)) w.reject(closed);
     for (const c of this.all) c.socket.destroy();
   }
 
@@ -161,6 +167,7 @@ export class Http1Pool {
           ...o,
           servername: net.isIP(this.host) ? undefined : this.host,
           ALPNProtocols: ["http/1.1"],
+          ...(this.options.ca === undefined ? {} : { ca: this.options.ca }),
         })
       : net.connect(o);
     const conn = new Connection(socket, this);

@@ -5,6 +5,7 @@
  */
 import assert from "node:assert/strict";
 import http from "node:http";
+import https from "node:https";
 import net from "node:net";
 import { after, before, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -61,6 +62,28 @@ class RawServer {
     return new Promise((r) => this.server.close(() => r()));
   }
 }
+
+/** A self-signed certificate for localhost and 127.0.0.1 (valid to 2126), and its key: the test server's. */
+const CERT = [
+  "-----BEGIN CERTIFICATE-----",
+  "MIIBmzCCAUGgAwIBAgIURmDvEJ+BKpBOk7m4sY94TlVi/oUwCgYIKoZIzj0EAwIw",
+  "FDESMBAGA1UEAwwJbG9jYWxob3N0MCAXDTI2MTIwMjAzMDAyNFoYDzIxMjYxMTA4",
+  "MDMwMDI0WjAUMRIwEAYDVQQDDAlsb2NhbGhvc3QwWTATBgcqhkjOPQIBBggqhkjO",
+  "PQMBBwNCAASWNAZ16g9kYwUImq29I788t75PX30wwCgmLX4zkzIzCSxPAIuPR0hH",
+  "oHztFWClknAnS4A54HZx9S0vwF+ihN4ro28wbTAdBgNVHQ4EFgQUFEECLupOWA3i",
+  "AQyG7QS/oxCVCtkwHwYDVR0jBBgwFoAUFEECLupOWA3iAQyG7QS/oxCVCtkwDwYD",
+  "VR0TAQH/BAUwAwEB/zAaBgNVHREEEzARgglsb2NhbGhvc3SHBH8AAAEwCgYIKoZI",
+  "zj0EAwIDSAAwRQIhAMy2NWWuRZ9qbDVMBRIQ0e8ouboXqH37JHIk/GXnWrvCAiAT",
+  "AvK0EGjk1+fsPJGM8bjP/gDvzRALDMGH3M6e4Vm5+g==",
+  "-----END CERTIFICATE-----",
+].join("\n");
+const KEY = [
+  "-----BEGIN PRIVATE KEY-----",
+  "MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgj4DjOjQryaUw/419",
+  "BDw2zvSfQnWddTKSCagxr6TT4bChRANCAASWNAZ16g9kYwUImq29I788t75PX30w",
+  "wCgmLX4zkzIzCSxPAIuPR0hHoHztFWClknAnS4A54HZx9S0vwF+ihN4r",
+  "-----END PRIVATE KEY-----",
+].join("\n");
 
 const OPTIONS: Http1PoolOptions = { maxSockets: 4, connectTimeoutMs: 2_000, idleTimeoutMs: 2_000 };
 const put = (path: string, body: string, headers: Record<string, string> = {}) => ({
@@ -352,6 +375,53 @@ describe("the lean HTTP/1.1 client, against a scripted TCP server", { timeout: 3
       assert.ok(isRetryable(err));
     } finally {
       nowhere.destroy();
+    }
+  });
+});
+
+describe("the lean HTTP/1.1 client, over TLS", { timeout: 30_000 }, () => {
+  let server: https.Server;
+  let port = 0;
+  let connections = 0;
+
+  before(async () => {
+    server = https.createServer({ key: KEY, cert: CERT }, (req, res) => {
+      const chunks: Buffer[] = [];
+      req.on("data", (c: Buffer) => chunks.push(c));
+      req.on("end", () => res.end(`${req.method} ${req.url} ${Buffer.concat(chunks).toString()}`));
+    });
+    server.on("secureConnection", () => connections++);
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    port = (server.address() as net.AddressInfo).port;
+  });
+
+  after(() => new Promise<void>((r) => server.close(() => r())));
+
+  it("sends requests on one kept-alive TLS connection, by name and by address, to a certificate it trusts", async () => {
+    for (const host of ["localhost", "127.0.0.1"]) {
+      const pool = new Http1Pool(new URL(`https://${host}:${port}`), { ...OPTIONS, ca: CERT });
+      try {
+        connections = 0;
+        for (let i = 0; i < 3; i++) {
+          const res = await pool.request(put(`/t/${i}`, `secret ${i}`));
+          assert.equal(res.body.toString(), `PUT /t/${i} secret ${i}`, host);
+        }
+        assert.equal(connections, 1, host);
+      } finally {
+        pool.destroy();
+      }
+    }
+  });
+
+  it("refuses a certificate it does not trust, and does not retry that", async () => {
+    const pool = new Http1Pool(new URL(`https://localhost:${port}`), OPTIONS);
+    try {
+      const err = (await pool.request(put("/t", "x")).catch((e: unknown) => e)) as Error & { code?: string };
+      assert.equal(err.code, "DEPTH_ZERO_SELF_SIGNED_CERT");
+      assert.match(err.message, /PUT https:\/\/localhost:\d+\/t: self-signed certificate/);
+      assert.equal(isRetryable(err), false);
+    } finally {
+      pool.destroy();
     }
   });
 });
