@@ -34,8 +34,9 @@ declare const __BUNDLE_HASH__: string;
 const STALE_MS = 86_400_000;
 
 const bundle = fileURLToPath(new URL(`./${__BUNDLE_FILE__}`, import.meta.url));
-// A `#!` line (the bundle runs on its own too) is a comment here, so that the lines stay where they are.
-const source = readFileSync(bundle, "utf8").replace(/^#!/, "//");
+// The build writes the bundle in ASCII (read as latin1: no UTF-8 decoding of megabytes). A `#!` line (the
+// bundle runs on its own too) becomes a comment, so that the lines stay where they are.
+const source = readFileSync(bundle, "latin1").replace(/^#!/, "//");
 const cache = cacheFile();
 const cachedData = cache ? readCache(cache) : undefined;
 // Node's own wrapper of a CommonJS module, on the bundle's first line: its line numbers stay as they are.

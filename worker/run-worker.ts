@@ -8,6 +8,7 @@
  * the message comes back after the visibility timeout, another worker redoes it (writes are idempotent), and
  * the master counts each batch once.
  */
+import { setMaxListeners } from "node:events";
 import { describe } from "../core/errors.ts";
 import { Limiter, type Pace } from "../core/limiter.ts";
 import type { Logger } from "../core/log.ts";
@@ -196,13 +197,18 @@ async function openWorker(
     ended = resolve;
   });
   const loops = new AbortController();
+  const work = new AbortController();
+  const runOver = new AbortController();
+  // Every handler may wait on these at once (a set pace, a prefix's rate): a listener each, by design. The bound
+  // still tells a leak from the concurrency (Node warns past 10 listeners).
+  setMaxListeners(2 * options.concurrency + 16, loops.signal, work.signal, runOver.signal);
   const run: WorkerRun = {
     ports,
     options,
     state: start.state,
     loops,
-    work: new AbortController(),
-    runOver: new AbortController(),
+    work,
+    runOver,
     limiter,
     tasks: new Set(),
     finalReleases: [],

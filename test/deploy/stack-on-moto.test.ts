@@ -201,6 +201,10 @@ describe("a load stack deployed on moto, run with launched workers, and destroye
         "200",
         "--fleet-drain-sec",
         "30",
+        // A run that stands still fails by itself, its report naming the batches outstanding and their holders,
+        // well before the test gives up on it.
+        "--stall-timeout-sec",
+        "90",
         ...(o.args ?? []),
       ],
       { env: moto.env(o.masterKeys ?? MOTO_KEYS) },
