@@ -96,6 +96,8 @@ export interface WorkerOutcome {
 
 /** How long the goodbye (last reports, STOPPED, removing the queue) may take in all. */
 const GOODBYE_MS = 5_000;
+/** The wind-down waits this long for the TOC reader's receive in flight (a 2 s long poll, on a slow link). */
+const READER_STOP_MS = 20_000;
 /** The session's clock: a tick this often (the master's silence, rejoins, pauses). */
 const TICK_MS = 500;
 /** After a rejoin, a MODE that still lists this worker lost is answered by announcing again for at least this long (or three heartbeats). */
@@ -293,8 +295,18 @@ async function windDown(run: WorkerRun, end: SessionEnd, readerDone: Promise<voi
   if (end.why === "shutdown") run.runOver.abort(new Error("the run is over"));
   // The bound's own timers are cleared once the wind-down is over (a pending one would hold the process).
   const woundDown = new AbortController();
+  // The goodbye waits for the TOC reader's receive in flight: once the master hears it, it may end this instance,
+  // and a receive cut off then would hide whatever it took until the queue's visibility timeout.
+  const readerBound = AbortSignal.any([AbortSignal.timeout(READER_STOP_MS), woundDown.signal]);
+  const stopped = await Promise.race([
+    readerDone.then(() => true),
+    pause(READER_STOP_MS, readerBound).then(() => false),
+  ]);
+  if (!stopped)
+    run.options.log.warn(
+      `the TOC queue's receive in flight did not end within ${READER_STOP_MS / 1000} s: what it takes comes back after the queue's visibility timeout`,
+    );
   const goodbye = AbortSignal.any([AbortSignal.timeout(GOODBYE_MS), woundDown.signal]);
-  await Promise.race([readerDone, pause(GOODBYE_MS, goodbye)]);
   for (const c of run.finalReleases.splice(0)) track(run, run.keeper.release(c.receipts, c.why, goodbye));
   while (run.tasks.size > 0 && !goodbye.aborted)
     await Promise.race([Promise.all([...run.tasks]), pause(GOODBYE_MS, goodbye)]);
