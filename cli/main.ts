@@ -13,7 +13,8 @@ import { workerCommand } from "./commands/worker-command.ts";
 import { runCli } from "./run-cli.ts";
 import { runExtraSettings } from "./run-extras.ts";
 
-await runCli(
+// Not a top-level await: the bundle is CommonJS (see scripts/build.mjs). runCli sets the exit code itself.
+void runCli(
   [localCommand, masterCommand, workerCommand, planCommand, statusCommand, configCommand],
   process.argv.slice(2),
   { settingTables: [workerSettings, masterCliSettings, localSettings, runExtraSettings, planSettings] },

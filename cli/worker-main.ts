@@ -8,9 +8,13 @@ import { runCli } from "./run-cli.ts";
 /** A local run hands its workers their settings within its own start-up bound (see local/worker-launch.ts). */
 const LAUNCH_TIMEOUT_MS = 120_000;
 
-const args = process.argv.slice(2);
-const launched = args[0] === LAUNCH_FLAG ? await launchArgs(args.slice(1)) : args;
-if (launched) await runCli([{ ...workerCommand, command: "$0" }], launched);
+// Not a top-level await: the bundle is CommonJS (see scripts/build.mjs). Failures set the exit code.
+void main(process.argv.slice(2));
+
+async function main(args: string[]): Promise<void> {
+  const launched = args[0] === LAUNCH_FLAG ? await launchArgs(args.slice(1)) : args;
+  if (launched) await runCli([{ ...workerCommand, command: "$0" }], launched);
+}
 
 /** The arguments given, then those a local run hands over on standard input; null (exit 2) when none came. */
 async function launchArgs(given: string[]): Promise<string[] | null> {

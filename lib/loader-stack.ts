@@ -19,7 +19,7 @@ export interface LoaderStackProps extends StackProps {
   readonly settings?: LoaderContext;
   /**
    * The worker bundle.
-   * @default dist/worker.mjs of this package
+   * @default dist/worker.cjs of this package
    */
   readonly workerBundlePath?: string;
 }

@@ -27,7 +27,7 @@ export interface MasterHostProps {
   readonly sourceMount: string;
   /**
    * The CLI bundle uploaded as an asset.
-   * @default dist/s3-bucket-loader.mjs of this package (`npm run build` makes it)
+   * @default dist/s3-bucket-loader.cjs of this package (`npm run build` makes it)
    */
   readonly bundlePath?: string;
 }
@@ -66,7 +66,7 @@ export class MasterHost extends Construct {
     const profile = new iam.InstanceProfile(this, "InstanceProfile", { role: this.role });
 
     const bundlePath =
-      props.bundlePath ?? fileURLToPath(new URL("../dist/s3-bucket-loader.mjs", import.meta.url));
+      props.bundlePath ?? fileURLToPath(new URL("../dist/s3-bucket-loader.cjs", import.meta.url));
     if (!existsSync(bundlePath)) {
       throw new Error(`MasterHost: the CLI bundle ${bundlePath} does not exist; run npm run build first`);
     }

@@ -23,7 +23,7 @@ import {
 
 export interface MasterBootInput {
   readonly region: string;
-  /** `s3://bucket/key` of the CLI bundle (`dist/s3-bucket-loader.mjs`). */
+  /** `s3://bucket/key` of the CLI bundle (`dist/s3-bucket-loader.cjs`). */
   readonly bundleUrl: string;
   /** The stack whose outputs the master reads (`--stack`). */
   readonly stackName: string;
@@ -43,7 +43,7 @@ export interface MasterBootInput {
 /** Fixed places on the master host. */
 export const MASTER_PATHS = {
   home: "/opt/s3-bucket-loader",
-  bundle: "/opt/s3-bucket-loader/s3-bucket-loader.mjs",
+  bundle: "/opt/s3-bucket-loader/s3-bucket-loader.cjs",
   node: "/opt/s3-bucket-loader/node",
   runScript: "/opt/s3-bucket-loader/run-master.sh",
   publishScript: "/opt/s3-bucket-loader/publish-run.sh",

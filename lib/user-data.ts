@@ -16,7 +16,7 @@ import { ENV, type EnvName } from "../core/env-names.ts";
 
 export interface WorkerBootInput {
   readonly region: string;
-  /** `s3://bucket/key` of the worker bundle (`dist/worker.mjs`). */
+  /** `s3://bucket/key` of the worker bundle (`dist/worker.cjs`). */
   readonly bundleUrl: string;
   readonly source: {
     /** `host:/path`, mounted read-only with NFS 4.1. */
@@ -44,7 +44,7 @@ export interface WorkerBootInput {
 /** Fixed places on a worker instance. */
 export const WORKER_PATHS = {
   home: "/opt/s3-bucket-loader",
-  bundle: "/opt/s3-bucket-loader/worker.mjs",
+  bundle: "/opt/s3-bucket-loader/worker.cjs",
   node: "/opt/s3-bucket-loader/node",
   hooks: "/opt/s3-bucket-loader/hooks",
   envFile: "/etc/s3-bucket-loader/worker.env",

@@ -48,7 +48,7 @@ export interface WorkerFleetProps {
   readonly controlQueuePrefix: string;
   /**
    * The worker bundle uploaded as an asset.
-   * @default dist/worker.mjs of this package (`npm run build` makes it)
+   * @default dist/worker.cjs of this package (`npm run build` makes it)
    */
   readonly bundlePath?: string;
 }
@@ -81,7 +81,7 @@ export class WorkerFleet extends Construct {
     });
     const profile = new iam.InstanceProfile(this, "InstanceProfile", { role: this.role });
 
-    const bundlePath = props.bundlePath ?? fileURLToPath(new URL("../dist/worker.mjs", import.meta.url));
+    const bundlePath = props.bundlePath ?? fileURLToPath(new URL("../dist/worker.cjs", import.meta.url));
     if (!existsSync(bundlePath)) {
       throw new Error(`WorkerFleet: the worker bundle ${bundlePath} does not exist; run npm run build first`);
     }

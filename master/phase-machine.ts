@@ -448,6 +448,7 @@ function onSummary(s: MachineState, m: SummaryMessage, at: number, out: Command[
     totals: m.totals,
     peakRssBytes: Math.max(w.peakRssBytes, m.rssBytes),
     sqsRequests: Math.max(w.sqsRequests, m.sqsRequests),
+    holding: m.inFlight,
   }));
   if (next.workers[m.worker] === undefined) {
     // A worker we never saw announce itself (e.g. the master restarted): it works for this run, so count it.

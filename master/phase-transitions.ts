@@ -146,7 +146,7 @@ export function fail(s: MachineState, at: number, reason: string, out: Command[]
 
 /** The stall limit: the run fails and the report names what was outstanding. */
 export function failStalled(s: MachineState, d: DispatchView, at: number, out: Command[]): MachineState {
-  const reason = `stalled: no batch result for ${seconds(s.settings.stallTimeoutMs)} in ${d.phase} ${d.stage}; ${describeOutstanding(s, d)}`;
+  const reason = `stalled: no batch result for ${seconds(s.settings.stallTimeoutMs)} in ${d.phase} ${d.stage}; ${describeOutstanding(s, d)}; ${describeHolders(s)}`;
   out.push({ type: "purge-toc" });
   return fail({ ...s, notes: [...s.notes, reason] }, at, reason, out);
 }
@@ -163,6 +163,19 @@ export function describeOutstanding(s: MachineState, d: DispatchView): string {
   const n = outstanding(d);
   if (n === 0) return `no batch of ${d.phase} ${d.stage} handed out yet`;
   return `${n} batch${n === 1 ? "" : "es"} outstanding (${d.entriesIssued - d.entriesDone} entries): ${shown}${more}`;
+}
+
+/** Which live workers said, in their last summary, that they hold batches: where a wedged batch is. */
+function describeHolders(s: MachineState): string {
+  const holders = Object.values(s.workers).filter(
+    (w) => (w.holding ?? 0) > 0 && w.state !== "LOST" && w.state !== "STOPPED",
+  );
+  if (holders.length === 0)
+    return "no live worker says it holds one (on the TOC queue, or hidden until its visibility timeout: taken by a worker that went away, or by a receive whose answer was lost)";
+  const listed = holders.map(
+    (w) => `${w.id} on ${w.host} (${w.holding}, last heard of ${iso(w.lastSeenMs)})`,
+  );
+  return `held by ${listed.join(", ")}`;
 }
 
 export function finish(s: MachineState, at: number, out: Command[]): MachineState {

@@ -54,6 +54,8 @@ export interface WorkerView {
   readonly peakRssBytes: number;
   /** The worker's own count of its SQS requests, as last reported. */
   readonly sqsRequests: number;
+  /** TOC batches it held (received, not yet reported) at its last summary. */
+  readonly holding?: number;
   readonly errorsReceived: number;
   readonly errorReport?: { readonly errorsSent: number; readonly notes: readonly string[] };
   /** The outcome of the worker's before-VALIDATE hook, once it sent one (a worker without a hook sends none). */

@@ -8,6 +8,7 @@
  * the message comes back after the visibility timeout, another worker redoes it (writes are idempotent), and
  * the master counts each batch once.
  */
+import { setMaxListeners } from "node:events";
 import { describe } from "../core/errors.ts";
 import { Limiter, type Pace } from "../core/limiter.ts";
 import type { Logger } from "../core/log.ts";
@@ -95,6 +96,8 @@ export interface WorkerOutcome {
 
 /** How long the goodbye (last reports, STOPPED, removing the queue) may take in all. */
 const GOODBYE_MS = 5_000;
+/** The wind-down waits this long for the TOC reader's receive in flight (a 2 s long poll, on a slow link). */
+const READER_STOP_MS = 20_000;
 /** The session's clock: a tick this often (the master's silence, rejoins, pauses). */
 const TICK_MS = 500;
 /** After a rejoin, a MODE that still lists this worker lost is answered by announcing again for at least this long (or three heartbeats). */
@@ -196,13 +199,18 @@ async function openWorker(
     ended = resolve;
   });
   const loops = new AbortController();
+  const work = new AbortController();
+  const runOver = new AbortController();
+  // Every handler may wait on these at once (a set pace, a prefix's rate): a listener each, by design. The bound
+  // still tells a leak from the concurrency (Node warns past 10 listeners).
+  setMaxListeners(2 * options.concurrency + 16, loops.signal, work.signal, runOver.signal);
   const run: WorkerRun = {
     ports,
     options,
     state: start.state,
     loops,
-    work: new AbortController(),
-    runOver: new AbortController(),
+    work,
+    runOver,
     limiter,
     tasks: new Set(),
     finalReleases: [],
@@ -287,8 +295,18 @@ async function windDown(run: WorkerRun, end: SessionEnd, readerDone: Promise<voi
   if (end.why === "shutdown") run.runOver.abort(new Error("the run is over"));
   // The bound's own timers are cleared once the wind-down is over (a pending one would hold the process).
   const woundDown = new AbortController();
+  // The goodbye waits for the TOC reader's receive in flight: once the master hears it, it may end this instance,
+  // and a receive cut off then would hide whatever it took until the queue's visibility timeout.
+  const readerBound = AbortSignal.any([AbortSignal.timeout(READER_STOP_MS), woundDown.signal]);
+  const stopped = await Promise.race([
+    readerDone.then(() => true),
+    pause(READER_STOP_MS, readerBound).then(() => false),
+  ]);
+  if (!stopped)
+    run.options.log.warn(
+      `the TOC queue's receive in flight did not end within ${READER_STOP_MS / 1000} s: what it takes comes back after the queue's visibility timeout`,
+    );
   const goodbye = AbortSignal.any([AbortSignal.timeout(GOODBYE_MS), woundDown.signal]);
-  await Promise.race([readerDone, pause(GOODBYE_MS, goodbye)]);
   for (const c of run.finalReleases.splice(0)) track(run, run.keeper.release(c.receipts, c.why, goodbye));
   while (run.tasks.size > 0 && !goodbye.aborted)
     await Promise.race([Promise.all([...run.tasks]), pause(GOODBYE_MS, goodbye)]);

@@ -35,24 +35,35 @@ export async function ensureRunResources(
       throw new AwsCallError("CreateQueue", name, { cause: err });
     }
   };
-  const deadLetterQueueUrl = await queue(`${namePrefix}-toc-dlq`, { MessageRetentionPeriod: "1209600" });
-  const dlqArn = (
-    await clients.sqs.send(
-      new GetQueueAttributesCommand({ QueueUrl: deadLetterQueueUrl, AttributeNames: ["QueueArn"] }),
-    )
-  ).Attributes?.QueueArn;
-  const tocQueueUrl = await queue(`${namePrefix}-toc`, {
-    VisibilityTimeout: String(settings.tocVisibilityTimeoutSec),
-    MessageRetentionPeriod: "1209600",
-    RedrivePolicy: JSON.stringify({ deadLetterTargetArn: dlqArn, maxReceiveCount: settings.maxReceiveCount }),
-  });
-  const reportQueueUrl = await queue(`${namePrefix}-reports`, { MessageRetentionPeriod: "1209600" });
-  let topicArn: string;
-  try {
-    topicArn =
-      (await clients.sns.send(new CreateTopicCommand({ Name: `${namePrefix}-control` }))).TopicArn ?? "";
-  } catch (err) {
-    throw new AwsCallError("CreateTopic", `${namePrefix}-control`, { cause: err });
-  }
+  const topic = async (name: string) => {
+    try {
+      return (await clients.sns.send(new CreateTopicCommand({ Name: name }))).TopicArn ?? "";
+    } catch (err) {
+      throw new AwsCallError("CreateTopic", name, { cause: err });
+    }
+  };
+  // The TOC queue needs its dead-letter queue's ARN; the report queue and the topic are made meanwhile.
+  const tocQueues = async () => {
+    const deadLetterQueueUrl = await queue(`${namePrefix}-toc-dlq`, { MessageRetentionPeriod: "1209600" });
+    const dlqArn = (
+      await clients.sqs.send(
+        new GetQueueAttributesCommand({ QueueUrl: deadLetterQueueUrl, AttributeNames: ["QueueArn"] }),
+      )
+    ).Attributes?.QueueArn;
+    const tocQueueUrl = await queue(`${namePrefix}-toc`, {
+      VisibilityTimeout: String(settings.tocVisibilityTimeoutSec),
+      MessageRetentionPeriod: "1209600",
+      RedrivePolicy: JSON.stringify({
+        deadLetterTargetArn: dlqArn,
+        maxReceiveCount: settings.maxReceiveCount,
+      }),
+    });
+    return { deadLetterQueueUrl, tocQueueUrl };
+  };
+  const [{ deadLetterQueueUrl, tocQueueUrl }, reportQueueUrl, topicArn] = await Promise.all([
+    tocQueues(),
+    queue(`${namePrefix}-reports`, { MessageRetentionPeriod: "1209600" }),
+    topic(`${namePrefix}-control`),
+  ]);
   return { topicArn, tocQueueUrl, deadLetterQueueUrl, reportQueueUrl };
 }

@@ -201,6 +201,10 @@ describe("a load stack deployed on moto, run with launched workers, and destroye
         "200",
         "--fleet-drain-sec",
         "30",
+        // A run that stands still fails by itself, its report naming the batches outstanding and their holders,
+        // well before the test gives up on it.
+        "--stall-timeout-sec",
+        "90",
         ...(o.args ?? []),
       ],
       { env: moto.env(o.masterKeys ?? MOTO_KEYS) },
@@ -226,7 +230,18 @@ describe("a load stack deployed on moto, run with launched workers, and destroye
         ...played.map((p) => `worker on ${p.id}:\n${lastLines(p.worker?.stderr() ?? "")}`),
         `player: ${player.problems.join("; ") || "no problem"}`,
       ].join("\n");
-    return { code, report, player, master, runId, instances, phaseAtInterrupt, why };
+    // A run that failed (not the one interrupted on purpose) leaves its whole logs where the test's output says:
+    // the suite's folder is removed at its end.
+    const kept = code === 0 || (o.interrupt && code === 130) ? null : await keepLogs(name, master, played);
+    const whyAll = () => `${why()}${kept ? `\nwhole logs: ${kept}` : ""}`;
+    return { code, report, player, master, runId, instances, phaseAtInterrupt, why: whyAll };
+  };
+
+  const keepLogs = async (name: string, master: Proc, played: { id: string; worker?: Proc }[]) => {
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), `s3bl-deploy-failed-${name}-`));
+    await fs.writeFile(path.join(dir, "master.log"), master.stderr());
+    for (const p of played) await fs.writeFile(path.join(dir, `${p.id}.log`), p.worker?.stderr() ?? "");
+    return dir;
   };
 
   /** The last lines of a log without the progress lines, then its last two progress lines (where a run stood). */

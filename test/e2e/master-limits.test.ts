@@ -217,11 +217,16 @@ describe("the master's limits", { timeout: 600_000 }, () => {
     const report = await c.report();
     assert.equal(report.outcome, "failed");
     const m =
-      /^stalled: no batch result for 5 s in WRITE (content|dirs); (\d+) batch(?:es)? outstanding \((\d+) entries\): [\d, -]+$/.exec(
+      /^stalled: no batch result for 5 s in WRITE (content|dirs); (\d+) batch(?:es)? outstanding \((\d+) entries\): [\d, -]+; held by (.+)$/.exec(
         report.failureReason ?? "",
       );
     assert.ok(m, report.failureReason ?? "(no reason)");
     assert.ok(Number(m[2]) >= 1);
+    assert.match(
+      m[4] ?? "",
+      /^stall1 on \S+ \(\d+, last heard of /,
+      "the frozen worker is named as a holder",
+    );
     assertAccounted(report);
     // Not attempted: the entries of the batches named, and the directories when their stage never came.
     const unsentDirs = m[1] === "content" ? dirs : 0;

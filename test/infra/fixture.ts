@@ -9,7 +9,7 @@ import { LoaderStack } from "../../lib/loader-stack.ts";
 export const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 
 export function ensureBundle(): void {
-  if (existsSync(`${ROOT}dist/worker.mjs`)) return;
+  if (existsSync(`${ROOT}dist/worker.cjs`)) return;
   const r = spawnSync(process.execPath, ["scripts/build.mjs"], { cwd: ROOT, stdio: "inherit" });
   if (r.status !== 0) throw new Error("npm run build failed");
 }

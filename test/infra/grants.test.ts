@@ -16,7 +16,7 @@ const HERE = "${AWS::Region}:${AWS::AccountId}";
 const ec2 = (resource: string) => `${P}:ec2:${HERE}:${resource}`;
 const CONTROL_QUEUES = `${P}:sqs:${HERE}:s3bl-w-*`;
 const TOPIC = "${MessagingControlTopic}";
-const BUNDLE = `${P}:s3:::cdk-hnb659fds-assets-\${AWS::AccountId}-\${AWS::Region}/ASSET_HASH.mjs`;
+const BUNDLE = `${P}:s3:::cdk-hnb659fds-assets-\${AWS::AccountId}-\${AWS::Region}/ASSET_HASH.cjs`;
 const SSM = `${P}:iam::aws:policy/AmazonSSMManagedInstanceCore`;
 const LAUNCH_TEMPLATE = ec2("launch-template/${WorkersLaunchTemplate}");
 

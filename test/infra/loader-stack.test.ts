@@ -100,9 +100,9 @@ describe("the deployable stack", () => {
     assert.match(script, /set -euo pipefail/);
     assert.match(
       script,
-      /aws s3 cp .*s3:\/\/cdk-hnb659fds-assets-.*\.mjs'? \/opt\/s3-bucket-loader\/worker\.mjs/,
+      /aws s3 cp .*s3:\/\/cdk-hnb659fds-assets-.*\.cjs'? \/opt\/s3-bucket-loader\/worker\.cjs/,
     );
-    assert.match(script, /ExecStart=\/opt\/s3-bucket-loader\/node \/opt\/s3-bucket-loader\/worker\.mjs/);
+    assert.match(script, /ExecStart=\/opt\/s3-bucket-loader\/node \/opt\/s3-bucket-loader\/worker\.cjs/);
     assert.match(script, /S3BL_TOC_QUEUE_URL=\$\{MessagingTocQueue\w+\}/);
     assert.match(script, /S3BL_TOPIC_ARN=\$\{MessagingControlTopic\w+\}/);
     assert.match(script, /TZ=UTC yas3fs 's3:\/\/\$\{TargetBucket\w+\}\/loads\/2024' /);

@@ -17,7 +17,7 @@ import { loaderStack, userDataOf } from "./fixture.ts";
 
 const input: MasterBootInput = {
   region: "eu-west-1",
-  bundleUrl: "s3://cdk-assets-123456789012-eu-west-1/abc.mjs",
+  bundleUrl: "s3://cdk-assets-123456789012-eu-west-1/abc.cjs",
   stackName: "S3BucketLoader",
   source: { nfsExport: "fs-0123456789abcdef0.efs.eu-west-1.amazonaws.com:/", mountPoint: "/mnt/source" },
   runs: { bucket: "my-logs", prefix: "runs" },
@@ -40,7 +40,7 @@ describe("the master host's boot script", () => {
     assert.match(script, /retry dnf install -y nodejs22 nfs-utils\n/);
     assert.match(
       script,
-      /retry aws s3 cp --only-show-errors --region eu-west-1 s3:\/\/cdk-assets-123456789012-eu-west-1\/abc\.mjs \/opt\/s3-bucket-loader\/s3-bucket-loader\.mjs\n/,
+      /retry aws s3 cp --only-show-errors --region eu-west-1 s3:\/\/cdk-assets-123456789012-eu-west-1\/abc\.cjs \/opt\/s3-bucket-loader\/s3-bucket-loader\.cjs\n/,
     );
     assert.match(script, /cat >\/opt\/s3-bucket-loader\/run-master\.sh <<'S3BL_EOF'\n/);
     assert.match(script, /systemctl enable --now s3-bucket-loader-master\.service\n$/);
@@ -56,7 +56,7 @@ describe("the master host's boot script", () => {
     assert.match(run, /meta-data\/tags\/instance\/s3bl-master-args/);
     assert.match(
       run,
-      /exec \/opt\/s3-bucket-loader\/node \/opt\/s3-bucket-loader\/s3-bucket-loader\.mjs master --stack S3BucketLoader --source "\$SOURCE_MOUNT" --launch/,
+      /exec \/opt\/s3-bucket-loader\/node \/opt\/s3-bucket-loader\/s3-bucket-loader\.cjs master --stack S3BucketLoader --source "\$SOURCE_MOUNT" --launch/,
     );
     assert.match(run, /--run-id "\$run_id" --state-dir "\$STATE_DIR" --report /);
     assert.match(run, /\$\{args\[@\]\+"\$\{args\[@\]\}"\}/);
@@ -115,7 +115,7 @@ describe("the master host in the stack", () => {
     const script = userDataOf(json, "MasterHost");
     assert.match(
       script,
-      /s3-bucket-loader\.mjs master --stack S3BucketLoader --source "\$SOURCE_MOUNT" --launch/,
+      /s3-bucket-loader\.cjs master --stack S3BucketLoader --source "\$SOURCE_MOUNT" --launch/,
     );
     assert.match(script, /readonly RUNS_URL='?s3:\/\/\$\{LogsBucket[0-9A-F]+\}\/runs'?\n/);
   });

@@ -31,7 +31,7 @@ describe("the template snapshot", () => {
   it("does not depend on the bundle's content", () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), "s3bl-bundle-"));
     try {
-      const other = path.join(dir, "worker.mjs");
+      const other = path.join(dir, "worker.cjs");
       writeFileSync(other, "console.log('another build');\n");
       const a = normalizeTemplate(Template.fromStack(loaderStack()).toJSON());
       const b = normalizeTemplate(Template.fromStack(loaderStack({}, { workerBundlePath: other })).toJSON());

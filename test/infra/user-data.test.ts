@@ -20,7 +20,7 @@ import { runInSandbox } from "./boot-sandbox.ts";
 
 const input: WorkerBootInput = {
   region: "eu-west-1",
-  bundleUrl: "s3://cdk-assets-123456789012-eu-west-1/abc.mjs",
+  bundleUrl: "s3://cdk-assets-123456789012-eu-west-1/abc.cjs",
   source: { nfsExport: "fs-0123456789abcdef0.efs.eu-west-1.amazonaws.com:/", mountPoint: "/mnt/source" },
   target: {
     bucket: "my-data",
@@ -82,7 +82,7 @@ describe("the worker boot script", () => {
   it("downloads the bundle from its asset and starts the service", () => {
     assert.match(
       script,
-      /aws s3 cp --only-show-errors --region eu-west-1 s3:\/\/cdk-assets-123456789012-eu-west-1\/abc\.mjs \/opt\/s3-bucket-loader\/worker\.mjs/,
+      /aws s3 cp --only-show-errors --region eu-west-1 s3:\/\/cdk-assets-123456789012-eu-west-1\/abc\.cjs \/opt\/s3-bucket-loader\/worker\.cjs/,
     );
     assert.match(script, /systemctl enable --now s3-bucket-loader-worker\.service\n$/);
   });
@@ -117,7 +117,7 @@ describe("the worker boot script", () => {
       "EnvironmentFile=/etc/s3-bucket-loader/worker.env",
       "EnvironmentFile=-/run/s3-bucket-loader/instance.env",
       "ExecStartPre=/opt/s3-bucket-loader/hooks/before-initialized.sh",
-      "ExecStart=/opt/s3-bucket-loader/node /opt/s3-bucket-loader/worker.mjs",
+      "ExecStart=/opt/s3-bucket-loader/node /opt/s3-bucket-loader/worker.cjs",
       "ExecStopPost=/opt/s3-bucket-loader/hooks/at-shutdown.sh",
       "Restart=on-failure",
       "StandardOutput=journal",

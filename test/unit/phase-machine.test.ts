@@ -771,7 +771,7 @@ describe("phase machine: the stall limit", () => {
         ...writing(5),
         { type: "summary", at: 50_000, message: summary("w1", [result(0, "WRITE"), result(2, "WRITE")]) },
         { type: "summary", at: 90_000, message: summary("w2", []) },
-        { type: "summary", at: 90_000, message: summary("w1", []) },
+        { type: "summary", at: 90_000, message: { ...summary("w1", []), inFlight: 2 } },
         { type: "tick", at: 149_000 },
       ],
       patient,
@@ -782,7 +782,8 @@ describe("phase machine: the stall limit", () => {
     assert.equal(stalled.state.outcome, "failed");
     assert.equal(
       stalled.state.failureReason,
-      "stalled: no batch result for 100 s in WRITE content; 3 batches outstanding (6 entries): 1, 3-4",
+      "stalled: no batch result for 100 s in WRITE content; 3 batches outstanding (6 entries): 1, 3-4; " +
+        "held by w1 on h (2, last heard of 1970-01-01T00:01:30.000Z)",
     );
     assert.ok(types(stalled.commands).includes("purge-toc"));
     assert.ok(types(stalled.commands).includes("stop-dispatch"));
@@ -807,7 +808,10 @@ describe("phase machine: the stall limit", () => {
     assert.equal(r.state.phase, "WRITE");
     const stalled = run([{ type: "tick", at: 300_001 }], r.state);
     assert.equal(stalled.state.phase, "SHUTDOWN");
-    assert.match(stalled.state.failureReason ?? "", /1 batch outstanding \(2 entries\): 0$/);
+    assert.match(
+      stalled.state.failureReason ?? "",
+      /1 batch outstanding \(2 entries\): 0; no live worker says it holds one \(/,
+    );
   });
 
   it("keeps the identity of the report when the run stalls before the crawl ended", async () => {
@@ -848,7 +852,10 @@ describe("phase machine: entries accounted for when a run ends early", () => {
       { type: "summary", at: 4, message: summary("w1", [result(0, "WRITE")]) },
       { type: "tick", at: 100_005 },
     ]);
-    assert.match(r.state.failureReason ?? "", /^stalled: .* 1 batch outstanding \(2 entries\): 1$/);
+    assert.match(
+      r.state.failureReason ?? "",
+      /^stalled: .* 1 batch outstanding \(2 entries\): 1; no live worker says it holds one \(/,
+    );
     const report = buildReport(r.state, {
       source: "/s",
       target: "/t",
