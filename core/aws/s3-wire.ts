@@ -191,7 +191,7 @@ export class S3Wire {
     const base = url.pathname.endsWith("/") ? url.pathname : `${url.pathname}/`;
     const path = `${base}${PLAIN_KEY.test(key) ? key : key.split("/").map(encodeSegment).join("/")}`;
     headers.host = url.host;
-    const signedHeaders = signer.sign({ method, path, headers }, await route.credentials());
+    const signedHeaders = signer.signHeaders(method, path, headers, await route.credentials());
     const res = await route.pool.request({ method, path, headers: signedHeaders, body }, signal);
     return { status: res.status, headers: res.headers, body: res.body.toString("utf8") };
   }

@@ -35,16 +35,30 @@ export class SigV4Signer {
 
   /** The request's headers with `x-amz-date`, the session token (when there is one) and `authorization`. */
   sign(req: SigV4Request, creds: SigV4Credentials, now: Date = new Date()): Record<string, string> {
+    return this.signHeaders(req.method, req.path, { ...req.headers }, creds, now);
+  }
+
+  /**
+   * As `sign`, into `headers` itself (the caller's own object, made for this request): `x-amz-date`, the
+   * session token and `authorization` are added to it, and it is returned.
+   */
+  signHeaders(
+    method: string,
+    path: string,
+    headers: Record<string, string>,
+    creds: SigV4Credentials,
+    now: Date = new Date(),
+  ): Record<string, string> {
     const longDate = this.dateOf(now);
     const shortDate = longDate.slice(0, 8);
-    const headers: Record<string, string> = { ...req.headers, "x-amz-date": longDate };
+    headers["x-amz-date"] = longDate;
     if (creds.sessionToken) headers["x-amz-security-token"] = creds.sessionToken;
     const names = this.sorted(Object.keys(headers));
     let canonicalHeaders = "";
     for (const n of names) canonicalHeaders += `${n}:${canonicalValue(headers[n] as string)}\n`;
     const signedHeaders = this.lastSigned;
     const payloadHash = headers["x-amz-content-sha256"] ?? "UNSIGNED-PAYLOAD";
-    const canonical = `${req.method}\n${req.path}\n\n${canonicalHeaders}\n${signedHeaders}\n${payloadHash}`;
+    const canonical = `${method}\n${path}\n\n${canonicalHeaders}\n${signedHeaders}\n${payloadHash}`;
     const scope = `${shortDate}/${this.region}/${this.service}/aws4_request`;
     const toSign = `AWS4-HMAC-SHA256\n${longDate}\n${scope}\n${hash("sha256", canonical, "hex")}`;
     const signature = createHmac("sha256", this.signingKey(shortDate, creds)).update(toSign).digest("hex");
