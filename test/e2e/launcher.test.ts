@@ -64,6 +64,22 @@ describe("the programs' launchers", () => {
     });
   }
 
+  it("makes the cache again after a run that did more than twice the work of the one that made it", () => {
+    const dir = fs.mkdtempSync(path.join(tmp, "remade-"));
+    run("worker.mjs", dir);
+    const file = cacheFiles(dir)[0] ?? "";
+    const made = fs.readFileSync(file);
+    const madeCpuMs = made.readUInt32LE(0);
+    assert.ok(madeCpuMs > 0, `the CPU of the run that made it: ${madeCpuMs} ms`);
+    // As if a run of a millisecond had made it: the next run does more, and makes it anew.
+    const light = Buffer.from(made);
+    light.writeUInt32LE(1, 0);
+    fs.writeFileSync(file, light);
+    const again = run("worker.mjs", dir);
+    assert.equal(again.code, 0, again.err);
+    assert.ok(fs.readFileSync(file).readUInt32LE(0) > 2, "made again, by a run of more than 2 ms");
+  });
+
   it("replaces a cache V8 refuses, and the program runs the same", () => {
     const dir = fs.mkdtempSync(path.join(tmp, "refused-"));
     const good = run("worker.mjs", dir);
