@@ -14,19 +14,34 @@ class UsageError extends Error {
   override readonly name = "UsageError";
 }
 
+/**
+ * A command, loaded only when it runs (or when every command's help is shown): a start pays for the modules of
+ * its own command, not for those of all six.
+ */
+export interface CliCommand {
+  readonly name: string;
+  readonly load: () => Promise<CommandModule>;
+}
+
+/** A command already loaded, as a `CliCommand`. */
+export function loaded(c: CommandModule): CliCommand {
+  return { name: commandName(c), load: async () => c };
+}
+
 export interface CliOptions {
   /** Every settings table of every command: a name in a `--config` file must be one of theirs. */
   readonly settingTables?: readonly Readonly<Record<string, Setting<unknown>>>[];
 }
 
 export async function runCli(
-  commands: CommandModule[],
+  commands: CliCommand[],
   args: string[],
   options: CliOptions = {},
 ): Promise<void> {
   // The command named first runs as yargs' default command, under its own name: yargs renders (and keeps) a
   // named command's whole help text each time it runs one, a tenth of a second of every program's start.
-  const chosen = commands.find((c) => commandName(c) === args[0]);
+  const named = commands.find((c) => c.name === args[0]);
+  const chosen = named ? await named.load() : undefined;
   let y = yargs(chosen ? args.slice(1) : args)
     .scriptName(chosen ? `s3-bucket-loader ${args[0]}` : "s3-bucket-loader")
     .strict()
@@ -64,8 +79,8 @@ export async function runCli(
     });
   if (chosen) y = y.command({ ...chosen, command: "$0" });
   else {
-    y = y.demandCommand(1, `name a command: ${commands.map(commandName).join(", ")}`);
-    for (const c of commands) y = y.command(c);
+    y = y.demandCommand(1, `name a command: ${commands.map((c) => c.name).join(", ")}`);
+    for (const c of await Promise.all(commands.map((c) => c.load()))) y = y.command(c);
   }
   try {
     await y.parseAsync();

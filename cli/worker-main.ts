@@ -3,7 +3,7 @@
 import { describe } from "../core/errors.ts";
 import { LAUNCH_FLAG, readLaunch } from "../local/worker-launch.ts";
 import { workerCommand } from "./commands/worker-command.ts";
-import { runCli } from "./run-cli.ts";
+import { loaded, runCli } from "./run-cli.ts";
 
 /** A local run hands its workers their settings within its own start-up bound (see local/worker-launch.ts). */
 const LAUNCH_TIMEOUT_MS = 120_000;
@@ -13,7 +13,7 @@ void main(process.argv.slice(2));
 
 async function main(args: string[]): Promise<void> {
   const launched = args[0] === LAUNCH_FLAG ? await launchArgs(args.slice(1)) : args;
-  if (launched) await runCli([{ ...workerCommand, command: "$0" }], launched);
+  if (launched) await runCli([loaded({ ...workerCommand, command: "$0" })], launched);
 }
 
 /** The arguments given, then those a local run hands over on standard input; null (exit 2) when none came. */

@@ -3,12 +3,10 @@
  * queues the deployed stack has, N worker processes, and the master in this process. The programs are the
  * same as on AWS; only the endpoint differs.
  */
-import { type ChildProcess, spawn } from "node:child_process";
-import { createWriteStream, existsSync } from "node:fs";
+import type { ChildProcess } from "node:child_process";
 import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { type AwsClients, makeClients } from "../core/aws/clients.ts";
 import { ensureRunResources, type RunResources } from "../core/aws/resources.ts";
 import { S3ObjectStore } from "../core/aws/s3-object-store.ts";
@@ -32,7 +30,8 @@ import { makeTargetDeleter } from "../worker/targets/target-deleter.ts";
 import { EMULATOR_CREDENTIALS, type Emulator, startEmulator } from "./emulator.ts";
 import { makeSampleTree } from "./sample-tree.ts";
 import type { LocalConfig } from "./settings.ts";
-import { LAUNCH_FLAG, sendLaunch, type WorkerLaunch } from "./worker-launch.ts";
+import { sendLaunch, type WorkerLaunch } from "./worker-launch.ts";
+import { spawnWorkers } from "./worker-processes.ts";
 
 export interface LocalRun {
   readonly report: RunReport;
@@ -50,6 +49,8 @@ export async function runLocal(
   run: { readonly toc?: TocSourceOptions; readonly sync?: SyncOptions } = {},
   /** UV_THREADPOOL_SIZE as the user gave it, for the workers; unset, each worker sizes its own. */
   threadPool?: string,
+  /** The run's worker processes, started already (`spawnWorkers`); by default they are started here. */
+  started?: readonly ChildProcess[],
 ): Promise<LocalRun> {
   const dir = runDir(config.stateDir, config.runId);
   await fs.mkdir(dir, { recursive: true });
@@ -64,11 +65,8 @@ export async function runLocal(
   try {
     // The worker programs load while the emulator starts and the queues are made (loading them is most of a
     // small load's fixed cost); each is handed its settings once they exist.
-    const fatal = startWorkers({ config, runDir: dir, threadPool }, workers, {
-      shutdown,
-      log,
-      masterDone: () => masterDone,
-    });
+    workers.push(...(started ?? spawnWorkers(config, threadPool)));
+    const fatal = watchWorkers(workers, dir, { shutdown, log, masterDone: () => masterDone });
     let endpoint = config.endpointUrl;
     if (!endpoint) {
       emulator = await startEmulator();
@@ -135,14 +133,6 @@ async function checkLocalSource(source: string | undefined): Promise<void> {
   if (!st.isDirectory()) throw new ConfigError(`--source ${source} is not a directory: give a directory`);
 }
 
-/** What every worker process of a local run is started with, before the endpoint and queues exist. */
-interface WorkerStart {
-  readonly config: LocalConfig;
-  readonly runDir: string;
-  /** UV_THREADPOOL_SIZE as the user gave it; unset, each worker sizes its own. */
-  readonly threadPool: string | undefined;
-}
-
 /** What every worker is handed once they exist. */
 interface WorkerRun {
   readonly config: LocalConfig;
@@ -153,35 +143,36 @@ interface WorkerRun {
 }
 
 /**
- * Starts the run's worker processes into `workers`. One that exits with a failure while the master still runs is
- * logged with the last lines of its log; the signal returned is aborted once every one has exited.
+ * Watches the run's worker processes. One that exits with a failure while the master still runs is logged with
+ * the last lines of its log; the signal returned is aborted once every one has exited (one that exited before
+ * it was watched counts too).
  */
-function startWorkers(
-  launch: WorkerStart,
-  workers: ChildProcess[],
+function watchWorkers(
+  workers: readonly ChildProcess[],
+  dir: string,
   o: { readonly shutdown: Shutdown; readonly log: Logger; readonly masterDone: () => boolean },
 ): AbortSignal {
-  const { config, runDir: dir } = launch;
   const fatal = new AbortController();
-  let running = config.workers;
-  for (let i = 1; i <= config.workers; i++) {
-    const w = startWorker(i, launch);
-    const logFile = workerLog(dir, i);
-    w.once("exit", async (code, signal) => {
-      running--;
-      if (code !== 0 && !o.shutdown.stop.aborted && !o.masterDone()) {
-        const tail = (
-          await fs.readFile(logFile, "utf8").catch((err) => `(its log cannot be read: ${describe(err)})`)
-        )
-          .trim()
-          .split("\n")
-          .slice(-3)
-          .join("\n  ");
-        o.log.warn(`worker ${i} exited with ${code ?? signal}:\n  ${tail}`);
-      }
-      if (running === 0) fatal.abort(new Error("every worker process exited"));
-    });
-    workers.push(w);
+  let running = workers.length;
+  const exited = async (i: number, code: number | null, signal: NodeJS.Signals | null) => {
+    running--;
+    if (code !== 0 && !o.shutdown.stop.aborted && !o.masterDone()) {
+      const tail = (
+        await fs
+          .readFile(workerLog(dir, i), "utf8")
+          .catch((err) => `(its log cannot be read: ${describe(err)})`)
+      )
+        .trim()
+        .split("\n")
+        .slice(-3)
+        .join("\n  ");
+      o.log.warn(`worker ${i} exited with ${code ?? signal}:\n  ${tail}`);
+    }
+    if (running === 0) fatal.abort(new Error("every worker process exited"));
+  };
+  for (const [k, w] of workers.entries()) {
+    if (w.exitCode !== null || w.signalCode !== null) void exited(k + 1, w.exitCode, w.signalCode);
+    else w.once("exit", (code, signal) => void exited(k + 1, code, signal));
   }
   o.log.info(`worker logs: ${workerLog(dir, "N")}`);
   o.shutdown.abort.addEventListener("abort", () => {
@@ -260,65 +251,11 @@ async function prepareTarget(
   return dir;
 }
 
-/**
- * A worker process, started before its endpoint, queues, source and target exist: the worker bundle beside this
- * one (or, from the sources, its entry) with the settings known already (its run and id among them, so that its
- * command line names them), waiting for the rest (`workerLaunch`) on its standard input, which stays open while
- * this process lives.
- */
-function startWorker(workerNumber: number, launch: WorkerStart): ChildProcess {
-  const { config } = launch;
-  // The worker's own settings, from its table: what the local run chose for it.
-  const known = settingArgs(workerSettings, {
-    runId: config.runId,
-    workerId: workerId(workerNumber),
-    concurrency: config.concurrency,
-    copier: config.copier,
-    fsCalls: config.fsCalls,
-    s3Requests: config.s3Requests,
-    prefixPacing: config.prefixPacing,
-    prefixRateStep: config.prefixRateStep,
-    validate: config.validate,
-    logFormat: config.logFormat,
-    exitWithParent: true,
-    multipartThresholdMb: config.multipartThresholdMb,
-    partSizeMb: config.partSizeMb,
-    targetEmpty: config.targetEmpty,
-    yas3fsTopicArn: config.yas3fsTopicArn,
-    storageClass: config.storageClass,
-    allowArchiveClasses: config.allowArchiveClasses,
-    sse: config.sse,
-    sseKmsKeyId: config.sseKmsKeyId,
-    tag: config.tag,
-    tagRunId: config.tagRunId,
-    noOverwrite: config.noOverwrite,
-  });
-  const child = spawn(process.execPath, [...process.execArgv, workerEntry(), LAUNCH_FLAG, ...known], {
-    stdio: ["pipe", "ignore", "pipe"],
-    env: {
-      ...process.env,
-      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
-      UV_THREADPOOL_SIZE: launch.threadPool,
-    },
-  });
-  child.stderr?.pipe(createWriteStream(workerLog(launch.runDir, workerNumber)));
-  return child;
-}
-
-/** The worker program: `worker.mjs` beside the CLI bundle, or its entry in the sources. */
-function workerEntry(): string {
-  const bundled = fileURLToPath(new URL("./worker.mjs", import.meta.url));
-  if (existsSync(bundled)) return bundled;
-  return fileURLToPath(new URL("../cli/worker-main.ts", import.meta.url));
-}
-
 /** Hands each started worker its settings, now that the endpoint, queues, source and target exist. */
 function handOver(workers: readonly ChildProcess[], run: WorkerRun): void {
   const launch = workerLaunch(run);
   for (const w of workers) if (w.stdin) sendLaunch(w.stdin, launch);
 }
-
-const workerId = (workerNumber: number) => `local-${workerNumber}-${process.pid}`;
 
 /** The rest of a worker's settings: its source and target, and its connection to the endpoint and queues. */
 function workerLaunch(run: WorkerRun): WorkerLaunch {
