@@ -79,3 +79,61 @@ describe("fs target: owner and mode of new files", { timeout: 30_000 }, () => {
     });
   }
 });
+
+describe("fs target: directory times when empty directories come before their parents", {
+  timeout: 30_000,
+}, () => {
+  let tmp: string;
+  after(async () => {
+    await fs.rm(tmp, { recursive: true, force: true });
+  });
+
+  for (const calls of ["direct", "threads"] as const) {
+    it(`keeps every directory's time when one entry makes several levels (${calls} calls)`, async () => {
+      tmp ??= await fs.mkdtemp(path.join(os.tmpdir(), "s3bl-dirtimes-"));
+      // As in Debian's icons/hicolor: empty directories two levels below a directory whose own entry was
+      // handled first (another worker's batch), their middle level not made yet.
+      const src = path.join(tmp, `src-${calls}`);
+      const dst = path.join(tmp, `dst-${calls}`);
+      await fs.mkdir(path.join(src, "icons/hicolor/16x16/apps"), { recursive: true });
+      await fs.mkdir(path.join(src, "icons/hicolor/32x32/apps"), { recursive: true });
+      const old = new Date("2020-01-02T03:04:05Z");
+      for (const d of [
+        "icons/hicolor/16x16/apps",
+        "icons/hicolor/32x32/apps",
+        "icons/hicolor/16x16",
+        "icons/hicolor/32x32",
+        "icons/hicolor",
+        "icons",
+      ])
+        await fs.utimes(path.join(src, d), old, old);
+      const target = new FsTarget({ sourceRoot: src, targetRoot: dst, validate: "attrs", fsCalls: calls });
+      await target.init();
+      const entry = async (rel: string) => {
+        const st = await fs.lstat(path.join(src, rel), { bigint: true });
+        return { path: rel, kind: "dir" as const, size: 0, mtimeNs: st.mtimeNs.toString() };
+      };
+      const order = [
+        "icons",
+        "icons/hicolor",
+        "icons/hicolor/16x16/apps",
+        "icons/hicolor/32x32/apps",
+        "icons/hicolor/16x16",
+        "icons/hicolor/32x32",
+      ];
+      for (const rel of order) {
+        const out = await target.write(await entry(rel), "dirs");
+        assert.equal(out.status, "ok", `${rel}: ${out.reason ?? ""}`);
+      }
+      for (const rel of order) {
+        const check = await target.check(await entry(rel));
+        assert.equal(check.status, "ok", `${rel} validates: ${check.reason ?? ""}`);
+        assert.equal(
+          (await fs.lstat(path.join(dst, rel))).mtime.toISOString(),
+          old.toISOString(),
+          `${rel} mtime`,
+        );
+      }
+    });
+  }
+});

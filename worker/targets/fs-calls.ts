@@ -23,7 +23,8 @@ export interface FsCalls {
   /** The lstat, or null when nothing is there. */
   lstatOrNull(p: string): Awaitable<BigIntStats | null>;
   realpath(p: string): Awaitable<string>;
-  mkdirp(p: string): Awaitable<unknown>;
+  /** Makes `p` and the directories above it that are missing; the first one it made (none: undefined). */
+  mkdirp(p: string): Awaitable<string | undefined>;
   /** Fails with EEXIST when `exclusive` and something is at `dst` (a symlink too). */
   copyFile(src: string, dst: string, exclusive: boolean): Awaitable<void>;
   readlink(p: string): Awaitable<string>;

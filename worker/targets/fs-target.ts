@@ -268,10 +268,16 @@ export class FsTarget implements Target {
     if (existing && !existing.isDirectory())
       return failed(`a ${kindOf(existing)} of that name exists in the target`);
     if (!existing) {
-      await this.calls.mkdirp(dst);
-      // Creating it changed its parent's mtime, which another handler may have set already: set it again.
-      // Both handlers converge on the source's times, in whichever order they run.
-      if (dst !== this.opts.targetRoot) await this.restoreTimes(path.dirname(src), path.dirname(dst));
+      // Creating it changed its parent's mtime, which another handler may have set already; and when directories
+      // above it were missing too (an empty directory whose parent's entry has not come yet), each one made
+      // changed the mtime of the one above it: set them all again. Handlers converge on the source's times, in
+      // whichever order they run.
+      const first = (await this.calls.mkdirp(dst)) ?? dst;
+      let [s, d] = [src, dst];
+      while (d !== this.opts.targetRoot && d.length >= first.length) {
+        [s, d] = [path.dirname(s), path.dirname(d)];
+        await this.restoreTimes(s, d);
+      }
     }
     await this.setMeta(dst, st, false);
     return ok();
