@@ -68,6 +68,9 @@ interface Harness {
   destroy(): void;
 }
 
+/** Longer than a worker's TOC long poll (2 s), so that none of a run's polls is still open when the next starts. */
+const STALE_POLL_MS = 3_000;
+
 describe("a load stack deployed on moto, run with launched workers, and destroyed", {
   timeout: 900_000,
 }, () => {
@@ -220,6 +223,11 @@ describe("a load stack deployed on moto, run with launched workers, and destroye
     const { code } = await master.exited;
     clearTimeout(timer);
     await player.stop();
+    // The runs share the stack's TOC queue. A worker that ends with a receive in flight (it aborts its 2 s long
+    // poll at SHUTDOWN, or is killed) leaves that poll open on the queue's side for up to 2 s; moto then hands the
+    // next run's first batches to it, and they stay hidden for the queue's 5 minutes. (So would SQS, to a poll whose
+    // answer is lost: see the README's guarantees.) The next run starts once no poll of this one can be open.
+    await new Promise((resolve) => setTimeout(resolve, STALE_POLL_MS));
     const report: RunReport | null = JSON.parse(await fs.readFile(reportFile, "utf8").catch(() => "null"));
     const instances = await describeInstances(h, runId);
     const played = [...player.played.values()];
