@@ -57,7 +57,8 @@ if (cache) {
   process.once("exit", () => {
     // A cache holds what the run that made it compiled: one of `--help` holds little. It is made again by a run
     // that did much more (twice the CPU), so that it settles on the cache of a real load after a few runs.
-    const cpuMs = Math.round((process.cpuUsage().user + process.cpuUsage().system) / 1000);
+    const used = process.cpuUsage();
+    const cpuMs = Math.round((used.user + used.system) / 1000);
     if (!cached || script.cachedDataRejected || cpuMs > REMAKE_FACTOR * cached.cpuMs)
       writeCache(cache, cpuMs);
   });

@@ -59,7 +59,7 @@ export async function runLocal(
   let clients: AwsClients | null = null;
   const workers: ChildProcess[] = [];
   let masterDone = false;
-  // Checked here, before anything starts, as each worker checks it again.
+  // Checked before the emulator, queues and master start (the workers, started already, check it again).
   writeOptionsOf(config);
   await checkLocalSource(config.source);
   try {

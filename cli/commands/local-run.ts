@@ -8,13 +8,12 @@ import { createShutdown } from "../../core/shutdown.ts";
 import { runLocal } from "../../local/run-local.ts";
 import type { LocalConfig } from "../../local/settings.ts";
 import { boundHeapGrowth } from "../../master/heap-growth.ts";
-import { createRunConsole, printSummary, writeReport } from "../../master/output.ts";
-import { exitCodeOf } from "../../master/report.ts";
+import { createRunConsole } from "../../master/output.ts";
 import { dryRun } from "../../plan/dry-run.ts";
-import { writeHtmlReport } from "../../report/html-report.ts";
 import { createStatusRecorder } from "../../report/status-recorder.ts";
 import { writeOptionsOf } from "../../worker/targets/make-target.ts";
 import { type RunExtras, syncOptions, tocOptions } from "../run-extras.ts";
+import { endRun } from "./run-end.ts";
 
 export async function localDryRun(config: LocalConfig, extras: RunExtras): Promise<number> {
   if (!config.source)
@@ -66,12 +65,12 @@ export async function localRun(
       userPool,
       workers,
     );
-    log.endDisplay();
-    const report = status.finish(run.report, log);
-    if (config.report) await writeReport(config.report, report);
-    if (extras.reportHtml) await writeHtmlReport(extras.reportHtml, report);
-    printSummary(report, log, config.report);
-    return exitCodeOf(report.outcome);
+    return await endRun(run.report, {
+      log,
+      status,
+      reportFile: config.report,
+      reportHtml: extras.reportHtml,
+    });
   } finally {
     shutdown.dispose();
   }

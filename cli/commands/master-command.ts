@@ -8,17 +8,16 @@ import { parseConfig } from "../../core/config.ts";
 import { ConfigError } from "../../core/errors.ts";
 import { createShutdown } from "../../core/shutdown.ts";
 import { boundHeapGrowth } from "../../master/heap-growth.ts";
-import { createRunConsole, printSummary, writeReport } from "../../master/output.ts";
-import { exitCodeOf } from "../../master/report.ts";
+import { createRunConsole } from "../../master/output.ts";
 import { runMaster } from "../../master/run-master.ts";
 import { masterCliSettings } from "../../master/settings.ts";
 import { masterOptions, masterPorts } from "../../master/wiring.ts";
 import { dryRun } from "../../plan/dry-run.ts";
-import { writeHtmlReport } from "../../report/html-report.ts";
 import { createStatusRecorder } from "../../report/status-recorder.ts";
 import { makeTargetDeleter } from "../../worker/targets/target-deleter.ts";
 import { yargsOptions } from "../cli-options.ts";
 import { runExtraOptions, runExtraSettings, splitSettings, syncOptions, tocOptions } from "../run-extras.ts";
+import { endRun } from "./run-end.ts";
 
 export const masterCommand: CommandModule = {
   command: "master",
@@ -88,12 +87,7 @@ async function masterMain(flags: Record<string, unknown>, env: NodeJS.ProcessEnv
       ? await (await import("./run-master-on-fleet.ts")).runMasterOnFleet(config, ports, options, extras)
       : await runMaster(ports, options);
     if (!report) return shutdown.stop.aborted ? 130 : 1;
-    log.endDisplay();
-    const full = status.finish(report, log);
-    if (config.report) await writeReport(config.report, full);
-    if (extras.reportHtml) await writeHtmlReport(extras.reportHtml, full);
-    printSummary(full, log, config.report);
-    return exitCodeOf(report.outcome);
+    return await endRun(report, { log, status, reportFile: config.report, reportHtml: extras.reportHtml });
   } finally {
     shutdown.dispose();
     clients.destroy();
